@@ -1,0 +1,153 @@
+"""Few-shot sampling, its cache in ``split_fewshot/``, and base/new class subsampling (DATASETS.md §1.6-1.7)."""
+import hashlib
+import json
+import math
+import os
+import pickle
+import random
+
+from .splits import group_indices_by_label
+from .toolbox import HAVE_DASSL, Datum
+
+DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
+SUBSAMPLE_CHOICES = ("all", "base", "new")
+
+
+def generate_fewshot_dataset(*data_sources, num_shots=-1, repeat=False):
+    """Per label (first-appearance order): ``random.sample(items, K)``, or all items when fewer than K."""
+    if num_shots < 1:
+        return data_sources[0] if len(data_sources) == 1 else data_sources
+    print(f"Creating a {num_shots}-shot dataset")
+    outputs = []
+    for data_source in data_sources:
+        sampled = []
+        for idxs in group_indices_by_label(data_source).values():
+            items = [data_source[i] for i in idxs]
+            if len(items) >= num_shots:
+                sampled.extend(random.sample(items, num_shots))
+            else:
+                sampled.extend(random.choices(items, k=num_shots) if repeat else items)
+        outputs.append(sampled)
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+def subsample_classes(*args, subsample="all"):
+    """Keep the first ceil(n/2) labels of ``args[0]`` (base) or the rest (new), relabelled from 0."""
+    if subsample not in SUBSAMPLE_CHOICES:
+        raise ValueError(f"DATASET.SUBSAMPLE_CLASSES must be one of {SUBSAMPLE_CHOICES}, got {subsample!r}")
+    if subsample == "all":
+        return args
+    labels = sorted({item.label for item in args[0]})
+    m = math.ceil(len(labels) / 2)
+    print(f"SUBSAMPLE {subsample.upper()} CLASSES!")
+    selected = labels[:m] if subsample == "base" else labels[m:]
+    relabeler = {old: new for new, old in enumerate(selected)}
+    return tuple(
+        [Datum(impath=item.impath, label=relabeler[item.label], classname=item.classname)
+         for item in dataset if item.label in relabeler]
+        for dataset in args
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The cache. Files keep Dassl's format (a dict of Datum lists, Datums pickled under Dassl's class path), so
+# the reference code can read what we write, plus two keys Dassl ignores: ``dataset_dir`` (to re-root
+# absolute paths when $DATA moves) and ``split_sha1`` (to refuse a cache written for another split).
+
+
+def fewshot_cache_path(dataset_dir, num_shots, seed):
+    return os.path.join(dataset_dir, "split_fewshot", f"shot_{num_shots}-seed_{seed}.pkl")
+
+
+def split_fingerprint(dataset_dir, *splits):
+    """A hash of the (relative path, label, class name) entries of the splits the cache was sampled from."""
+    entries = [[(os.path.relpath(d.impath, dataset_dir), d.label, d.classname) for d in split] for split in splits]
+    return hashlib.sha1(json.dumps(entries).encode()).hexdigest()
+
+
+class _DasslDatumUnpickler(pickle.Unpickler):
+    """Resolves Dassl's Datum class to the seam's Datum, so Dassl-written caches load without Dassl."""
+
+    def find_class(self, module, name):
+        if module == DASSL_DATUM_MODULE and name == "Datum":
+            return Datum
+        return super().find_class(module, name)
+
+
+class _DasslDatumPickler(pickle._Pickler):
+    """Writes the built-in Datum under Dassl's class path (the pure-Python pickler lets us name the class)."""
+
+    def save_global(self, obj, name=None):
+        if obj is Datum:
+            self.save(DASSL_DATUM_MODULE)
+            self.save("Datum")
+            self.write(pickle.STACK_GLOBAL)
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def load_fewshot_cache(path, dataset_dir, fingerprint):
+    """The cached splits, or None when the cache belongs to another split (it is then rewritten)."""
+    with open(path, "rb") as f:
+        data = _DasslDatumUnpickler(f).load()
+    stored = data.get("split_sha1")
+    if stored is not None and stored != fingerprint:
+        print(f"Few-shot cache {path} was sampled from a different split; sampling again")
+        return None
+    old_dir = data.get("dataset_dir") or _guess_old_dataset_dir(data, dataset_dir)
+    if old_dir and os.path.normpath(old_dir) != os.path.normpath(dataset_dir):
+        print(f"Few-shot cache {path} was written under {old_dir}; re-rooting its paths to {dataset_dir}")
+        data = {key: [_reroot(d, old_dir, dataset_dir) for d in value] if isinstance(value, list) else value
+                for key, value in data.items()}
+    return data
+
+
+def save_fewshot_cache(path, splits, dataset_dir, fingerprint):
+    data = dict(splits, dataset_dir=dataset_dir, split_sha1=fingerprint)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        if HAVE_DASSL:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        else:
+            _DasslDatumPickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
+    os.replace(tmp, path)
+
+
+def _guess_old_dataset_dir(data, dataset_dir):
+    """For a Dassl-written cache: find this dataset's folder name inside the stored absolute paths."""
+    first = next((items[0] for items in data.values() if isinstance(items, list) and items), None)
+    if first is None or first.impath.startswith(dataset_dir + os.sep):
+        return None
+    marker = os.sep + os.path.basename(dataset_dir) + os.sep
+    cut = first.impath.rfind(marker)
+    return first.impath[:cut + len(marker) - 1] if cut >= 0 else None
+
+
+def _reroot(datum, old_dir, new_dir):
+    rel = os.path.relpath(datum.impath, old_dir)
+    return Datum(impath=os.path.join(new_dir, rel), label=datum.label, domain=datum.domain,
+                 classname=datum.classname)
+
+
+def fewshot_splits(dataset_dir, num_shots, seed, train, val=None):
+    """The reference few-shot step with its cache: K per class for train, min(K, 4) for val."""
+    if num_shots < 1:
+        return train, val
+    path = fewshot_cache_path(dataset_dir, num_shots, seed)
+    sources = (train,) if val is None else (train, val)
+    fingerprint = split_fingerprint(dataset_dir, *sources)
+    if os.path.exists(path):
+        print(f"Loading preprocessed few-shot data from {path}")
+        data = load_fewshot_cache(path, dataset_dir, fingerprint)
+        if data is not None:
+            return data["train"], data.get("val") if val is not None else None
+    train = generate_fewshot_dataset(train, num_shots=num_shots)
+    splits = {"train": train}
+    if val is not None:
+        val = generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
+        splits["val"] = val
+    print(f"Saving preprocessed few-shot data to {path}")
+    save_fewshot_cache(path, splits, dataset_dir, fingerprint)
+    return train, val

@@ -1,0 +1,32 @@
+"""Installs the dependencies of the DPC plug-in; the code itself runs from the repository root.
+
+The repository's top-level ``datasets`` and ``trainers`` folders are not installed as packages on purpose:
+a global ``datasets`` package would shadow HuggingFace's ``datasets`` for the rest of the environment.
+``train.py``, ``python -m tools.<name>`` and the scripts run from the checkout, as in the CoOp family.
+"""
+from setuptools import setup
+
+setup(
+    name="dpc-prompt-tuning",
+    version="0.1.0",
+    description="Dual-Prompt Collaboration (CVPR 2025) for CoOp-family CLIP prompt tuning",
+    python_requires=">=3.8",
+    packages=[],
+    py_modules=[],
+    install_requires=[
+        "torch>=1.13",
+        "torchvision>=0.14",
+        "openai-clip>=1.0",
+        "setuptools<81",  # clip imports pkg_resources, which setuptools 81 removes
+        "yacs",
+        "tabulate",
+        "tqdm",
+        "ftfy",
+        "regex",
+        "pillow",
+        "scipy",
+        "numpy",
+        "pyyaml",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)

@@ -1,0 +1,109 @@
+"""Train or evaluate a CLIP prompt learner; the command line of the CoOp family's ``train.py``.
+
+    python train.py --root DATA --seed 1 --trainer CoOp \
+        --dataset-config-file configs/datasets/caltech101.yaml \
+        --config-file configs/trainers/CoOp/vit_b16_ctxv1.yaml \
+        --output-dir output/... DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
+"""
+import argparse
+
+import torch
+
+import datasets  # noqa: F401  (registers the dataset readers)
+import trainers
+from trainers.engine import RUNTIME_NAME, build_trainer, get_cfg_default, set_random_seed, setup_logger
+
+
+def print_args(args, cfg):
+    print("***************")
+    print("** Arguments **")
+    print("***************")
+    for key in sorted(args.__dict__):
+        print(f"{key}: {args.__dict__[key]}")
+    print("************")
+    print("** Config **")
+    print("************")
+    print(cfg)
+
+
+def reset_cfg(cfg, args):
+    """Command-line flags override the yaml files (the anchors' order)."""
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed is not None:  # unlike the anchors, --seed 0 seeds
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+
+
+def setup_cfg(args):
+    """Defaults, then the dataset yaml, the method yaml, the flags, and finally the trailing KEY VALUE pairs."""
+    cfg = trainers.extend_cfg(get_cfg_default())
+    if args.dataset_config_file:
+        cfg.merge_from_file(args.dataset_config_file)
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    reset_cfg(cfg, args)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    return cfg
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=str, default="", help="path to the datasets (DATASET.ROOT)")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (0 included); omitted: from the config")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to the method's config file")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset's config file")
+    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of the CNN backbone")
+    parser.add_argument("--head", type=str, default="", help="name of the head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory for eval-only")
+    parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options from the command line")
+    return parser
+
+
+def main(args):
+    cfg = setup_cfg(args)
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    setup_logger(cfg.OUTPUT_DIR)
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    print_args(args, cfg)
+    print(f"Toolbox runtime: {RUNTIME_NAME}")
+    trainer = build_trainer(cfg)
+    if args.eval_only:
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+        return trainer
+    if not args.no_train:
+        trainer.train()
+    return trainer
+
+
+if __name__ == "__main__":
+    main(build_parser().parse_args())

@@ -1,0 +1,209 @@
+"""``ClipTrainer``: what the project adds on top of the seam's ``TrainerX``, under Dassl and the built-in runtime.
+
+- precision: ``PREC`` of the trainer's config node, with fp32 forced on CPU and amp through a GradScaler;
+- the input size taken from the CLIP weights;
+- slim checkpoints (learnable tensors only) that also carry the random-generator states, a resume point
+  saved every epoch (only the latest is kept besides Dassl's), and loading that drops class-dependent
+  buffers so base-class checkpoints evaluate on new classes;
+- ``results.json`` written atomically after the final test: the marker that a run finished.
+"""
+import contextlib
+import os
+import time
+
+import torch
+from tqdm import tqdm
+
+from .engine import TrainerX, load_checkpoint, save_checkpoint
+from .prompted_clip import input_resolution, load_clip
+from .rng import capture_rng_state, restore_rng_state
+from .run_record import build_record, remove_results, write_results
+
+PRECISIONS = ("fp16", "fp32", "amp")
+
+
+class ClipTrainer(TrainerX):
+    config_node = None  # the trainer's node under cfg.TRAINER holding PREC, e.g. "COOP"
+
+    def __init__(self, cfg):
+        self._wall_start = time.time()
+        self._training = False
+        self._precision_noted = False
+        super().__init__(cfg)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+
+    # ---- precision and weights -------------------------------------------------------------------------
+
+    @property
+    def trainer_cfg(self):
+        return getattr(self.cfg.TRAINER, self.config_node) if self.config_node else None
+
+    @property
+    def precision(self):
+        requested = self.trainer_cfg.PREC if self.trainer_cfg is not None and "PREC" in self.trainer_cfg else "fp32"
+        if requested not in PRECISIONS:
+            raise ValueError(f"TRAINER.{self.config_node}.PREC must be one of {PRECISIONS}, got {requested!r}")
+        if self.device.type == "cpu" and requested != "fp32":
+            if not self._precision_noted:
+                print(f"PREC {requested} needs CUDA; running in fp32 on the CPU")
+                self._precision_noted = True
+            return "fp32"
+        return requested
+
+    def load_clip(self):
+        name = self.cfg.MODEL.BACKBONE.NAME
+        print(f"Loading CLIP (backbone: {name})")
+        return load_clip(name, self.device, fp32=self.precision != "fp16", cache_dir=self.cfg.MODEL.BACKBONE.CACHE_DIR)
+
+    def build_data_loader(self):
+        """The images must match the weights' input resolution, whatever INPUT.SIZE says."""
+        size = input_resolution(self.cfg.MODEL.BACKBONE.NAME, self.cfg.MODEL.BACKBONE.CACHE_DIR)
+        if tuple(self.cfg.INPUT.SIZE) != (size, size):
+            print(f"INPUT.SIZE {tuple(self.cfg.INPUT.SIZE)} -> ({size}, {size}): the backbone's input resolution")
+            self.cfg.defrost()
+            self.cfg.INPUT.SIZE = (size, size)
+            self.cfg.freeze()
+        super().build_data_loader()
+
+    def autocast(self):
+        return torch.autocast(self.device.type) if self.precision == "amp" else contextlib.nullcontext()
+
+    def backward_and_update(self, loss, names=None):
+        """``model_backward_and_update`` (with its finite-loss check), through the GradScaler under amp."""
+        if self.scaler is None:
+            self.model_backward_and_update(loss, names)
+            return
+        self.detect_anomaly(loss)
+        self.model_zero_grad(names)
+        self.scaler.scale(loss).backward()
+        for name in self.get_model_names(names):
+            self.scaler.step(self._optims[name])
+        self.scaler.update()
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        for name in self.get_model_names():
+            optim, sched = self._optims[name], self._scheds[name]
+            save_checkpoint(
+                {
+                    "state_dict": self._models[name].state_dict(),
+                    "epoch": epoch + 1,
+                    "optimizer": optim.state_dict() if optim is not None else None,
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "val_result": val_result,
+                    "rng_state": capture_rng_state(),
+                },
+                os.path.join(directory, name),
+                is_best=is_best,
+                model_name=model_name,
+            )
+
+    def _kept_by_dassl(self, epoch):
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        return epoch + 1 == self.max_epoch or (freq > 0 and (epoch + 1) % freq == 0)
+
+    def after_epoch(self):
+        """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed."""
+        super().after_epoch()
+        if not self._kept_by_dassl(self.epoch):
+            self.save_model(self.epoch, self.output_dir)
+        previous = self.epoch - 1
+        if previous >= 0 and not self._kept_by_dassl(previous):
+            for name in self.get_model_names():
+                path = os.path.join(self.output_dir, name, f"model.pth.tar-{previous + 1}")
+                if os.path.exists(path):
+                    os.remove(path)
+
+    def resume_model_if_exist(self, directory):
+        start_epoch = super().resume_model_if_exist(directory)
+        names = self.get_model_names()
+        if start_epoch > 0 and names:
+            with open(os.path.join(directory, names[0], "checkpoint")) as f:
+                checkpoint = load_checkpoint(os.path.join(directory, names[0], f.readline().strip()))
+            if "rng_state" in checkpoint:
+                restore_rng_state(checkpoint["rng_state"])
+                print("Restored the random number generator states")
+        return start_epoch
+
+    def load_model(self, directory, epoch=None):
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        for name in self.get_model_names():
+            path = self.checkpoint_path(directory, name, epoch)
+            checkpoint = load_checkpoint(path)
+            print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint.get("epoch")})')
+            state = self.adapt_checkpoint(name, checkpoint["state_dict"])
+            self.load_learnable_state(self._models[name], state, path)
+
+    @staticmethod
+    def checkpoint_path(directory, name, epoch=None):
+        """``model.pth.tar-<epoch>``; without an epoch ``model-best.pth.tar``, else the latest checkpoint."""
+        model_dir = os.path.join(directory, name)
+        if epoch is not None:
+            candidates = [f"model.pth.tar-{epoch}"]
+        else:
+            candidates = ["model-best.pth.tar"]
+            if os.path.exists(os.path.join(model_dir, "checkpoint")):
+                with open(os.path.join(model_dir, "checkpoint")) as f:
+                    candidates.append(f.readline().strip())
+        for candidate in candidates:
+            if os.path.isfile(os.path.join(model_dir, candidate)):
+                return os.path.join(model_dir, candidate)
+        found = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+        raise FileNotFoundError(
+            f"No checkpoint {candidates[0]} in {model_dir}; found {found or 'nothing'} "
+            "(check --model-dir and --load-epoch)"
+        )
+
+    def adapt_checkpoint(self, name, state_dict):
+        """Hook for hosts that read other layouts (e.g. the reference's whole-model checkpoints)."""
+        return state_dict
+
+    @staticmethod
+    def load_learnable_state(module, state_dict, path=""):
+        """Load the learnable tensors; class-dependent buffers in the file (e.g. ``token_prefix``) are dropped."""
+        buffers = {name for name, _ in module.named_buffers()}
+        state = {k: v for k, v in state_dict.items() if k not in buffers}
+        expected = set(module.state_dict())
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise KeyError(f"Checkpoint {path} does not fit {type(module).__name__}: missing {missing}, "
+                           f"unexpected {unexpected}")
+        module.load_state_dict(state, strict=False)
+
+    # ---- the run record --------------------------------------------------------------------------------
+
+    def before_train(self):
+        self._training = True
+        remove_results(self.output_dir)  # a run being (re)trained is not finished
+        super().before_train()
+
+    def after_train(self):
+        self._training = False
+        super().after_train()
+
+    @torch.no_grad()
+    def test(self, split=None):
+        """Dassl's test loop; after the final test (not a model-selection one) ``results.json`` is written."""
+        split = split or self.cfg.TEST.SPLIT
+        self.set_model_mode("eval")
+        self.evaluator.reset()
+        loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
+        print(f"Evaluate on the *{split}* set")
+        num_samples = 0
+        for batch in tqdm(loader, disable=not self.cfg.VERBOSE):
+            images, labels = self.parse_batch_test(batch)
+            with self.autocast():
+                self.evaluator.process(self.model_inference(images), labels)
+            num_samples += labels.shape[0]
+        results = self.evaluator.evaluate()
+        if not self._training and split == self.cfg.TEST.SPLIT:
+            record = build_record(self.cfg, split, results, num_samples, time.time() - self._wall_start,
+                                  extra=self.run_record_extra())
+            print(f"Results saved to {write_results(self.output_dir, record)}")
+        return list(results.values())[0]
+
+    def run_record_extra(self):
+        return {"device": str(self.device), "precision": self.precision}

@@ -1,0 +1,44 @@
+"""``setup_logger``: tee stdout (and stderr) to ``<output>/log.txt`` as Dassl does."""
+import os
+import sys
+import time
+
+
+class _Tee:
+    def __init__(self, stream, fpath):
+        self.stream = stream
+        self.file = open(fpath, "a")
+
+    def write(self, msg):
+        self.stream.write(msg)
+        self.file.write(msg)
+        self.file.flush()
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self):
+        return False
+
+    def close(self):
+        self.file.close()
+
+
+def setup_logger(output=None):
+    if output is None:
+        return
+    if output.endswith(".txt") or output.endswith(".log"):
+        fpath = output
+    else:
+        fpath = os.path.join(output, "log.txt")
+    if os.path.exists(fpath):
+        fpath += time.strftime("-%Y-%m-%d-%H-%M-%S")  # keep earlier logs, as Dassl does
+    os.makedirs(os.path.dirname(os.path.abspath(fpath)), exist_ok=True)
+    # A second call (e.g. several runs in one process) replaces the file, never nests tees.
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, _Tee):
+            stream.close()
+            stream = stream.stream
+        setattr(sys, name, _Tee(stream, fpath))

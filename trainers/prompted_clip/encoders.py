@@ -1,0 +1,93 @@
+"""Prompted CLIP encoders: the stock text and image transformers run block by block, with prompt tokens
+inserted or replaced between blocks (HOSTS.md §1.3-1.4). CLIP's own modules are used as they are."""
+import torch
+from torch import nn
+
+
+def _replace_leading_slots(x, prompt):
+    """Text, sequence-first ``x`` (L, N, D): positions 1..n become ``prompt`` (n, D) or (N, n, D)."""
+    n = prompt.shape[-2]
+    prompt = prompt.to(x.dtype)
+    prompt = prompt.unsqueeze(1).expand(-1, x.shape[1], -1) if prompt.dim() == 2 else prompt.permute(1, 0, 2)
+    return torch.cat([x[:1], prompt, x[1 + n:]], dim=0)
+
+
+def _replace_trailing_slots(x, prompt):
+    """Vision, sequence-first ``x`` (L, B, D): the last n positions become ``prompt`` (n, D)."""
+    n = prompt.shape[0]
+    prompt = prompt.to(x.dtype).unsqueeze(1).expand(-1, x.shape[1], -1)
+    return torch.cat([x[:-n], prompt], dim=0)
+
+
+class PromptedTextEncoder(nn.Module):
+    """Encodes prompt *embeddings* (N, 77, D) to text features (N, E).
+
+    ``deep_prompts[k]`` (if given) replaces positions 1..n before block k+1. The sequence is cut after the
+    last EOT before the blocks run: with CLIP's causal mask later tokens cannot change the EOT features, and
+    prompts are usually far shorter than 77 tokens.
+    """
+
+    def __init__(self, clip_model):
+        super().__init__()
+        self.transformer = clip_model.transformer
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.dtype = clip_model.dtype
+
+    def forward(self, prompt_embeddings, eot_indices, deep_prompts=()):
+        length = int(eot_indices.max()) + 1
+        x = (prompt_embeddings + self.positional_embedding.type(self.dtype))[:, :length]
+        x = x.permute(1, 0, 2)
+        mask = self.transformer.resblocks[0].attn_mask
+        mask = mask[:length, :length] if mask is not None else None
+        for depth, block in enumerate(self.transformer.resblocks):
+            if 1 <= depth <= len(deep_prompts):
+                x = _replace_leading_slots(x, deep_prompts[depth - 1])
+            x = self._run_block(block, x, mask)
+        x = self.ln_final(x.permute(1, 0, 2)).type(self.dtype)
+        return x[torch.arange(x.shape[0], device=x.device), eot_indices] @ self.text_projection
+
+    @staticmethod
+    def _run_block(block, x, mask):
+        """The stock ResidualAttentionBlock's computation with the causal mask cut to the sequence length."""
+        if mask is None or mask.shape[0] == block.attn_mask.shape[0]:
+            return block(x)
+        mask = mask.to(dtype=x.dtype, device=x.device)
+        h = block.ln_1(x)
+        x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
+        return x + block.mlp(block.ln_2(x))
+
+
+class PromptedImageEncoder(nn.Module):
+    """CLIP's ViT with optional prompt tokens appended after the patches.
+
+    ``prompts`` (n, D) enter after the positional embedding (so they get none) and before ``ln_pre``;
+    ``deep_prompts[k]`` replaces the last n tokens before block k+1. Without prompts it is CLIP's own
+    ``visual`` forward (ResNet backbones included).
+    """
+
+    def __init__(self, clip_model):
+        super().__init__()
+        self.visual = clip_model.visual
+        self.dtype = clip_model.dtype
+
+    def forward(self, images, prompts=None, deep_prompts=()):
+        images = images.type(self.dtype)
+        if prompts is None:
+            return self.visual(images)
+        v = self.visual
+        if not hasattr(v, "class_embedding"):
+            raise ValueError("Vision prompts need a ViT backbone; this CLIP has a ResNet image encoder")
+        x = v.conv1(images)
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        cls = v.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+        x = torch.cat([x, prompts.to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)], dim=1)
+        x = v.ln_pre(x).permute(1, 0, 2)
+        for depth, block in enumerate(v.transformer.resblocks):
+            if 1 <= depth <= len(deep_prompts):
+                x = _replace_trailing_slots(x, deep_prompts[depth - 1])
+            x = block(x)
+        x = v.ln_post(x.permute(1, 0, 2)[:, 0, :])
+        return x @ v.proj

@@ -1,0 +1,36 @@
+"""Zero-shot CLIP (HOSTS.md §2): one hand-written template per dataset; nothing is trained or saved."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import ClipTrainer
+from .engine import TRAINER_REGISTRY
+from .prompted_clip import tokenize
+from .templates import dataset_template
+
+
+class ZeroshotCLIPModel(nn.Module):
+    def __init__(self, clip_model, texts):
+        super().__init__()
+        self.clip = clip_model
+        with torch.no_grad():
+            text_features = clip_model.encode_text(tokenize(texts).to(clip_model.logit_scale.device))
+        self.register_buffer("text_features", F.normalize(text_features, dim=-1), persistent=False)
+
+    def forward(self, images):
+        image_features = F.normalize(self.clip.encode_image(images.type(self.clip.dtype)), dim=-1)
+        return self.clip.logit_scale.exp() * image_features @ self.text_features.t()
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(ClipTrainer):
+    config_node = "COOP"  # the reference runs it with a CoOp config; only PREC is read from the node
+
+    def build_model(self):
+        template = dataset_template(self.cfg.DATASET.NAME)
+        texts = [template.format(name.replace("_", " ")) for name in self.dm.dataset.classnames]
+        print(f"Prompt example: {texts[0]}")
+        self.model = ZeroshotCLIPModel(self.load_clip(), texts).to(self.device)
+
+    def train(self):
+        raise RuntimeError("ZeroshotCLIP has nothing to train: run it with --eval-only")
