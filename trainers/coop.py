@@ -4,12 +4,12 @@ Behaviour as in HOSTS.md §3: ``N_CTX``, ``CSC``, ``CTX_INIT`` and ``CLASS_TOKEN
 only ``prompt_learner`` is registered, saved and optimised.
 """
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import ClipTrainer
 from .config import config_extension, new_node
 from .engine import TRAINER_REGISTRY, build_lr_scheduler, build_optimizer, compute_accuracy
+from .host import HostModel, freeze_all_but
 from .prompted_clip import (
     PromptedImageEncoder, PromptedTextEncoder, class_prompt_texts, embed_tokens, eot_indices, init_context,
     name_lengths, tokenize,
@@ -81,7 +81,7 @@ class CoOpPromptLearner(nn.Module):
         return torch.cat(rows, dim=0)
 
 
-class CoOpCLIP(nn.Module):
+class CoOpCLIP(HostModel):
     """CLIP with CoOp's prompts on the text side; the image side is CLIP's own."""
 
     def __init__(self, coop_cfg, classnames, clip_model):
@@ -98,38 +98,30 @@ class CoOpCLIP(nn.Module):
     def encode_text(self, class_idx=None):
         return self.text_encoder(self.prompt_learner(class_idx), self.prompt_learner.eot_indices(class_idx))
 
-    def forward(self, images, class_idx=None):
-        image_features = F.normalize(self.encode_image(images), dim=-1)
-        text_features = F.normalize(self.encode_text(class_idx), dim=-1)
-        return self.logit_scale.exp() * image_features @ text_features.t()
-
-
-def freeze_all_but(model, prefix):
-    """Freeze every parameter whose name does not start with ``prefix``."""
-    for name, param in model.named_parameters():
-        param.requires_grad_(name.startswith(prefix))
-
 
 @TRAINER_REGISTRY.register()
 class CoOp(ClipTrainer):
     config_node = "COOP"
+    registered_name = "prompt_learner"
+
+    @classmethod
+    def build_host_model(cls, cfg, classnames, clip_model):
+        print("Building custom CLIP")
+        model = CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
+        print("Turning off gradients in both the image and the text encoder")
+        freeze_all_but(model, model.prompt_module_name)
+        return model
 
     def build_model(self):
-        classnames = self.dm.dataset.classnames
-        clip_model = self.load_clip()
-        print("Building custom CLIP")
-        self.model = CoOpCLIP(self.cfg.TRAINER.COOP, classnames, clip_model).to(self.device)
-        print("Turning off gradients in both the image and the text encoder")
-        freeze_all_but(self.model, "prompt_learner")
-        self.optim = build_optimizer(self.model.prompt_learner, self.cfg.OPTIM)
+        self.model = self.build_host_model(self.cfg, self.dm.dataset.classnames, self.load_clip()).to(self.device)
+        self.optim = build_optimizer(self.model.prompt_module, self.cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
-        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
+        self.register_model(self.registered_name, self.model.prompt_module, self.optim, self.sched)
 
     def forward_backward(self, batch):
         images, labels = self.parse_batch_train(batch)
         with self.autocast():
-            output = self.model(images)
-            loss = F.cross_entropy(output, labels)
+            loss, output = self.model.loss(images, labels)
         self.backward_and_update(loss)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
