@@ -5,6 +5,7 @@ The local file may be OpenAI's JIT archive or a plain state dict of ``clip.model
 """
 import functools
 import os
+import zipfile
 
 import torch
 
@@ -43,10 +44,9 @@ def load_state_dict(path):
 
 @functools.lru_cache(maxsize=2)
 def _load_state_dict(path, mtime_ns, size):
-    try:
+    if _is_torchscript_archive(path):
         return torch.jit.load(path, map_location="cpu").eval().state_dict()
-    except RuntimeError:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or "text_projection" not in state:
@@ -61,6 +61,14 @@ def load_clip(name, device="cpu", fp32=True, cache_dir=""):
     if fp32:
         model.float()
     return model.to(device).eval()
+
+
+def _is_torchscript_archive(path):
+    """OpenAI's releases are TorchScript archives: zip files with a ``constants.pkl`` entry."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or name == "constants.pkl" for name in archive.namelist())
 
 
 def input_resolution(name, cache_dir=""):

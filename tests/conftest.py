@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny random CLIP on disk, a generated shapes dataset, and in-process ``train.py`` runs."""
+import sys
+
+import pytest
+
+import train
+from datasets.shapes import make_shapes_dataset
+from trainers.prompted_clip import save_tiny_clip
+
+REPO_CONFIGS = "configs"
+SHAPES_YAML = "configs/datasets/shapes.yaml"
+COOP_CPU_YAML = "configs/trainers/CoOp/cpu_tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_path(tmp_path_factory):
+    """A randomly initialised ViT CLIP (width 64, 2 layers, 32 px) saved as a plain state dict."""
+    return str(save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny_clip.pt")))
+
+
+@pytest.fixture
+def shapes_root(tmp_path):
+    """A fresh data root holding ``shapes/``: 6 classes (3 colours x 2 shapes), 10 images each."""
+    root = tmp_path / "data"
+    make_shapes_dataset(str(root))
+    return str(root)
+
+
+@pytest.fixture(autouse=True)
+def restore_std_streams():
+    """``setup_logger`` tees stdout/stderr into log files; undo it after each test."""
+    stdout, stderr = sys.stdout, sys.stderr
+    yield
+    for name, original in (("stdout", stdout), ("stderr", stderr)):
+        stream = getattr(sys, name)
+        if stream is not original and hasattr(stream, "close"):
+            stream.close()
+        setattr(sys, name, original)
+
+
+def run_train(*argv):
+    """Run ``python train.py ARGV`` in this process and return the trainer."""
+    return train.main(train.build_parser().parse_args([str(a) for a in argv]))
+
+
+def coop_args(root, clip_path, output_dir, *opts, seed=1, epochs=2, subsample="base", shots=4):
+    """The anchors' CoOp command line on the shapes dataset with the tiny CLIP."""
+    return [
+        "--root", root, "--seed", seed, "--trainer", "CoOp",
+        "--dataset-config-file", SHAPES_YAML, "--config-file", COOP_CPU_YAML, "--output-dir", output_dir,
+        "MODEL.BACKBONE.NAME", clip_path, "OPTIM.MAX_EPOCH", epochs,
+        "DATASET.NUM_SHOTS", shots, "DATASET.SUBSAMPLE_CLASSES", subsample, "TRAIN.PRINT_FREQ", 100, *opts,
+    ]
