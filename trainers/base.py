@@ -93,6 +93,7 @@ class ClipTrainer(TrainerX):
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
+                    **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
                 is_best=is_best,
@@ -136,6 +137,7 @@ class ClipTrainer(TrainerX):
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint.get("epoch")})')
             state = self.adapt_checkpoint(name, checkpoint["state_dict"])
             self.load_learnable_state(self._models[name], state, path)
+            self.after_load_checkpoint(name, checkpoint)
 
     @staticmethod
     def checkpoint_path(directory, name, epoch=None):
@@ -157,16 +159,26 @@ class ClipTrainer(TrainerX):
             "(check --model-dir and --load-epoch)"
         )
 
-    def adapt_checkpoint(self, name, state_dict):
-        """Hook for hosts that read other layouts (e.g. the reference's whole-model checkpoints)."""
+    @classmethod
+    def adapt_checkpoint(cls, name, state_dict):
+        """Hook for hosts that read other layouts (e.g. the reference's whole-model checkpoints).
+
+        A classmethod, so a wrapper (DPC) can load a host's stage-1 checkpoint without a host trainer."""
         return state_dict
+
+    def checkpoint_extra(self, name):
+        """Hook: extra entries for the checkpoint of the registered model ``name``."""
+        return {}
+
+    def after_load_checkpoint(self, name, checkpoint):
+        """Hook: called with the whole checkpoint after ``load_model`` loaded its weights."""
 
     @staticmethod
     def load_learnable_state(module, state_dict, path=""):
         """Load the learnable tensors; class-dependent buffers in the file (e.g. ``token_prefix``) are dropped."""
-        buffers = {name for name, _ in module.named_buffers()}
-        state = {k: v for k, v in state_dict.items() if k not in buffers}
         expected = set(module.state_dict())
+        class_dependent = {name for name, _ in module.named_buffers()} - expected  # non-persistent buffers
+        state = {k: v for k, v in state_dict.items() if k not in class_dependent}
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
             raise KeyError(f"Checkpoint {path} does not fit {type(module).__name__}: missing {missing}, "

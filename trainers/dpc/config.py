@@ -1,0 +1,84 @@
+"""``TRAINER.DPC`` and the reference code's ``SPLE`` keys, which are accepted and mapped onto it."""
+from yacs.config import CfgNode as CN
+
+from ..config import config_extension, new_node
+
+BASE_PROMPT_MODES = ("parallel", "mixed")
+NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json
+
+
+@config_extension
+def add_dpc_config(cfg):
+    cfg.TRAINER.DPC = new_node(
+        HOST="CoOp",  # registry name of the wrapped host trainer; the host's own node applies
+        BACKBONE_DIR="",  # stage-1 run directory of the host, or a checkpoint file inside it
+        BACKBONE_EPOCH=-1,  # stage-1 epoch; -1 = the latest (or model-best when only that exists)
+        WEIGHT_BASE=0.2,  # omega_b
+        WEIGHT_NEW=0.0,  # omega_n: weight of P' for new classes and other datasets
+        BASE_PROMPT="parallel",  # parallel = the released code (P' alone, 1/omega_b gradient); mixed = paper
+        TOPK=8,  # K of the hard-negative sampler (clamped to the class count)
+        MIN_NEGATIVES=2,  # random unused classes top a sample up to this many negatives
+        NEGATIVE_POOL="train",  # train | full | path to an image-library json
+        HOST_LOSS_WEIGHT=0.0,  # optional weight of the host's own loss
+    )
+    # The released code's names (method called SPLE there). Unused ones are accepted so that its
+    # configs and command lines run unchanged.
+    sple = CN(new_allowed=True)
+    sple.BACK_CKPT_PATH = ""
+    sple.BACK_CKPT_EPOCH = -1
+    sple.INFER_TOPK = 8
+    sple.PIC_LIB = ""
+    sple.INFER_NONREPEAT = True
+    sple.LOSS_KD_WEIGHT = 0.0
+    sple.KD_INFER = False
+    sple.STACK = new_node(MODE="converse", WEIGHT=0.2, WEIGHT_FOR_NEW=0.0, LOOP_DEPTH=1)
+    sple.SPLE_TRAINER = CN(new_allowed=True)
+    cfg.SPLE = sple
+
+
+# (SPLE key, DPC key, value converter)
+SPLE_TO_DPC = (
+    ("BACK_CKPT_PATH", "BACKBONE_DIR", str),
+    ("BACK_CKPT_EPOCH", "BACKBONE_EPOCH", int),
+    ("INFER_TOPK", "TOPK", int),
+    ("PIC_LIB", "NEGATIVE_POOL", str),
+    ("STACK.MODE", "BASE_PROMPT", lambda mode: _stack_mode(mode)),
+    ("STACK.WEIGHT", "WEIGHT_BASE", float),
+    ("STACK.WEIGHT_FOR_NEW", "WEIGHT_NEW", float),
+)
+
+
+def _stack_mode(mode):
+    if mode != "converse":
+        raise ValueError(f"SPLE.STACK.MODE {mode!r}: only 'converse' (= TRAINER.DPC.BASE_PROMPT parallel) "
+                         "exists in the released code; use TRAINER.DPC.BASE_PROMPT for other modes")
+    return "parallel"
+
+
+def _get(node, dotted):
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def map_reference_keys(cfg, defaults):
+    """Copy every ``SPLE.*`` value that differs from its default onto ``TRAINER.DPC``; returns a log line."""
+    mapped = []
+    for sple_key, dpc_key, convert in SPLE_TO_DPC:
+        value = _get(cfg.SPLE, sple_key)
+        if value != _get(defaults.SPLE, sple_key):
+            setattr(cfg.TRAINER.DPC, dpc_key, convert(value))
+            mapped.append(f"SPLE.{sple_key}={value!r} -> TRAINER.DPC.{dpc_key}={getattr(cfg.TRAINER.DPC, dpc_key)!r}")
+    return "Reference-code keys mapped: " + "; ".join(mapped) if mapped else ""
+
+
+def check_dpc_config(dpc):
+    if dpc.BASE_PROMPT not in BASE_PROMPT_MODES:
+        raise ValueError(f"TRAINER.DPC.BASE_PROMPT must be one of {BASE_PROMPT_MODES}, got {dpc.BASE_PROMPT!r}")
+    for key in ("WEIGHT_BASE", "WEIGHT_NEW"):
+        if not 0.0 <= getattr(dpc, key) <= 1.0:
+            raise ValueError(f"TRAINER.DPC.{key} must lie in [0, 1], got {getattr(dpc, key)}")
+    if dpc.BASE_PROMPT == "parallel" and dpc.WEIGHT_BASE <= 0:
+        raise ValueError("TRAINER.DPC.WEIGHT_BASE must be > 0 in parallel mode (the gradient is scaled by 1/omega_b)")
+    if dpc.TOPK < 1 or dpc.MIN_NEGATIVES < 0:
+        raise ValueError(f"TRAINER.DPC.TOPK must be >= 1 and MIN_NEGATIVES >= 0, got {dpc.TOPK}, {dpc.MIN_NEGATIVES}")
