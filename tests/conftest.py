@@ -5,6 +5,7 @@ import pytest
 
 import train
 from datasets.shapes import make_shapes_dataset
+from trainers.engine.runtime.logger import _Tee
 from trainers.prompted_clip import save_tiny_clip
 
 REPO_CONFIGS = "configs"
@@ -28,14 +29,15 @@ def shapes_root(tmp_path):
 
 @pytest.fixture(autouse=True)
 def restore_std_streams():
-    """``setup_logger`` tees stdout/stderr into log files; undo it after each test."""
-    stdout, stderr = sys.stdout, sys.stderr
+    """``setup_logger`` tees stdout/stderr into log files (also from module-scoped fixtures): unwrap the tees
+    after each test so that no later test writes through a closed log file."""
     yield
-    for name, original in (("stdout", stdout), ("stderr", stderr)):
+    for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is not original and hasattr(stream, "close"):
+        while isinstance(stream, _Tee):
             stream.close()
-        setattr(sys, name, original)
+            stream = stream.stream
+        setattr(sys, name, stream)
 
 
 def run_train(*argv):
