@@ -1,55 +1,32 @@
-"""The construction pipeline shared by every CoOp-style reader (DATASETS.md §1.8)."""
+"""The construction pipeline shared by every CoOp-style reader (DATASETS.md §1.8), and its error messages."""
 import os
 
-from .fewshot import fewshot_splits, subsample_classes
+from .fewshot import fewshot_cache_path, fewshot_splits, subsample_classes
 from .splits import read_split, save_split, verify_images_exist
 from .toolbox import DatasetBase
 
 DOCS = "docs/DATASETS.md"
 
 
-class SplitDataset(DatasetBase):
-    """A reader whose train/val/test lists come from ``split_zhou_<split_name>.json`` or its raw files.
+def dataset_root(cfg):
+    """``DATASET.ROOT`` as the reference resolves it: ``~`` expanded, relative to the working directory."""
+    return os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
 
-    Subclasses set ``dataset_dir`` (the folder under ``DATASET.ROOT``), ``image_dir`` (the folder under it that
-    split paths are relative to) and ``split_name``, and implement ``read_raw`` for datasets whose split
-    file can be generated.
+
+def verify_fewshot_images(dataset_dir, cfg, train, val=None):
+    """A cached few-shot draw may list images the split no longer has; name the cache to delete."""
+    if cfg.DATASET.NUM_SHOTS >= 1:
+        cache = fewshot_cache_path(dataset_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED)
+        verify_images_exist([*train, *(val or [])], hint=f" (listed in {cache}; delete it to draw again)")
+
+
+class ReaderFiles:
+    """Errors that name the missing folder or file and the docs section describing the expected layout.
+
+    Needs ``self.dataset_dir`` (absolute) and a class attribute ``docs_section`` (an anchor in docs/DATASETS.md).
     """
 
-    dataset_dir = ""
-    image_dir = ""
-    split_name = None
     docs_section = ""
-
-    def __init__(self, cfg):
-        root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
-        self.dataset_dir = os.path.join(root, self.dataset_dir_name(cfg))
-        self.image_dir = os.path.join(self.dataset_dir, type(self).image_dir)
-        self.split_path = os.path.join(self.dataset_dir, self.split_file_name(cfg))
-        self.require_dir(self.dataset_dir)
-        os.makedirs(os.path.join(self.dataset_dir, "split_fewshot"), exist_ok=True)
-
-        train, val, test = self.load_splits()
-        verify_images_exist([*train, *val, *test], hint=f" (see {self.docs_ref()})")
-        train, val = fewshot_splits(self.dataset_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val)
-        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
-        super().__init__(train_x=train, val=val, test=test)
-
-    def dataset_dir_name(self, cfg):
-        return type(self).dataset_dir
-
-    def split_file_name(self, cfg):
-        return f"split_zhou_{self.split_name}.json"
-
-    def load_splits(self):
-        if os.path.exists(self.split_path):
-            return read_split(self.split_path, self.image_dir)
-        train, val, test = self.read_raw()
-        save_split(train, val, test, self.split_path, self.image_dir)
-        return train, val, test
-
-    def read_raw(self):
-        raise FileNotFoundError(f"Split file not found: {self.split_path} (see {self.docs_ref()})")
 
     def docs_ref(self):
         return f"{DOCS}#{self.docs_section}" if self.docs_section else DOCS
@@ -60,3 +37,90 @@ class SplitDataset(DatasetBase):
                 f"{type(self).__name__}: expected the folder {path} (DATASET.ROOT / --root is "
                 f"{os.path.dirname(self.dataset_dir)}); see {self.docs_ref()} for the layout"
             )
+        return path
+
+    def require_file(self, path, needed_for=""):
+        """``needed_for`` says what the file is read for, e.g. that a split file is being generated."""
+        if not os.path.isfile(path):
+            why = f" {needed_for}" if needed_for else ""
+            raise FileNotFoundError(
+                f"{type(self).__name__}: expected the file {path}{why}; see {self.docs_ref()} for the layout"
+            )
+        return path
+
+    def read_lines(self, path, needed_for="", keep_blank=False):
+        """``(line number, stripped line)`` pairs; ``strip`` also removes Windows line ends.
+
+        Blank lines are dropped (the reference crashes on them) unless the line index is a label, where
+        ``keep_blank`` keeps them so labels match the reference's exactly.
+        """
+        with open(self.require_file(path, needed_for)) as f:
+            return [(number, line.strip()) for number, line in enumerate(f, 1) if keep_blank or line.strip()]
+
+    @staticmethod
+    def line_error(path, number, line, expected):
+        return ValueError(f"{path}, line {number}: expected {expected}, got {line!r}")
+
+    def lookup(self, mapping, key, what, source):
+        """``mapping[key]``, or an error saying which file lacks it (the reference raises a bare KeyError)."""
+        try:
+            return mapping[key]
+        except KeyError:
+            raise ValueError(
+                f"{type(self).__name__}: {what} {key!r} is not listed in {source} (see {self.docs_ref()})"
+            ) from None
+
+
+class SplitDataset(ReaderFiles, DatasetBase):
+    """A reader whose train/val/test lists come from ``split_zhou_<split_name>.json`` or its raw files.
+
+    Subclasses set ``dataset_dir`` (the folder under ``DATASET.ROOT``), ``image_dir`` (the folder under it that
+    split paths are relative to; empty for the dataset folder itself) and ``split_name`` (None: no split file),
+    and implement ``read_raw`` for datasets whose split file can be generated.
+    """
+
+    dataset_dir = ""
+    image_dir = ""
+    split_name = None
+
+    def __init__(self, cfg):
+        self.dataset_dir = os.path.join(dataset_root(cfg), self.dataset_dir_name(cfg))
+        image_dir = type(self).image_dir
+        self.image_dir = os.path.join(self.dataset_dir, image_dir) if image_dir else self.dataset_dir
+        split_file = self.split_file_name(cfg)
+        self.split_path = os.path.join(self.dataset_dir, split_file) if split_file else None
+        self.require_dir(self.dataset_dir)
+        os.makedirs(os.path.join(self.dataset_dir, "split_fewshot"), exist_ok=True)
+
+        train, val, test = self.load_splits()
+        verify_images_exist([*train, *val, *test], hint=f" (see {self.docs_ref()})")
+        train, val = fewshot_splits(self.dataset_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val)
+        verify_fewshot_images(self.dataset_dir, cfg, train, val)
+        train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
+        super().__init__(train_x=train, val=val, test=test)
+
+    def dataset_dir_name(self, cfg):
+        return type(self).dataset_dir
+
+    def split_file_name(self, cfg):
+        return f"split_zhou_{self.split_name}.json" if self.split_name else None
+
+    def load_splits(self):
+        if self.split_path and os.path.exists(self.split_path):
+            return read_split(self.split_path, self.image_dir)
+        train, val, test = self.read_raw()
+        if self.split_path:
+            save_split(train, val, test, self.split_path, self.image_dir)
+        return train, val, test
+
+    def read_raw(self):
+        raise FileNotFoundError(f"Split file not found: {self.split_path} (see {self.docs_ref()})")
+
+    def raw_file(self, *parts):
+        """A raw annotation file under the dataset folder, required because the split file is missing."""
+        return self.require_file(os.path.join(self.dataset_dir, *parts), self.needed_for())
+
+    def needed_for(self):
+        if self.split_path:
+            return f"(read to generate {os.path.basename(self.split_path)}, which does not exist yet)"
+        return ""

@@ -3,13 +3,15 @@ import hashlib
 import json
 import math
 import os
-import pickle
 import random
 
+from .datum_pickle import (  # noqa: F401  (the old private names stay importable from here)
+    DASSL_DATUM_MODULE, DasslDatumUnpickler as _DasslDatumUnpickler, guess_old_dataset_dir as _guess_old_dataset_dir,
+    load_datum_pickle, reroot as _reroot, relative_to, save_datum_pickle,
+)
 from .splits import group_indices_by_label
-from .toolbox import HAVE_DASSL, Datum
+from .toolbox import Datum
 
-DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 
 
@@ -61,74 +63,22 @@ def fewshot_cache_path(dataset_dir, num_shots, seed):
 
 def split_fingerprint(dataset_dir, *splits):
     """A hash of the (relative path, label, class name) entries of the splits the cache was sampled from."""
-    entries = [[(os.path.relpath(d.impath, dataset_dir), d.label, d.classname) for d in split] for split in splits]
+    entries = [[(relative_to(d.impath, dataset_dir), d.label, d.classname) for d in split] for split in splits]
     return hashlib.sha1(json.dumps(entries).encode()).hexdigest()
-
-
-class _DasslDatumUnpickler(pickle.Unpickler):
-    """Resolves Dassl's Datum class to the seam's Datum, so Dassl-written caches load without Dassl."""
-
-    def find_class(self, module, name):
-        if module == DASSL_DATUM_MODULE and name == "Datum":
-            return Datum
-        return super().find_class(module, name)
-
-
-class _DasslDatumPickler(pickle._Pickler):
-    """Writes the built-in Datum under Dassl's class path (the pure-Python pickler lets us name the class)."""
-
-    def save_global(self, obj, name=None):
-        if obj is Datum:
-            self.save(DASSL_DATUM_MODULE)
-            self.save("Datum")
-            self.write(pickle.STACK_GLOBAL)
-            self.memoize(obj)
-            return
-        super().save_global(obj, name)
 
 
 def load_fewshot_cache(path, dataset_dir, fingerprint):
     """The cached splits, or None when the cache belongs to another split (it is then rewritten)."""
-    with open(path, "rb") as f:
-        data = _DasslDatumUnpickler(f).load()
+    data = load_datum_pickle(path, dataset_dir)
     stored = data.get("split_sha1")
     if stored is not None and stored != fingerprint:
         print(f"Few-shot cache {path} was sampled from a different split; sampling again")
         return None
-    old_dir = data.get("dataset_dir") or _guess_old_dataset_dir(data, dataset_dir)
-    if old_dir and os.path.normpath(old_dir) != os.path.normpath(dataset_dir):
-        print(f"Few-shot cache {path} was written under {old_dir}; re-rooting its paths to {dataset_dir}")
-        data = {key: [_reroot(d, old_dir, dataset_dir) for d in value] if isinstance(value, list) else value
-                for key, value in data.items()}
     return data
 
 
 def save_fewshot_cache(path, splits, dataset_dir, fingerprint):
-    data = dict(splits, dataset_dir=dataset_dir, split_sha1=fingerprint)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        if HAVE_DASSL:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-        else:
-            _DasslDatumPickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
-    os.replace(tmp, path)
-
-
-def _guess_old_dataset_dir(data, dataset_dir):
-    """For a Dassl-written cache: find this dataset's folder name inside the stored absolute paths."""
-    first = next((items[0] for items in data.values() if isinstance(items, list) and items), None)
-    if first is None or first.impath.startswith(dataset_dir + os.sep):
-        return None
-    marker = os.sep + os.path.basename(dataset_dir) + os.sep
-    cut = first.impath.rfind(marker)
-    return first.impath[:cut + len(marker) - 1] if cut >= 0 else None
-
-
-def _reroot(datum, old_dir, new_dir):
-    rel = os.path.relpath(datum.impath, old_dir)
-    return Datum(impath=os.path.join(new_dir, rel), label=datum.label, domain=datum.domain,
-                 classname=datum.classname)
+    save_datum_pickle(path, dict(splits, dataset_dir=dataset_dir, split_sha1=fingerprint))
 
 
 def fewshot_splits(dataset_dir, num_shots, seed, train, val=None):

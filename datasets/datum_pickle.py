@@ -1,0 +1,94 @@
+"""Pickles of Datum lists in Dassl's format (few-shot caches, ``imagenet/preprocessed.pkl``).
+
+A file is a dict whose list values hold Datums pickled under ``dassl.data.datasets.base_dataset.Datum`` with the
+instance state ``{_impath, _label, _domain, _classname}`` (DATASETS.md §1.6, §9.1). We read such files without
+Dassl and write files Dassl can read. Extra keys we add (``dataset_dir`` and friends) are ignored by Dassl.
+"""
+import os
+import pickle
+
+from .toolbox import HAVE_DASSL, Datum
+
+DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
+
+
+class DasslDatumUnpickler(pickle.Unpickler):
+    """Resolves Dassl's Datum class to the seam's Datum, so Dassl-written files load without Dassl."""
+
+    def find_class(self, module, name):
+        if module == DASSL_DATUM_MODULE and name == "Datum":
+            return Datum
+        return super().find_class(module, name)
+
+
+def write_as_dassl(f, data):
+    """Pickle ``data`` into ``f`` so that its Datums load as Dassl's class.
+
+    The C pickler only names classes importable under that name, and the pure-Python pickler is ten times
+    slower (half a minute for ImageNet's 1.3M Datums). Protocol 2 writes a class reference once, as plain text
+    (opcode ``c``, then module and name each ended by a newline), so we pickle our Datum and swap the path.
+    """
+    raw = memoryview(pickle.dumps(data, protocol=2, fix_imports=False))
+    ours = f"c{Datum.__module__}\n{Datum.__qualname__}\n".encode()
+    at = raw.obj.find(ours)
+    if at < 0:  # no Datum in data
+        f.write(raw)
+        return
+    f.write(raw[:at])
+    f.write(f"c{DASSL_DATUM_MODULE}\nDatum\n".encode())
+    f.write(raw[at + len(ours):])
+
+
+def save_datum_pickle(path, data):
+    """Write ``data`` atomically (a half-written cache would be loaded as if complete next time)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        if HAVE_DASSL:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        else:
+            write_as_dassl(f, data)
+    os.replace(tmp, path)
+
+
+def load_datum_pickle(path, dataset_dir):
+    """The stored dict with every Datum path moved under ``dataset_dir`` when it was written elsewhere."""
+    try:
+        with open(path, "rb") as f:
+            data = DasslDatumUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as error:
+        raise ValueError(f"{path} cannot be read ({error!r}); delete it to have it rebuilt") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a dict of Datum lists; delete it to have it rebuilt")
+    old_dir = data.get("dataset_dir") or guess_old_dataset_dir(data, dataset_dir)
+    if old_dir and os.path.normpath(old_dir) != os.path.normpath(dataset_dir):
+        print(f"{path} was written under {old_dir}; re-rooting its paths to {dataset_dir}")
+        data = {key: [reroot(d, old_dir, dataset_dir) for d in value] if isinstance(value, list) else value
+                for key, value in data.items()}
+    return data
+
+
+def guess_old_dataset_dir(data, dataset_dir):
+    """For a Dassl-written file: find this dataset's folder name inside the stored absolute paths."""
+    first = next((items[0] for items in data.values() if isinstance(items, list) and items), None)
+    if first is None or first.impath.startswith(dataset_dir + os.sep):
+        return None
+    marker = os.sep + os.path.basename(dataset_dir) + os.sep
+    cut = first.impath.rfind(marker)
+    return first.impath[:cut + len(marker) - 1] if cut >= 0 else None
+
+
+def relative_to(path, directory):
+    """``os.path.relpath`` with a fast path: ImageNet has 1.3M paths and relpath costs ~5 us each."""
+    prefix = directory + os.sep
+    if path.startswith(prefix):
+        rest = path[len(prefix):]
+        # Only a plain 'a/b/c' tail equals relpath's answer; anything unusual takes the slow, exact route.
+        if rest and not rest.endswith(os.sep) and (os.sep * 2) not in rest and (os.sep + ".") not in (os.sep + rest):
+            return rest
+    return os.path.relpath(path, directory)
+
+
+def reroot(datum, old_dir, new_dir):
+    return Datum(impath=os.path.join(new_dir, relative_to(datum.impath, old_dir)), label=datum.label,
+                 domain=datum.domain, classname=datum.classname)

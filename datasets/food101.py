@@ -1,0 +1,16 @@
+"""Food101 (DATASETS.md §3.5): class folders under ``images/``; the official ``meta/`` split is not used."""
+from .benchmark import SplitDataset
+from .splits import read_and_split_data
+from .toolbox import DATASET_REGISTRY
+
+
+@DATASET_REGISTRY.register()
+class Food101(SplitDataset):
+    dataset_dir = "food-101"
+    image_dir = "images"
+    split_name = "Food101"
+    docs_section = "food101"
+
+    def read_raw(self):
+        self.require_dir(self.image_dir)
+        return read_and_split_data(self.image_dir)

@@ -1,0 +1,10 @@
+"""ImageNetA (DATASETS.md §3.14: ImageNet-A, 200 wnid folders; labels 0..199 follow their sorted order)."""
+from .imagenet_common import SortedFolderTestSet
+from .toolbox import DATASET_REGISTRY
+
+
+@DATASET_REGISTRY.register()
+class ImageNetA(SortedFolderTestSet):
+    dataset_dir = "imagenet-adversarial"
+    image_dir = "imagenet-a"
+    docs_section = "imageneta"

@@ -1,0 +1,10 @@
+"""ImageNetR (DATASETS.md §3.15: ImageNet-R, 200 wnid folders; labels 0..199 follow their sorted order)."""
+from .imagenet_common import SortedFolderTestSet
+from .toolbox import DATASET_REGISTRY
+
+
+@DATASET_REGISTRY.register()
+class ImageNetR(SortedFolderTestSet):
+    dataset_dir = "imagenet-rendition"
+    image_dir = "imagenet-r"
+    docs_section = "imagenetr"

@@ -1,0 +1,10 @@
+"""ImageNetSketch (DATASETS.md §3.13: ImageNet-Sketch, one folder per wnid)."""
+from .imagenet_common import SortedFolderTestSet
+from .toolbox import DATASET_REGISTRY
+
+
+@DATASET_REGISTRY.register()
+class ImageNetSketch(SortedFolderTestSet):
+    dataset_dir = "imagenet-sketch"
+    image_dir = "images"
+    docs_section = "imagenetsketch"

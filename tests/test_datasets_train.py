@@ -1,0 +1,23 @@
+"""``train.py --trainer ZeroshotCLIP --eval-only`` end to end on every benchmark's generated tree."""
+import json
+
+import pytest
+
+from conftest import COOP_CPU_YAML, run_train
+from dataset_fixtures import BUILDERS, YAML_FILES
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_zeroshot_eval_runs_on_each_dataset(tmp_path, tiny_clip_path, name):
+    root = tmp_path / "data"
+    expected = BUILDERS[name](str(root))
+    out = tmp_path / "out"
+    trainer = run_train(
+        "--root", root, "--seed", 1, "--trainer", "ZeroshotCLIP", "--eval-only",
+        "--dataset-config-file", f"configs/datasets/{YAML_FILES[name]}.yaml", "--config-file", COOP_CPU_YAML,
+        "--output-dir", out, "MODEL.BACKBONE.NAME", tiny_clip_path,
+    )
+    assert trainer.dm.dataset.classnames == expected.classnames
+    record = json.loads((out / "results.json").read_text())
+    assert record["dataset"] == name
+    assert record["n"] == sum(expected.counts["test"])
