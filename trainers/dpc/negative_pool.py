@@ -1,22 +1,44 @@
 """Images for negative classes: one random image per requested class, with the training transform.
 
-The class -> images index is built once. Decoding runs in worker threads; the random augmentation runs in
-the calling thread, in request order, so that runs stay reproducible under a fixed seed.
+The class -> images index is built once. Images are read and augmented by persistent DataLoader workers
+(``DATALOADER.NUM_WORKERS``), in parallel with each other. Each image is augmented under its own seed,
+drawn from the global torch RNG in the trainer's process, so a run is reproducible whatever the number
+of workers and the order in which they finish.
 """
 import json
 import os
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from datasets.toolbox import read_image
 
 
-def _decode(path):
-    image = read_image(path)
-    image.load()
-    return image
+class _SeededImages(Dataset):
+    """``dataset[(path, seed)]``: the image at ``path``, transformed under ``seed``."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __getitem__(self, key):
+        path, seed = key
+        with torch.random.fork_rng(devices=[]):  # leaves the caller's RNG untouched when run in-process
+            torch.manual_seed(seed)
+            return self.transform(read_image(path))
+
+
+class _Requests(Sampler):
+    """The current request, split into one chunk per worker; rewritten before each load."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def __len__(self):
+        return len(self.chunks)
 
 
 class NegativePool:
@@ -24,25 +46,29 @@ class NegativePool:
         self.paths = defaultdict(list)
         for item in items:
             self.paths[item.label].append(item.impath)
-        self.transform = transform
-        self.executor = ThreadPoolExecutor(num_workers) if num_workers > 0 else None
+        self.num_workers = num_workers
+        self.requests = _Requests()
+        self.loader = DataLoader(_SeededImages(transform), batch_sampler=self.requests, num_workers=num_workers,
+                                 persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
 
     @property
     def classes(self):
         return set(self.paths)
 
     def sample(self, classes):
-        """A (len(classes), 3, H, W) tensor: one uniformly drawn image of each class."""
-        picks = []
+        """A (len(classes), 3, H, W) tensor: one uniformly drawn image of each class, in order."""
+        keys = []
         for c in classes:
             options = self.paths[c]
-            picks.append(options[int(torch.randint(len(options), ()))])
-        decoded = self.executor.map(_decode, picks) if self.executor else map(_decode, picks)
-        return torch.stack([self.transform(image) for image in decoded])
+            pick = int(torch.randint(len(options), ()))
+            keys.append((options[pick], int(torch.randint(2 ** 62, ()))))
+        n_chunks = max(1, min(self.num_workers, len(keys)))
+        size = -(-len(keys) // n_chunks)
+        self.requests.chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
+        return torch.cat(list(self.loader))
 
     def close(self):
-        if self.executor is not None:
-            self.executor.shutdown(wait=False)
+        self.loader = None  # ends the persistent workers
 
 
 def read_image_library(path, classnames):
