@@ -2,6 +2,7 @@
 import sys
 
 import pytest
+import torch
 
 import train
 from datasets.shapes import make_shapes_dataset
@@ -11,6 +12,10 @@ from trainers.prompted_clip import save_tiny_clip
 REPO_CONFIGS = "configs"
 SHAPES_YAML = "configs/datasets/shapes.yaml"
 COOP_CPU_YAML = "configs/trainers/CoOp/cpu_tiny.yaml"
+
+# The tests run tiny models: one intra-op thread is as fast as two on an idle CPU and several times faster
+# on a shared, busy one (threads otherwise spin waiting for each other).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

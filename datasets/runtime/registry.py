@@ -36,8 +36,9 @@ class Registry:
 
 def unknown_name_message(kind, name, available):
     """The error text for an unknown registry name: the closest match first, then every choice."""
-    close = difflib.get_close_matches(str(name), available, n=1, cutoff=0.5)
-    hint = f' Did you mean "{close[0]}"?' if close else ""
+    by_lower = {choice.lower(): choice for choice in available}  # "Coop" means CoOp, not CoCoOp
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f' Did you mean "{by_lower[close[0]]}"?' if close else ""
     return f'No {kind} named "{name}".{hint} Registered: {", ".join(sorted(available))}'
 
 

@@ -65,10 +65,11 @@ class Classification:
         accs = []
         for label in sorted(set(self._y_true)):
             mask = y_true == label
-            acc = 100.0 * (y_pred[mask] == label).float().mean().item()
+            correct, total = int((y_pred[mask] == label).sum()), int(mask.sum())
+            acc = 100.0 * correct / total
             accs.append(acc)
             name = self._lab2cname.get(label, str(label)) if self._lab2cname else str(label)
-            print(f"* class: {label} ({name})\ttotal: {int(mask.sum()):,}\taccuracy: {acc:.2f}%")
+            print(f"* class: {label} ({name})\ttotal: {total:,}\tcorrect: {correct:,}\tacc: {acc:.2f}%")
         print(f"* average: {np.mean(accs):.2f}%")
         return float(np.mean(accs))
 

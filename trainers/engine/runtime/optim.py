@@ -51,8 +51,10 @@ class EpochLRFactor:
         self.min_lr = optim_cfg.WARMUP_MIN_LR
         if self.warmup_epoch > 0 and self.warmup_type not in ("constant", "linear"):
             raise ValueError(f"OPTIM.WARMUP_TYPE must be constant or linear, got {self.warmup_type!r}")
-        if self.name == "single_step" and self.stepsize[0] <= 0 and self.max_epoch > 0:
-            self.stepsize = [self.max_epoch]  # Dassl: a non-positive step size means "decay at the end"
+        if self.name == "single_step":
+            self.stepsize = self.stepsize[-1:]  # Dassl: single_step uses the last entry of STEPSIZE
+            if self.stepsize[0] <= 0 and self.max_epoch > 0:
+                self.stepsize = [self.max_epoch]  # Dassl: a non-positive step size means "decay at the end"
 
     def __call__(self, epoch):
         if epoch < self.warmup_epoch:
