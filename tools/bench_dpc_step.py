@@ -57,6 +57,8 @@ def time_steps(trainer, batches, steps, warmup):
     times = []
     for i in range(warmup + steps):
         batch = batches[i % len(batches)]
+        if hasattr(trainer, "upcoming_batch"):  # DPC prepares the next batch during a step, as in training
+            trainer.upcoming_batch = batches[(i + 1) % len(batches)]
         synchronize(trainer.device)
         start = time.perf_counter()
         summary = trainer.forward_backward(batch)

@@ -55,8 +55,9 @@ class NegativePool:
     def classes(self):
         return set(self.paths)
 
-    def sample(self, classes):
-        """A (len(classes), 3, H, W) tensor: one uniformly drawn image of each class, in order."""
+    def request(self, classes):
+        """Start loading one uniformly drawn image of each class; ``.collect()`` on the result returns the
+        (len(classes), 3, H, W) tensor. With workers, loading runs in the background until collected."""
         keys = []
         for c in classes:
             options = self.paths[c]
@@ -65,10 +66,21 @@ class NegativePool:
         n_chunks = max(1, min(self.num_workers, len(keys)))
         size = -(-len(keys) // n_chunks)
         self.requests.chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
-        return torch.cat(list(self.loader))
+        return _PendingImages(iter(self.loader) if keys else None)
+
+    def sample(self, classes):
+        return self.request(classes).collect()
 
     def close(self):
         self.loader = None  # ends the persistent workers
+
+
+class _PendingImages:
+    def __init__(self, iterator):
+        self.iterator = iterator  # a started DataLoader iteration: workers are already loading
+
+    def collect(self):
+        return torch.cat(list(self.iterator)) if self.iterator is not None else None
 
 
 def read_image_library(path, classnames):

@@ -5,6 +5,7 @@ and cloned into P (frozen) and P' (trained with hard negatives), and at test tim
 classes are routed to differently weighted prompts. Nothing here names a host.
 """
 import os
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,37 @@ def host_trainer_class(name):
         raise ValueError(f"TRAINER.DPC.HOST {name!r} does not implement the host interface (build_host_model); "
                          "see trainers/host.py")
     return cls
+
+
+class _LookAhead:
+    """Iterates the training loader one batch ahead, exposing the next batch as ``trainer.upcoming_batch``."""
+
+    def __init__(self, loader, trainer):
+        self.loader = loader
+        self.trainer = trainer
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        batches = iter(self.loader)
+        current = next(batches, None)
+        while current is not None:
+            upcoming = next(batches, None)
+            self.trainer.upcoming_batch = upcoming
+            yield current
+            current = upcoming
+        self.trainer.upcoming_batch = None
+
+
+@dataclass
+class _PreparedStep:
+    batch: dict
+    images: torch.Tensor
+    labels: torch.Tensor
+    anchor_features: object  # the anchors' image features when the host's image side has no prompts
+    negative_classes: list
+    pending: object  # negative images being loaded
 
 
 def dataset_identity(cfg):
@@ -87,6 +119,12 @@ class DPC(ClipTrainer):
         self.register_model(self.registered_name, self.prompts, self.optim, self.sched)
         self._frozen_text_features = None
         self.negative_pool = None
+        self._prepared = None
+
+    def build_data_loader(self):
+        super().build_data_loader()
+        self.upcoming_batch = None
+        self.train_loader_x = _LookAhead(self.train_loader_x, self)
 
     def load_stage1(self, backbone_dir, epoch):
         """Load the host's stage-1 checkpoint (a run directory or a checkpoint file) into the host's prompts."""
@@ -189,7 +227,8 @@ class DPC(ClipTrainer):
             F.normalize(text_features, dim=-1).t()
         return symmetric_infonce(logits, targets)
 
-    def forward_backward(self, batch):
+    def prepare_step(self, batch):
+        """Score a batch with P, choose its negatives and start loading their images (in the background)."""
         images, labels = self.parse_batch_train(batch)
         dpc = self.dpc_cfg
         with self.autocast():
@@ -197,19 +236,28 @@ class DPC(ClipTrainer):
         negatives = select_negatives(scores.float().cpu(), labels.cpu(), dpc.TOPK, dpc.MIN_NEGATIVES,
                                      available=self.negative_pool.classes)
         negative_classes = [c for per_sample in negatives for c in per_sample]
-        all_images, all_labels = images, labels
-        if negative_classes:
-            negative_images = self.negative_pool.sample(negative_classes).to(self.device, images.dtype)
-            all_images = torch.cat([images, negative_images])
-            all_labels = torch.cat([labels, torch.tensor(negative_classes, device=self.device)])
+        return _PreparedStep(batch, images, labels, anchor_features, negative_classes,
+                             self.negative_pool.request(negative_classes))
+
+    def forward_backward(self, batch):
+        prepared, self._prepared = self._prepared, None
+        step = prepared if prepared is not None and prepared.batch is batch else self.prepare_step(batch)
+        negative_images = step.pending.collect()
+        if self.upcoming_batch is not None:
+            # The next batch's negatives depend only on the frozen P: their images load while this step runs.
+            self._prepared = self.prepare_step(self.upcoming_batch)
+        images, labels = step.images, step.labels
+        if negative_images is not None:
+            images = torch.cat([images, negative_images.to(self.device, images.dtype)])
+            labels = torch.cat([labels, torch.tensor(step.negative_classes, device=self.device)])
         with self.autocast():
-            loss = self.dhno_loss(all_images, all_labels, anchor_features)
-            if dpc.HOST_LOSS_WEIGHT > 0:
-                loss = loss + dpc.HOST_LOSS_WEIGHT * self.host.loss(images, labels)[0]
+            loss = self.dhno_loss(images, labels, step.anchor_features)
+            if self.dpc_cfg.HOST_LOSS_WEIGHT > 0:
+                loss = loss + self.dpc_cfg.HOST_LOSS_WEIGHT * self.host.loss(step.images, step.labels)[0]
         self.backward_and_update(loss)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
-        return {"loss": loss.item(), "negatives": len(negative_classes) / len(labels)}
+        return {"loss": loss.item(), "negatives": len(step.negative_classes) / len(step.labels)}
 
     # ---- inference -----------------------------------------------------------------------------------
 
