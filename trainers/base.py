@@ -120,11 +120,13 @@ class ClipTrainer(TrainerX):
         start_epoch = super().resume_model_if_exist(directory)
         names = self.get_model_names()
         if start_epoch > 0 and names:
-            with open(os.path.join(directory, names[0], "checkpoint")) as f:
-                checkpoint = load_checkpoint(os.path.join(directory, names[0], f.readline().strip()))
-            if "rng_state" in checkpoint:
-                restore_rng_state(checkpoint["rng_state"])
-                print("Restored the random number generator states")
+            for i, name in enumerate(names):
+                with open(os.path.join(directory, name, "checkpoint")) as f:
+                    checkpoint = load_checkpoint(os.path.join(directory, name, f.readline().strip()))
+                if i == 0 and "rng_state" in checkpoint:
+                    restore_rng_state(checkpoint["rng_state"])
+                    print("Restored the random number generator states")
+                self.restore_checkpoint_extra(name, checkpoint)
         return start_epoch
 
     def load_model(self, directory, epoch=None):
@@ -172,6 +174,9 @@ class ClipTrainer(TrainerX):
 
     def after_load_checkpoint(self, name, checkpoint):
         """Hook: called with the whole checkpoint after ``load_model`` loaded its weights."""
+
+    def restore_checkpoint_extra(self, name, checkpoint):
+        """Hook: called with the checkpoint a resumed training run continues from (see ``checkpoint_extra``)."""
 
     @staticmethod
     def load_learnable_state(module, state_dict, path=""):

@@ -19,6 +19,7 @@ class HostModel(nn.Module):
     # True when the text features depend on the image (CoCoOp): text features cannot then be cached.
     text_depends_on_image = False
     # True when prompts enter the image encoder (IVLP, MaPLe, PromptSRC): image features then depend on them.
+    # A host may set it per instance (IVLP's language-only configuration has no vision prompts).
     image_encoder_prompted = False
 
     @property
@@ -35,7 +36,11 @@ class HostModel(nn.Module):
         raise NotImplementedError
 
     def encode_text(self, class_idx=None):
-        """Text features (C, E) of all classes or of ``class_idx``, not normalised (text-independent hosts)."""
+        """Text features (C, E) of all classes or of ``class_idx``, not normalised (text-independent hosts).
+
+        Hosts with ``text_depends_on_image`` (CoCoOp) take the images' features as a keyword,
+        ``encode_text(class_idx, image_features=encode_image(images))``, and return (B, C, E): one set of text
+        features per image. A wrapper can stay generic by calling ``logits(images, class_idx)`` for them."""
         raise NotImplementedError
 
     def logits(self, images, class_idx=None):

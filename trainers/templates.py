@@ -1,4 +1,5 @@
-"""Hand-written prompt templates per dataset (CoOp's ``CUSTOM_TEMPLATES``; DATASETS.md §8.1)."""
+"""Hand-written prompt templates: CoOp's ``CUSTOM_TEMPLATES`` per dataset (DATASETS.md §8.1), KgCoOp's variant of
+that table, and PromptSRC's 60-template ensemble (DATASETS.md §8.4)."""
 
 CUSTOM_TEMPLATES = {
     "OxfordPets": "a photo of a {}, a type of pet.",
@@ -23,3 +24,76 @@ DEFAULT_TEMPLATE = "a photo of a {}."
 def dataset_template(dataset_name):
     """The dataset's template; datasets of users' own (e.g. ImageFolder) get ``a photo of a {}.``."""
     return CUSTOM_TEMPLATES.get(dataset_name, DEFAULT_TEMPLATE)
+
+
+# KgCoOp's own table differs from CoOp's in one entry (HOSTS.md §2): DTD reads "a photo of a {}, a type of texture."
+KGCOOP_TEMPLATES = dict(CUSTOM_TEMPLATES, DescribableTextures="a photo of a {}, a type of texture.")
+
+
+def kgcoop_template(dataset_name):
+    return KGCOOP_TEMPLATES.get(dataset_name, DEFAULT_TEMPLATE)
+
+
+# PromptSRC's ensemble for its frozen text targets (DATASETS.md §8.4), in order: 60 templates.
+PROMPTSRC_TEMPLATES = (
+    "a photo of a {}.",
+    "a bad photo of a {}.",
+    "a photo of many {}.",
+    "a sculpture of a {}.",
+    "a photo of the hard to see {}.",
+    "a low resolution photo of the {}.",
+    "a rendering of a {}.",
+    "graffiti of a {}.",
+    "a bad photo of the {}.",
+    "a cropped photo of the {}.",
+    "a tattoo of a {}.",
+    "the embroidered {}.",
+    "a photo of a hard to see {}.",
+    "a bright photo of a {}.",
+    "a photo of a clean {}.",
+    "a photo of a dirty {}.",
+    "a dark photo of the {}.",
+    "a drawing of a {}.",
+    "a photo of my {}.",
+    "the plastic {}.",
+    "a photo of the cool {}.",
+    "a close-up photo of a {}.",
+    "a black and white photo of the {}.",
+    "a painting of the {}.",
+    "a painting of a {}.",
+    "a pixelated photo of the {}.",
+    "a sculpture of the {}.",
+    "a bright photo of the {}.",
+    "a cropped photo of a {}.",
+    "a plastic {}.",
+    "a photo of the dirty {}.",
+    "a jpeg corrupted photo of a {}.",
+    "a blurry photo of the {}.",
+    "a photo of the {}.",
+    "a good photo of the {}.",
+    "a rendering of the {}.",
+    "a {} in a video game.",
+    "a photo of one {}.",
+    "a doodle of a {}.",
+    "a close-up photo of the {}.",
+    "the origami {}.",
+    "the {} in a video game.",
+    "a sketch of a {}.",
+    "a doodle of the {}.",
+    "a origami {}.",
+    "a low resolution photo of a {}.",
+    "the toy {}.",
+    "a rendition of the {}.",
+    "a photo of the clean {}.",
+    "a photo of a large {}.",
+    "a rendition of a {}.",
+    "a photo of a nice {}.",
+    "a photo of a weird {}.",
+    "a blurry photo of a {}.",
+    "a cartoon {}.",
+    "art of a {}.",
+    "a sketch of the {}.",
+    "a embroidered {}.",
+    "a pixelated photo of a {}.",
+    "itap of the {}.",
+)

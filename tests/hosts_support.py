@@ -1,0 +1,42 @@
+"""Helpers for the host tests (tests/test_hosts_*.py): host models on a tiny CLIP, and train.py command lines."""
+import torch
+
+import trainers
+from trainers.engine import TRAINER_REGISTRY, get_cfg_default
+from trainers.prompted_clip import build_tiny_clip
+
+HOSTS = ("IVLP", "MaPLe", "PromptSRC", "CoCoOp", "KgCoOp")
+CLASSNAMES = ["red circle", "green square", "blue_triangle", "yellow circle"]
+SHAPES_YAML = "configs/datasets/shapes.yaml"
+
+
+def cpu_yaml(host):
+    return f"configs/trainers/{host}/cpu_tiny.yaml"
+
+
+def host_cfg(host, *opts):
+    cfg = trainers.extend_cfg(get_cfg_default())
+    cfg.merge_from_file(cpu_yaml(host))
+    cfg.merge_from_list([str(o) if not isinstance(o, str) else o for o in opts])
+    return cfg
+
+
+def build_host(host, *opts, clip_model=None, classnames=CLASSNAMES, seed=0):
+    """``host``'s model through its trainer's ``build_host_model`` (as DPC builds it), on a tiny fp32 CLIP."""
+    torch.manual_seed(seed)
+    clip_model = clip_model if clip_model is not None else build_tiny_clip()
+    return TRAINER_REGISTRY.get(host).build_host_model(host_cfg(host, *opts), classnames, clip_model)
+
+
+def random_images(n=3, seed=0, size=32):
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def host_args(host, root, clip_path, out, *opts, epochs=2, subsample="base", shots=4, flags=()):
+    """``train.py`` arguments for ``host`` on the shapes dataset with the tiny CLIP (flags before KEY VALUE opts)."""
+    return [
+        "--root", root, "--seed", 1, "--trainer", host, *flags,
+        "--dataset-config-file", SHAPES_YAML, "--config-file", cpu_yaml(host), "--output-dir", out,
+        "MODEL.BACKBONE.NAME", clip_path, "OPTIM.MAX_EPOCH", epochs, "DATASET.NUM_SHOTS", shots,
+        "DATASET.SUBSAMPLE_CLASSES", subsample, "TRAIN.PRINT_FREQ", 100, *opts,
+    ]
