@@ -181,3 +181,11 @@ def test_image_library_json_is_a_negative_pool(runs, tmp_path):
     pool = wrapped.build_negative_pool()
     assert pool.classes == {0, 1, 2}
     assert pool.sample([2, 0]).shape == (2, 3, 32, 32)
+
+
+def test_a_batch_without_room_for_negatives_trains(tmp_path, shapes_root, tiny_clip_path):
+    """3 base classes and batch 4: every class is a ground truth, so no negative can be drawn."""
+    stage1 = tmp_path / "coop"
+    coop(shapes_root, tiny_clip_path, stage1)
+    dpc(shapes_root, tiny_clip_path, tmp_path / "dpc", "TRAINER.DPC.BACKBONE_DIR", stage1, "OPTIM.MAX_EPOCH", 1)
+    assert json.loads((tmp_path / "dpc" / "results.json").read_text())["n"] == 9

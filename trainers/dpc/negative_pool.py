@@ -58,6 +58,8 @@ class NegativePool:
     def request(self, classes):
         """Start loading one uniformly drawn image of each class; ``.collect()`` on the result returns the
         (len(classes), 3, H, W) tensor. With workers, loading runs in the background until collected."""
+        if not classes:
+            return _PendingImages(None)
         keys = []
         for c in classes:
             options = self.paths[c]
@@ -66,7 +68,7 @@ class NegativePool:
         n_chunks = max(1, min(self.num_workers, len(keys)))
         size = -(-len(keys) // n_chunks)
         self.requests.chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
-        return _PendingImages(iter(self.loader) if keys else None)
+        return _PendingImages(iter(self.loader))
 
     def sample(self, classes):
         return self.request(classes).collect()
