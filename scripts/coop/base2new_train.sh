@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# CoOp, base-to-new stage 1: train on the base classes of DATASET (16 shots); its final test is the base accuracy.
+#   DATA=/path/to/datasets [OUTPUT=output] bash scripts/coop/base2new_train.sh DATASET SEED [--dry-run]
+# CFG=<config name> replaces the default config (vit_b16_ctxv1; vit_b16_ep50_ctxv1 on ImageNet).
+SCRIPT_NAME="scripts/coop/base2new_train.sh" HOST=CoOp exec bash "$(dirname "$0")/../lib/benchmark.sh" host base2new_train "$@"

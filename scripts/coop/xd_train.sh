@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# CoOp, cross-dataset / domain generalisation: train on ImageNet, all classes, 16 shots.
+#   DATA=/path/to/datasets [OUTPUT=output] bash scripts/coop/xd_train.sh SEED [--dry-run]
+# CFG=<config name> replaces the default config (vit_b16_ctxv1; vit_b16_ep50_ctxv1 on ImageNet).
+SCRIPT_NAME="scripts/coop/xd_train.sh" HOST=CoOp exec bash "$(dirname "$0")/../lib/benchmark.sh" host xd_train "$@"

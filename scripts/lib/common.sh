@@ -1,0 +1,53 @@
+# Shared by the benchmark scripts (sourced, not run): reads DATA / OUTPUT, runs the pipeline from the repo root.
+#
+# Every script takes DATA (dataset root) and OUTPUT (output root, default ./output) from the environment or
+# from --data DIR / --output DIR; --dry-run prints the train.py commands instead of running them. Anything
+# after "--" goes to "python -m tools.pipeline" unchanged (e.g. -- --opts MODEL.BACKBONE.NAME RN50).
+# PYTHON selects the interpreter (default: python).
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PYTHON="${PYTHON:-python}"
+POSITIONAL=()
+PIPELINE_EXTRA=()
+
+die() {
+    echo "error: $*" >&2
+    exit 2
+}
+
+# parse_common_args "$@": fills POSITIONAL and PIPELINE_EXTRA, and DATA / OUTPUT / HOST from their flags.
+parse_common_args() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --data) [ $# -ge 2 ] || die "--data needs a directory"; DATA="$2"; shift 2 ;;
+            --output) [ $# -ge 2 ] || die "--output needs a directory"; OUTPUT="$2"; shift 2 ;;
+            --host) [ $# -ge 2 ] || die "--host needs a trainer name"; HOST="$2"; shift 2 ;;
+            --dry-run) PIPELINE_EXTRA+=(--dry-run); shift ;;
+            --) shift; PIPELINE_EXTRA+=("$@"); break ;;
+            *) POSITIONAL+=("$1"); shift ;;
+        esac
+    done
+}
+
+require_data() {
+    if [ -z "${DATA:-}" ]; then
+        die "DATA is not set: export DATA=/path/to/datasets (the folder holding imagenet/, caltech-101/, ...) or pass --data DIR"
+    fi
+}
+
+absolute() {
+    case "$1" in
+        /*) echo "$1" ;;
+        *) echo "$PWD/$1" ;;
+    esac
+}
+
+# run_pipeline ARGS...: python -m tools.pipeline --root $DATA --out $OUTPUT ARGS [extra args]
+run_pipeline() {
+    require_data
+    local data out
+    data="$(absolute "$DATA")"
+    out="$(absolute "${OUTPUT:-output}")"
+    (cd "$REPO_ROOT" && "$PYTHON" -m tools.pipeline --root "$data" --out "$out" "$@" \
+        ${PIPELINE_EXTRA[@]+"${PIPELINE_EXTRA[@]}"})
+}

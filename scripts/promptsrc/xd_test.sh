@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# PromptSRC, cross-dataset / domain generalisation: evaluate the xd_train checkpoint on DATASET (all classes).
+#   DATA=/path/to/datasets [OUTPUT=output] bash scripts/promptsrc/xd_test.sh DATASET SEED [--dry-run]
+# CFG=<config name> replaces the default config (vit_b16_c2_ep20_batch4_4+4ctx; _cross_datasets for xd, ..._ep50_..._few_shot for few-shot).
+SCRIPT_NAME="scripts/promptsrc/xd_test.sh" HOST=PromptSRC exec bash "$(dirname "$0")/../lib/benchmark.sh" host xd_test "$@"

@@ -1,0 +1,208 @@
+"""The list of train.py runs a benchmark needs, in an order where every run comes after the runs it needs.
+
+Base-to-new, per dataset and seed (DESIGN §6):
+    host-train  the host on the base classes; its final test is the host's base accuracy
+    host-test   --eval-only on the new classes from the host-train checkpoint
+    dpc-train   DPC over the host-train checkpoint, on the base classes; its final test is DPC's base accuracy
+    dpc-test    --eval-only on the new classes from the dpc-train checkpoint
+Cross-dataset / DG: the same four stages with ImageNet (all classes) as the training set and one test run per
+target dataset. Few-shot: host-train and dpc-train on all classes, per number of shots.
+
+``--load-epoch`` of a test (and ``TRAINER.DPC.BACKBONE_EPOCH`` of dpc-train) is the ``OPTIM.MAX_EPOCH`` the
+training run's config resolves to.
+"""
+import os
+import shlex
+from dataclasses import dataclass, field
+
+from . import layout, presets
+from .configs import (
+    ConfigError, registered_trainers, resolve_dataset_config, resolve_max_epoch, resolve_trainer_config,
+)
+
+STAGES = ("host-train", "host-test", "dpc-train", "dpc-test")
+
+
+@dataclass
+class Spec:
+    """What to run: one host, its configs, datasets x seeds x shots, and where the data and outputs are."""
+
+    host: str
+    root: str
+    out: str
+    mode: str = layout.BASE2NEW
+    datasets: list = None  # names or yaml paths; None = the benchmark's list (targets for cross-dataset / DG)
+    seeds: list = field(default_factory=lambda: list(presets.DEFAULT_SEEDS))
+    shots: list = None  # None = 16, or 1 2 4 8 16 for few-shot
+    source: str = presets.XD_SOURCE  # cross-dataset / DG training set
+    host_config: str = ""  # name or path for every dataset; "" = the host's preset
+    host_config_for: dict = field(default_factory=dict)  # dataset -> config name or path
+    dpc_config: str = ""  # "" = configs/trainers/DPC/<host lower>_vit_b16_ep20_batch4.yaml
+    opts: list = field(default_factory=list)  # KEY VALUE pairs for every run
+    host_opts: list = field(default_factory=list)
+    dpc_opts: list = field(default_factory=list)
+    stages: tuple = STAGES
+
+
+@dataclass
+class Run:
+    key: str  # readable and unique: <phase dir>/<dataset>/shots_<K>/<Method>/<cfg>/seed<S>
+    stage: str
+    dataset: str
+    seed: int
+    shots: int
+    method: str
+    output_dir: str
+    argv: list
+    needs: list = field(default_factory=list)  # the runs whose checkpoints this one loads
+
+    def command(self):
+        return ["python", "train.py", *self.argv]
+
+    def command_line(self):
+        return shlex.join(self.command())
+
+
+def _str_opts(opts):
+    return [str(v) for v in opts]
+
+
+class _Planner:
+    def __init__(self, spec, warn=print):
+        if spec.mode not in layout.MODES:
+            raise ValueError(f"Unknown mode {spec.mode!r}; choose from {', '.join(layout.MODES)}")
+        unknown = set(spec.stages) - set(STAGES)
+        if unknown:
+            raise ValueError(f"Unknown stages {sorted(unknown)}; choose from {', '.join(STAGES)}")
+        known = registered_trainers()
+        if spec.host not in known and spec.host not in presets.HOST_PRESETS:
+            raise ConfigError(f"Unknown host trainer {spec.host!r}: not registered in trainers/ (registered: "
+                              f"{', '.join(sorted(known))}) and without a preset in tools/presets.py")
+        self.spec = spec
+        self.warn = warn
+        self.root = os.path.abspath(spec.root)
+        self.out = os.path.abspath(spec.out)
+        # DPC's config is needed only when a DPC stage runs: host-only runs work before DPC has configs.
+        self.with_dpc = any(stage.startswith("dpc") for stage in spec.stages)
+        self.dpc_config = None
+        if self.with_dpc:
+            self.dpc_config = resolve_trainer_config(spec.dpc_config or presets.dpc_config_name(spec.host),
+                                                     layout.DPC_TRAINER)
+
+    # ---- configs, options, directories -----------------------------------------------------------------
+
+    def host_config(self, dataset_name):
+        value = self.spec.host_config_for.get(dataset_name) or self.spec.host_config
+        if not value:
+            value = presets.host_config_name(self.spec.host, self.spec.mode, dataset_name)
+        return resolve_trainer_config(value, self.spec.host)
+
+    def _epoch(self, trainer, dataset_cfg, config, opts):
+        return resolve_max_epoch(trainer, [dataset_cfg.abspath, config.abspath], opts, warn=self.warn)
+
+    def host_opts(self):
+        return _str_opts(self.spec.opts) + _str_opts(self.spec.host_opts)
+
+    def dpc_opts(self, backbone_dir, backbone_epoch):
+        return _str_opts(self.spec.opts) + _str_opts(self.spec.dpc_opts) + [
+            "TRAINER.DPC.HOST", self.spec.host, "TRAINER.DPC.BACKBONE_DIR", backbone_dir,
+            "TRAINER.DPC.BACKBONE_EPOCH", str(backbone_epoch)]
+
+    def _run(self, stage, phase, dataset_cfg, seed, shots, config, flags, opts, needs=()):
+        """One train.py run: the anchors' flags, then ``flags`` (eval-only ...), then the KEY VALUE options."""
+        dpc = stage.startswith("dpc")
+        trainer = layout.DPC_TRAINER if dpc else self.spec.host
+        method = layout.method_dir_name(self.spec.host, dpc)
+        output_dir = layout.run_dir(self.out, self.spec.mode, phase, dataset_cfg.name, shots, method, config.name,
+                                    seed)
+        argv = ["--root", self.root, "--seed", str(seed), "--trainer", trainer,
+                "--dataset-config-file", dataset_cfg.path, "--config-file", config.path, "--output-dir", output_dir,
+                *flags, *opts]
+        return Run(os.path.relpath(output_dir, self.out), stage, dataset_cfg.name, seed, shots, method, output_dir,
+                   argv, list(needs))
+
+    # ---- the four stages -------------------------------------------------------------------------------
+
+    def train_pair(self, dataset_cfg, seed, shots, subsample):
+        """host-train and dpc-train (None without DPC stages) on one dataset, with their last epochs."""
+        protocol = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
+        config = self.host_config(dataset_cfg.name)
+        opts = self.host_opts() + protocol
+        host_train = self._run("host-train", "train", dataset_cfg, seed, shots, config, [], opts)
+        e1 = self._epoch(self.spec.host, dataset_cfg, config, opts)
+        if not self.with_dpc:
+            return host_train, e1, None, None
+        opts = self.dpc_opts(host_train.output_dir, e1) + protocol
+        dpc_train = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, [], opts,
+                              needs=[host_train])
+        e2 = self._epoch(layout.DPC_TRAINER, dataset_cfg, self.dpc_config, opts)
+        return host_train, e1, dpc_train, e2
+
+    def test_pair(self, dataset_cfg, seed, shots, trained, protocol):
+        """host-test and dpc-test (None without DPC stages) of a trained pair, evaluated on ``dataset_cfg``."""
+        host_train, e1, dpc_train, e2 = trained
+        config = self.host_config(host_train.dataset)  # the config the checkpoint was trained with
+        flags = ["--eval-only", "--model-dir", host_train.output_dir, "--load-epoch", str(e1)]
+        host_test = self._run("host-test", "test", dataset_cfg, seed, shots, config, flags,
+                              self.host_opts() + protocol, needs=[host_train])
+        if dpc_train is None:
+            return host_test, None
+        flags = ["--eval-only", "--model-dir", dpc_train.output_dir, "--load-epoch", str(e2)]
+        dpc_test = self._run("dpc-test", "test", dataset_cfg, seed, shots, self.dpc_config, flags,
+                             self.dpc_opts(host_train.output_dir, e1) + protocol, needs=[dpc_train])
+        return host_test, dpc_test
+
+    # ---- the benchmarks --------------------------------------------------------------------------------
+
+    def datasets(self):
+        names = self.spec.datasets or presets.default_datasets(self.spec.mode)
+        return [resolve_dataset_config(name) for name in names]
+
+    def shots(self):
+        return [int(k) for k in (self.spec.shots or presets.default_shots(self.spec.mode))]
+
+    def base2new(self):
+        runs = []
+        for dataset_cfg in self.datasets():
+            for shots in self.shots():
+                for seed in self.spec.seeds:
+                    trained = self.train_pair(dataset_cfg, seed, shots, "base")
+                    new = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", "new"]
+                    host_test, dpc_test = self.test_pair(dataset_cfg, seed, shots, trained, new)
+                    runs += [trained[0], host_test, trained[2], dpc_test]
+        return runs
+
+    def transfer(self):
+        """Cross-dataset and DG: train on the source (all classes), evaluate on every target (all classes)."""
+        source = resolve_dataset_config(self.spec.source)
+        targets = self.datasets()
+        runs = []
+        for shots in self.shots():
+            for seed in self.spec.seeds:
+                trained = self.train_pair(source, seed, shots, "all")
+                tests = [self.test_pair(target, seed, shots, trained, ["DATASET.SUBSAMPLE_CLASSES", "all"])
+                         for target in targets]
+                runs += [trained[0], *(host_test for host_test, _ in tests)]
+                runs += [trained[2], *(dpc_test for _, dpc_test in tests)]
+        return runs
+
+    def few_shot(self):
+        runs = []
+        for dataset_cfg in self.datasets():
+            for shots in self.shots():
+                for seed in self.spec.seeds:
+                    host_train, _, dpc_train, _ = self.train_pair(dataset_cfg, seed, shots, "all")
+                    runs += [host_train, dpc_train]
+        return runs
+
+
+def build_plan(spec, warn=print):
+    """Every run of the benchmark in dependency order; ``spec.stages`` selects which of them to execute."""
+    planner = _Planner(spec, warn=warn)
+    if spec.mode == layout.BASE2NEW:
+        runs = planner.base2new()
+    elif spec.mode == layout.FEW_SHOT:
+        runs = planner.few_shot()
+    else:
+        runs = planner.transfer()
+    return [run for run in runs if run is not None and run.stage in spec.stages]

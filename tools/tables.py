@@ -1,0 +1,85 @@
+"""Result tables from an output root, beside the DPC paper's numbers; reads ``results.json`` files only.
+
+    python -m tools.tables output                              # base-to-new, every method found
+    python -m tools.tables output --host CoOp --csv t.csv --json t.json --markdown t.md [--figure t.png]
+    python -m tools.tables output --mode cross-dataset         # also: dg, few-shot
+
+Base-to-new: per dataset, Base and New are mean ± std over seeds (population std), HM is the harmonic mean
+of the mean Base and the mean New, and the average row is the HM of the mean Base and mean New over the
+datasets: the paper's rules (see ``tools/summary.py``). Δ columns are ours minus the paper's.
+"""
+import argparse
+import os
+import sys
+
+from . import layout
+from .figure import save_base2new_figure
+from .paper import PAPER_FILE, PaperResults
+from .summary import TableError
+from .table_render import to_csv, to_json, to_markdown
+from .table_report import build_report
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m tools.tables", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="output root of the runs (the pipeline's --out)")
+    parser.add_argument("--mode", choices=layout.MODES, default=layout.BASE2NEW)
+    parser.add_argument("--host", help="only this host and DPC over it (e.g. CoOp)")
+    parser.add_argument("--methods", nargs="+", help="only these method folders (e.g. CoOp DPC_CoOp)")
+    parser.add_argument("--cfg", nargs="+", dest="cfgs", help="only these config names")
+    parser.add_argument("--datasets", nargs="+", help="only these datasets (config file stems)")
+    parser.add_argument("--shots", nargs="+", type=int)
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--paper", default=PAPER_FILE, help="the paper's numbers (json); 'none' to leave out")
+    parser.add_argument("--markdown", help="write the markdown table here")
+    parser.add_argument("--csv", help="write the CSV table here")
+    parser.add_argument("--json", help="write the full report (per-seed values included) here")
+    parser.add_argument("--figure", help="write a figure here (base-to-new; needs matplotlib)")
+    parser.add_argument("--digits", type=int, default=2)
+    parser.add_argument("--quiet", action="store_true", help="do not print the markdown table")
+    return parser
+
+
+def _write(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+
+
+def make_report(out, mode=layout.BASE2NEW, paper_path=PAPER_FILE, **filters):
+    paper = None if paper_path in (None, "", "none") else PaperResults.load(paper_path)
+    return build_report(os.path.abspath(out), mode, paper=paper, **filters)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if not os.path.isdir(args.out):
+        print(f"error: output root {args.out} does not exist", file=sys.stderr)
+        return 2
+    filters = {"host": args.host, "methods": args.methods, "cfgs": args.cfgs, "shots": args.shots,
+               "seeds": args.seeds, "datasets": args.datasets}
+    try:
+        report = make_report(args.out, args.mode, args.paper, **filters)
+    except TableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    markdown = to_markdown(report, args.digits)
+    # files first, so that a closed stdout (| head) cannot lose them
+    for path, text in ((args.markdown, markdown), (args.csv, to_csv(report)), (args.json, to_json(report))):
+        if path:
+            _write(path, text)
+    if not args.quiet:
+        print(markdown)
+    if args.figure:
+        if args.mode != layout.BASE2NEW:
+            print("Note: --figure is drawn for base-to-new reports only; skipped", file=sys.stderr)
+        elif not save_base2new_figure(report, args.figure):
+            print("Note: matplotlib is not installed; the figure is skipped (pip install matplotlib)",
+                  file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
