@@ -142,8 +142,10 @@ class ClipTrainer(TrainerX):
             self.after_load_checkpoint(name, checkpoint)
 
     @staticmethod
-    def checkpoint_path(directory, name, epoch=None):
-        """``model.pth.tar-<epoch>``; without an epoch ``model-best.pth.tar``, else the latest checkpoint."""
+    def checkpoint_path(directory, name, epoch=None, prefer_latest=False,
+                        hint="check --model-dir and --load-epoch"):
+        """``model.pth.tar-<epoch>``; without an epoch ``model-best.pth.tar`` or the latest checkpoint (the one
+        the ``checkpoint`` file names), in the order ``prefer_latest`` says."""
         model_dir = os.path.join(directory, name)
         if epoch is not None:
             candidates = [f"model.pth.tar-{epoch}"]
@@ -151,15 +153,13 @@ class ClipTrainer(TrainerX):
             candidates = ["model-best.pth.tar"]
             if os.path.exists(os.path.join(model_dir, "checkpoint")):
                 with open(os.path.join(model_dir, "checkpoint")) as f:
-                    candidates.append(f.readline().strip())
+                    latest = f.readline().strip()
+                candidates.insert(0 if prefer_latest else 1, latest)
         for candidate in candidates:
             if os.path.isfile(os.path.join(model_dir, candidate)):
                 return os.path.join(model_dir, candidate)
         found = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
-        raise FileNotFoundError(
-            f"No checkpoint {candidates[0]} in {model_dir}; found {found or 'nothing'} "
-            "(check --model-dir and --load-epoch)"
-        )
+        raise FileNotFoundError(f"No checkpoint {candidates[0]} in {model_dir}; found {found or 'nothing'} ({hint})")
 
     @classmethod
     def adapt_checkpoint(cls, name, state_dict):

@@ -6,10 +6,10 @@ only ``prompt_learner`` is registered, saved and optimised.
 import torch
 from torch import nn
 
-from .base import ClipTrainer
 from .config import config_extension, new_node
-from .engine import TRAINER_REGISTRY, build_lr_scheduler, build_optimizer, compute_accuracy
+from .engine import TRAINER_REGISTRY
 from .host import HostModel, freeze_all_but
+from .host_trainer import PromptHostTrainer
 from .prompted_clip import (
     PromptedImageEncoder, PromptedTextEncoder, class_prompt_texts, embed_tokens, eot_indices, init_context,
     name_lengths, tokenize,
@@ -100,7 +100,7 @@ class CoOpCLIP(HostModel):
 
 
 @TRAINER_REGISTRY.register()
-class CoOp(ClipTrainer):
+class CoOp(PromptHostTrainer):
     config_node = "COOP"
     registered_name = "prompt_learner"
 
@@ -111,18 +111,3 @@ class CoOp(ClipTrainer):
         print("Turning off gradients in both the image and the text encoder")
         freeze_all_but(model, model.prompt_module_name)
         return model
-
-    def build_model(self):
-        self.model = self.build_host_model(self.cfg, self.dm.dataset.classnames, self.load_clip()).to(self.device)
-        self.optim = build_optimizer(self.model.prompt_module, self.cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
-        self.register_model(self.registered_name, self.model.prompt_module, self.optim, self.sched)
-
-    def forward_backward(self, batch):
-        images, labels = self.parse_batch_train(batch)
-        with self.autocast():
-            loss, output = self.model.loss(images, labels)
-        self.backward_and_update(loss)
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return {"loss": loss.item(), "acc": compute_accuracy(output, labels)[0].item()}

@@ -1,5 +1,5 @@
-"""``PromptHostTrainer``: the training step shared by the hosts whose model computes its own loss
-(CoCoOp, KgCoOp, IVLP, MaPLe, PromptSRC).
+"""``PromptHostTrainer``: model building and the training step shared by every host (CoOp, CoCoOp, KgCoOp,
+IVLP, MaPLe, PromptSRC): the host model computes its own loss.
 
 The registered module is the host model's prompt module (learnable tensors only), optimised alone; the reference
 hands MaPLe/IVLP/PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree.

@@ -131,33 +131,14 @@ class DPC(ClipTrainer):
         if os.path.isfile(backbone_dir):
             path = backbone_dir
         else:
-            path = self.stage1_checkpoint(backbone_dir, self.host_cls.registered_name, epoch)
+            path = self.checkpoint_path(
+                backbone_dir, self.host_cls.registered_name, epoch if epoch >= 0 else None, prefer_latest=True,
+                hint="TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH")
         checkpoint = load_checkpoint(path)
         print(f'Loading the stage-1 {self.dpc_cfg.HOST} prompts from "{path}" (epoch = {checkpoint.get("epoch")})')
         state = self.host_cls.adapt_checkpoint(self.host_cls.registered_name, checkpoint["state_dict"])
         self.load_learnable_state(self.host.prompt_module, state, path)
         self.stage1_loaded = True
-
-    @staticmethod
-    def stage1_checkpoint(run_dir, name, epoch):
-        """``model.pth.tar-<epoch>``; for epoch -1 the latest checkpoint, else ``model-best.pth.tar``."""
-        model_dir = os.path.join(run_dir, name)
-        if epoch >= 0:
-            candidates = [f"model.pth.tar-{epoch}"]
-        else:
-            candidates = []
-            if os.path.exists(os.path.join(model_dir, "checkpoint")):
-                with open(os.path.join(model_dir, "checkpoint")) as f:
-                    candidates.append(f.readline().strip())
-            candidates.append("model-best.pth.tar")
-        for candidate in candidates:
-            if os.path.isfile(os.path.join(model_dir, candidate)):
-                return os.path.join(model_dir, candidate)
-        found = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
-        raise FileNotFoundError(
-            f"TRAINER.DPC.BACKBONE_DIR: no stage-1 checkpoint {candidates[0] if candidates else ''} in {model_dir} "
-            f"(found {found or 'nothing'}); give the host's stage-1 output directory and TRAINER.DPC.BACKBONE_EPOCH"
-        )
 
     def build_negative_pool(self):
         source = self.dpc_cfg.NEGATIVE_POOL
