@@ -5,10 +5,7 @@ import math
 import os
 import random
 
-from .datum_pickle import (  # noqa: F401  (the old private names stay importable from here)
-    DASSL_DATUM_MODULE, DasslDatumUnpickler as _DasslDatumUnpickler, guess_old_dataset_dir as _guess_old_dataset_dir,
-    load_datum_pickle, reroot as _reroot, relative_to, save_datum_pickle,
-)
+from .datum_pickle import load_datum_pickle, relative_to, save_datum_pickle
 from .splits import group_indices_by_label
 from .toolbox import Datum
 

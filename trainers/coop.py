@@ -10,10 +10,7 @@ from .config import config_extension, new_node
 from .engine import TRAINER_REGISTRY
 from .host import HostModel, freeze_all_but
 from .host_trainer import PromptHostTrainer
-from .prompted_clip import (
-    PromptedImageEncoder, PromptedTextEncoder, class_prompt_texts, embed_tokens, eot_indices, init_context,
-    name_lengths, tokenize,
-)
+from .prompted_clip import ClassTokens, PromptedImageEncoder, PromptedTextEncoder, init_context, name_lengths
 
 POSITIONS = ("end", "middle", "front")
 
@@ -23,7 +20,7 @@ def add_coop_config(cfg):
     cfg.TRAINER.COOP = new_node(N_CTX=16, CSC=False, CTX_INIT="", PREC="fp16", CLASS_TOKEN_POSITION="end")
 
 
-class CoOpPromptLearner(nn.Module):
+class CoOpPromptLearner(ClassTokens, nn.Module):
     """Holds ``ctx``; assembles the (class subset's) prompt embeddings around the fixed token embeddings."""
 
     def __init__(self, coop_cfg, classnames, clip_model):
@@ -48,20 +45,7 @@ class CoOpPromptLearner(nn.Module):
         self.position = coop_cfg.CLASS_TOKEN_POSITION
         self.name_lens = name_lengths(classnames)
 
-        tokenized = tokenize(class_prompt_texts(prefix, classnames))
-        embedding = embed_tokens(clip_model, tokenized)
-        # Class-dependent buffers: rebuilt from the class names, never saved (non-persistent).
-        self.register_buffer("tokenized_prompts", tokenized.to(embedding.device), persistent=False)
-        self.register_buffer("token_prefix", embedding[:, :1], persistent=False)
-        self.register_buffer("token_suffix", embedding[:, 1 + self.n_ctx:], persistent=False)
-
-    @property
-    def num_classes(self):
-        return self.token_prefix.shape[0]
-
-    def eot_indices(self, class_idx=None):
-        tokens = self.tokenized_prompts if class_idx is None else self.tokenized_prompts[class_idx]
-        return eot_indices(tokens)
+        self.register_class_tokens(clip_model, prefix, classnames, self.n_ctx)
 
     def forward(self, class_idx=None):
         """Prompt embeddings (n, 77, D) for all classes or for ``class_idx``."""

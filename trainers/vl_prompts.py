@@ -14,9 +14,7 @@ import torch
 from torch import nn
 
 from .host import HostModel
-from .prompted_clip import (
-    PromptedImageEncoder, PromptedTextEncoder, class_prompt_texts, embed_tokens, eot_indices, tokenize,
-)
+from .prompted_clip import ClassTokens, PromptedImageEncoder, PromptedTextEncoder, embed_tokens, eot_indices, tokenize
 
 
 def fp16_round(tensor):
@@ -55,7 +53,7 @@ def normal_prompts(count, n_tokens, width, device):
     )
 
 
-class TextPromptLearner(nn.Module):
+class TextPromptLearner(ClassTokens, nn.Module):
     """The layer-0 text context and the fixed token embeddings around it.
 
     Init rule of IVLP and MaPLe: with an init phrase of at least ``n_ctx`` tokens, ``ctx`` is the embedding of
@@ -84,20 +82,7 @@ class TextPromptLearner(nn.Module):
         self.n_ctx = n_ctx
         self.ctx = nn.Parameter(ctx.to(device))
 
-        tokenized = tokenize(class_prompt_texts(prefix, classnames))
-        embedding = embed_tokens(clip_model, tokenized)
-        # Class-dependent buffers: rebuilt from the class names, never saved (non-persistent).
-        self.register_buffer("tokenized_prompts", tokenized.to(embedding.device), persistent=False)
-        self.register_buffer("token_prefix", embedding[:, :1], persistent=False)
-        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx:], persistent=False)
-
-    @property
-    def num_classes(self):
-        return self.token_prefix.shape[0]
-
-    def eot_indices(self, class_idx=None):
-        tokens = self.tokenized_prompts if class_idx is None else self.tokenized_prompts[class_idx]
-        return eot_indices(tokens)
+        self.register_class_tokens(clip_model, prefix, classnames, n_ctx)
 
     def forward(self, class_idx=None):
         """Layer-0 prompt embeddings (n, 77, D) of all classes or of ``class_idx``: ``[SOS, ctx, suffix]``."""

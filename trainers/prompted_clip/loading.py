@@ -1,7 +1,13 @@
 """CLIP weights: a model name (downloaded once to a cache, SHA-checked) or a local ``.pt`` file.
 
-The local file may be OpenAI's JIT archive or a plain state dict of ``clip.model.CLIP`` of any size;
-``build_model`` infers the architecture (and so the input resolution) from the weights.
+The local file may be OpenAI's JIT archive, a plain state dict of ``clip.model.CLIP`` of any size, or the
+*compact* format below; ``build_model`` infers the architecture (and so the input resolution) from the weights.
+
+Compact format (``save_compact_clip``): a small CLIP's token embedding is most of its size (49408 rows), but
+a model used with a fixed vocabulary (the demo world) needs only a few rows. The file is a dict
+``{"format": COMPACT_FORMAT, "state_dict": <every tensor but token_embedding.weight>, "vocab_size": int,
+"token_ids": LongTensor (n,), "token_rows": Tensor (n, width)}``, usually in fp16; loading rebuilds the full
+table with zeros in the rows that were not kept, so the rest of the code sees a plain state dict.
 """
 import functools
 import os
@@ -13,6 +19,8 @@ import clip
 from clip.clip import _MODELS, _download
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "clip")
+COMPACT_FORMAT = "clip-token-rows/v1"
+TOKEN_TABLE = "token_embedding.weight"
 
 
 def resolve_weights_file(name, cache_dir=""):
@@ -47,11 +55,42 @@ def _load_state_dict(path, mtime_ns, size):
     if _is_torchscript_archive(path):
         return torch.jit.load(path, map_location="cpu").eval().state_dict()
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "format" in state:
+        state = expand_compact_state_dict(state, path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or "text_projection" not in state:
         raise ValueError(f"{path} is neither an OpenAI CLIP archive nor a state dict of clip.model.CLIP")
     return state
+
+
+def compact_state_dict(state_dict, token_ids, dtype=torch.float16):
+    """The compact form of a CLIP state dict keeping the token-embedding rows ``token_ids`` (see the module doc)."""
+    table = state_dict[TOKEN_TABLE]
+    ids = torch.as_tensor(sorted({int(i) for i in token_ids}), dtype=torch.long)
+    rest = {key: value.detach().to(dtype) if value.is_floating_point() else value.detach()
+            for key, value in state_dict.items() if key != TOKEN_TABLE}
+    return {"format": COMPACT_FORMAT, "state_dict": rest, "vocab_size": table.shape[0],
+            "token_ids": ids, "token_rows": table.detach()[ids].to(dtype)}
+
+
+def save_compact_clip(model_or_state, path, token_ids, dtype=torch.float16):
+    """Write a CLIP (module or state dict) in the compact format; ``MODEL.BACKBONE.NAME <path>`` loads it."""
+    state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else model_or_state
+    tmp = f"{path}.tmp"
+    torch.save(compact_state_dict(state, token_ids, dtype), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def expand_compact_state_dict(data, path=""):
+    """A plain state dict from the compact format: the full token table, zeros where no row was kept."""
+    if data["format"] != COMPACT_FORMAT:
+        raise ValueError(f"{path}: unknown CLIP weights format {data['format']!r} (this code reads {COMPACT_FORMAT!r})")
+    rows, ids = data["token_rows"], data["token_ids"]
+    table = torch.zeros(data["vocab_size"], rows.shape[1], dtype=rows.dtype)
+    table[ids] = rows
+    return {**data["state_dict"], TOKEN_TABLE: table}
 
 
 def load_clip(name, device="cpu", fp32=True, cache_dir=""):
