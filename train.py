@@ -11,6 +11,7 @@ import torch
 
 import datasets  # noqa: F401  (registers the dataset readers)
 import trainers
+from trainers import distributed
 from trainers.engine import RUNTIME_NAME, build_trainer, get_cfg_default, set_random_seed, setup_logger
 
 
@@ -87,10 +88,12 @@ def build_parser():
 
 def main(args):
     cfg = setup_cfg(args)
+    distributed.init_from_env()  # under torchrun
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
-    setup_logger(cfg.OUTPUT_DIR)
+    if distributed.is_main_process():
+        setup_logger(cfg.OUTPUT_DIR)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)

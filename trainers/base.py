@@ -5,7 +5,8 @@
 - slim checkpoints (learnable tensors only) that also carry the random-generator states, a resume point
   saved every epoch (only the latest is kept besides Dassl's), and loading that drops class-dependent
   buffers so base-class checkpoints evaluate on new classes;
-- ``results.json`` written atomically after the final test: the marker that a run finished.
+- ``results.json`` written atomically after the final test: the marker that a run finished;
+- several processes under ``torchrun`` (``trainers/distributed.py``).
 """
 import contextlib
 import os
@@ -14,6 +15,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .engine import TrainerX, load_checkpoint, save_checkpoint
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
@@ -64,6 +66,23 @@ class ClipTrainer(TrainerX):
             self.cfg.INPUT.SIZE = (size, size)
             self.cfg.freeze()
         super().build_data_loader()
+        if distributed.is_distributed():
+            print(f"Distributed training: {distributed.world_size()} processes, each on its shard of an epoch")
+            self.train_loader_x = distributed.shard_loader(self.train_loader_x, self.cfg.SEED)
+
+    def before_epoch(self):
+        super().before_epoch()
+        sampler = getattr(self.train_loader_x, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)
+
+    def registered_parameters(self, names=None):
+        return [p for name in self.get_model_names(names) for p in self._models[name].parameters() if p.requires_grad]
+
+    def model_update(self, names=None):
+        if distributed.is_distributed():
+            distributed.average_gradients(self.registered_parameters(names))
+        super().model_update(names)
 
     def autocast(self):
         return torch.autocast(self.device.type) if self.precision == "amp" else contextlib.nullcontext()
@@ -76,6 +95,8 @@ class ClipTrainer(TrainerX):
         self.detect_anomaly(loss)
         self.model_zero_grad(names)
         self.scaler.scale(loss).backward()
+        if distributed.is_distributed():
+            distributed.average_gradients(self.registered_parameters(names))
         for name in self.get_model_names(names):
             self.scaler.step(self._optims[name])
         self.scaler.update()
@@ -83,6 +104,8 @@ class ClipTrainer(TrainerX):
     # ---- checkpoints -----------------------------------------------------------------------------------
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        if not distributed.is_main_process():
+            return
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             save_checkpoint(
@@ -110,7 +133,7 @@ class ClipTrainer(TrainerX):
         if not self._kept_by_dassl(self.epoch):
             self.save_model(self.epoch, self.output_dir)
         previous = self.epoch - 1
-        if previous >= 0 and not self._kept_by_dassl(previous):
+        if previous >= 0 and not self._kept_by_dassl(previous) and distributed.is_main_process():
             for name in self.get_model_names():
                 path = os.path.join(self.output_dir, name, f"model.pth.tar-{previous + 1}")
                 if os.path.exists(path):
@@ -194,11 +217,14 @@ class ClipTrainer(TrainerX):
 
     def before_train(self):
         self._training = True
-        remove_results(self.output_dir)  # a run being (re)trained is not finished
+        if distributed.is_main_process():
+            remove_results(self.output_dir)  # a run being (re)trained is not finished
         super().before_train()
 
     def after_train(self):
         self._training = False
+        if distributed.is_distributed() and not distributed.parameters_agree(self.registered_parameters()):
+            raise RuntimeError("The processes ended training with different prompts: gradients were not averaged")
         super().after_train()
 
     @torch.no_grad()
@@ -216,7 +242,7 @@ class ClipTrainer(TrainerX):
                 self.evaluator.process(self.model_inference(images), labels)
             num_samples += labels.shape[0]
         results = self.evaluator.evaluate()
-        if not self._training and split == self.cfg.TEST.SPLIT:
+        if not self._training and split == self.cfg.TEST.SPLIT and distributed.is_main_process():
             record = build_record(self.cfg, split, results, num_samples, time.time() - self._wall_start,
                                   extra=self.run_record_extra())
             print(f"Results saved to {write_results(self.output_dir, record)}")

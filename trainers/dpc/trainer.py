@@ -43,6 +43,10 @@ class _LookAhead:
     def __len__(self):
         return len(self.loader)
 
+    @property
+    def sampler(self):
+        return self.loader.sampler
+
     def __iter__(self):
         batches = iter(self.loader)
         current = next(batches, None)

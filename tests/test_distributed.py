@@ -1,0 +1,28 @@
+"""Two gloo processes under torchrun on the CPU: sharded data, averaged gradients, rank 0 writes the run."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import coop_args
+from tests_paths import REPO_DIR
+
+
+def torchrun(*argv):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731",
+               "train.py", *[str(a) for a in argv]]
+    return subprocess.run(command, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_root, tiny_clip_path):
+    out = tmp_path / "coop"
+    # 12 training images: 6 per process, 3 batches of 2 each per epoch.
+    done = torchrun(*coop_args(shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2, epochs=2))
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert "Distributed training: 2 processes" in log
+    assert "batch [3/3]" in log
+    # after_train raises when the processes' prompts differ; rank 0 alone wrote the run.
+    assert json.loads((out / "results.json").read_text())["n"] == 9
+    assert sorted(os.listdir(out / "prompt_learner")) == ["checkpoint", "model.pth.tar-2"]
