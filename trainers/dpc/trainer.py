@@ -24,9 +24,9 @@ from .prompts import DualPrompts
 
 def host_trainer_class(name):
     """The registered host trainer; it must implement the host interface (trainers/host.py)."""
-    if name in ("DPC",) or name.startswith("StackSPLE"):
-        raise ValueError(f"TRAINER.DPC.HOST cannot be the wrapper itself ({name!r})")
     cls = TRAINER_REGISTRY.get(name)
+    if issubclass(cls, DPC):
+        raise ValueError(f"TRAINER.DPC.HOST cannot be the wrapper itself ({name!r})")
     if not hasattr(cls, "build_host_model"):
         raise ValueError(f"TRAINER.DPC.HOST {name!r} does not implement the host interface (build_host_model); "
                          "see trainers/host.py")
