@@ -42,7 +42,7 @@ def write_as_dassl(f, data):
 def save_datum_pickle(path, data):
     """Write ``data`` atomically (a half-written cache would be loaded as if complete next time)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # per process: concurrent writers never share a temporary file
     with open(tmp, "wb") as f:
         if HAVE_DASSL:
             pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -35,7 +35,7 @@ def save_split(train, val, test, filepath, path_prefix):
 
     split = OrderedDict(train=to_entries(train), val=to_entries(val), test=to_entries(test))
     os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
-    tmp = filepath + ".tmp"
+    tmp = f"{filepath}.{os.getpid()}.tmp"  # per process: concurrent writers never share a temporary file
     with open(tmp, "w") as f:
         json.dump(split, f, indent=4, separators=(",", ": "))
     os.replace(tmp, filepath)

@@ -10,7 +10,7 @@ from tests_paths import REPO_DIR
 
 def torchrun(*argv):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "train.py", *[str(a) for a in argv]]
     return subprocess.run(command, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
 

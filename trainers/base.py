@@ -65,7 +65,8 @@ class ClipTrainer(TrainerX):
             self.cfg.defrost()
             self.cfg.INPUT.SIZE = (size, size)
             self.cfg.freeze()
-        super().build_data_loader()
+        with distributed.main_process_first():
+            super().build_data_loader()
         if distributed.is_distributed():
             print(f"Distributed training: {distributed.world_size()} processes, each on its shard of an epoch")
             self.train_loader_x = distributed.shard_loader(self.train_loader_x, self.cfg.SEED)

@@ -4,6 +4,7 @@ Each process trains on its own shard of every epoch (``DistributedSampler``); gr
 models are averaged before each optimiser step, so every process holds the same prompts; rank 0 alone
 writes checkpoints, ``log.txt`` and ``results.json``. Evaluation runs the whole test set on each process.
 """
+import contextlib
 import os
 
 import torch
@@ -30,6 +31,17 @@ def is_main_process():
 
 def world_size():
     return dist.get_world_size() if is_distributed() else 1
+
+
+@contextlib.contextmanager
+def main_process_first():
+    """Rank 0 runs the block first (it may write split files and few-shot caches into $DATA); the other
+    processes wait for it, then read what it wrote."""
+    if is_distributed() and not is_main_process():
+        dist.barrier()
+    yield
+    if is_distributed() and is_main_process():
+        dist.barrier()
 
 
 def shard_loader(loader, seed):
