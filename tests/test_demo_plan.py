@@ -1,10 +1,11 @@
 """The demo's run list: zero-shot on base and new, then the CoOp -> DPC base-to-new stages, per seed."""
 from collections import Counter
 
-from tools import demo
+from tools import demo, layout
 from tools.plan import Spec, build_plan
 from trainers import extend_cfg
 from trainers.engine import get_cfg_default
+from trainers.run_record import write_results
 
 
 def test_demo_runs_every_method_and_stage_per_seed(tmp_path):
@@ -27,3 +28,15 @@ def test_demo_dpc_config_wraps_coop_with_the_demo_backbone():
     assert cfg.TRAINER.DPC.HOST == "CoOp" and cfg.TRAINER.DPC.WEIGHT_NEW == 0.0
     assert cfg.MODEL.BACKBONE.NAME == host.MODEL.BACKBONE.NAME == "configs/demo/demo_clip.pt"
     assert cfg.TRAINER.COOP == host.TRAINER.COOP  # the same CoOp prompts as stage 1
+
+
+def test_demo_table_has_one_row_per_method_in_order(tmp_path):
+    accuracies = {demo.ZERO_SHOT: (60.0, 80.0), "CoOp": (70.0, 70.0), "DPC_CoOp": (72.0, 70.0)}
+    for method, (base, new) in accuracies.items():
+        for phase, accuracy in (("train", base), ("test", new)):
+            for seed, shift in ((1, -1.0), (2, 1.0)):
+                run = layout.run_dir(str(tmp_path), layout.BASE2NEW, phase, "demo_world", 16, method, "cfg", seed)
+                write_results(run, {"accuracy": accuracy + shift, "dataset": "ImageFolder"})
+    lines = demo.demo_table(str(tmp_path), [1, 2]).splitlines()[2:]
+    assert [line.split("|")[1].strip() for line in lines] == ["ZeroshotCLIP", "CoOp", "CoOp+DPC"]
+    assert lines[2].split("|")[2:5] == [" 72.00 ± 1.00 ", " 70.00 ± 1.00 ", " 70.99 "]  # HM(72, 70)

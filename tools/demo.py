@@ -19,10 +19,13 @@ import torch
 
 from datasets.demo_world import make_demo_world
 
-from . import layout, tables
+from tabulate import tabulate
+
+from . import layout
 from .configs import resolve_dataset_config
 from .plan import Run, Spec, build_plan
 from .runner import InProcessExecutor, execute, summarize
+from .table_report import base2new_report
 
 DATASET_CONFIG = "configs/demo/demo_world.yaml"
 HOST_CONFIG = "configs/demo/coop.yaml"
@@ -47,6 +50,18 @@ def zero_shot_runs(root, out, seeds):
     return runs
 
 
+def demo_table(out, seeds):
+    """One row per method: base, new (mean ± std over seeds) and HM, read from the runs' results.json."""
+    methods = [ZERO_SHOT, "CoOp", layout.method_dir_name("CoOp", dpc=True)]
+    report = base2new_report(out, methods=set(methods), seeds=seeds)
+    lines = []
+    for table in sorted(report["tables"], key=lambda t: methods.index(t["method"])):
+        row = table["rows"][0]
+        lines.append([table["paper_method"], f"{row['base_mean']:.2f} ± {row['base_std']:.2f}",
+                      f"{row['new_mean']:.2f} ± {row['new_std']:.2f}", f"{row['hm']:.2f}"])
+    return tabulate(lines, headers=["Method", "Base", "New", "HM"], tablefmt="github", disable_numparse=True)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="data", help="data root; the demo world goes to <root>/demo_world")
@@ -68,8 +83,9 @@ def main(argv=None):
     runs = zero_shot_runs(args.root, args.out, args.seeds) + build_plan(spec)
     outcomes = execute(runs, executor=InProcessExecutor(), progress=sys.stderr.isatty())
     print(summarize(outcomes))
-    print(f"\nDemo world, base-to-new, seeds {' '.join(map(str, args.seeds))} (mean ± std over seeds):\n")
-    tables.main([args.out, "--paper", "none", "--methods", ZERO_SHOT, "CoOp", "DPC_CoOp"])
+    print(f"\nDemo world, base-to-new, 16 shots, seeds {' '.join(map(str, args.seeds))} (mean ± std over seeds):\n")
+    print(demo_table(args.out, args.seeds))
+    print(f"\nPer-method tables and CSV/JSON: python -m tools.tables {args.out} --paper none")
     print(f"\nWall time: {time.time() - start:.0f} s")
     return 0 if all(o.status in ("done", "ran") for o in outcomes) else 1
 
