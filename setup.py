@@ -28,5 +28,9 @@ setup(
         "numpy",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # What `import dassl` needs besides the above; Dassl.pytorch itself is not on PyPI (see the README).
+        "dassl": ["gdown", "tensorboard", "scikit-learn", "wilds"],
+    },
 )

@@ -12,7 +12,9 @@ import torch
 import datasets  # noqa: F401  (registers the dataset readers)
 import trainers
 from trainers import distributed
-from trainers.engine import RUNTIME_NAME, build_trainer, get_cfg_default, set_random_seed, setup_logger
+from trainers.console_log import setup_logger
+from datasets.toolbox import runtime_location
+from trainers.engine import RUNTIME_NAME, build_trainer, get_cfg_default, set_random_seed
 
 
 def print_args(args, cfg):
@@ -97,7 +99,7 @@ def main(args):
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)
-    print(f"Toolbox runtime: {RUNTIME_NAME}")
+    print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
     trainer = build_trainer(cfg)
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)

@@ -7,7 +7,7 @@ Dassl and write files Dassl can read. Extra keys we add (``dataset_dir`` and fri
 import os
 import pickle
 
-from .toolbox import HAVE_DASSL, Datum
+from .toolbox import HAVE_DASSL, Datum, make_datum
 
 DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
 
@@ -90,5 +90,5 @@ def relative_to(path, directory):
 
 
 def reroot(datum, old_dir, new_dir):
-    return Datum(impath=os.path.join(new_dir, relative_to(datum.impath, old_dir)), label=datum.label,
+    return make_datum(impath=os.path.join(new_dir, relative_to(datum.impath, old_dir)), label=datum.label,
                  domain=datum.domain, classname=datum.classname)

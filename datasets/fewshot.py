@@ -7,7 +7,7 @@ import random
 
 from .datum_pickle import load_datum_pickle, relative_to, save_datum_pickle
 from .splits import group_indices_by_label
-from .toolbox import Datum
+from .toolbox import make_datum
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 
@@ -42,7 +42,7 @@ def subsample_classes(*args, subsample="all"):
     selected = labels[:m] if subsample == "base" else labels[m:]
     relabeler = {old: new for new, old in enumerate(selected)}
     return tuple(
-        [Datum(impath=item.impath, label=relabeler[item.label], classname=item.classname)
+        [make_datum(impath=item.impath, label=relabeler[item.label], classname=item.classname)
          for item in dataset if item.label in relabeler]
         for dataset in args
     )

@@ -2,7 +2,7 @@
 import os
 
 from .benchmark import SplitDataset
-from .toolbox import DATASET_REGISTRY, Datum
+from .toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()
@@ -30,6 +30,6 @@ class FGVCAircraft(SplitDataset):
                 raise self.line_error(path, number, line, "'<image id> <variant name>'")
             variant = " ".join(fields[1:])
             label = self.lookup(cname2lab, variant, f"variant (line {number} of {name})", variants_file)
-            items.append(Datum(impath=os.path.join(self.image_dir, fields[0] + ".jpg"), label=label,
+            items.append(make_datum(impath=os.path.join(self.image_dir, fields[0] + ".jpg"), label=label,
                                classname=variant))
         return items

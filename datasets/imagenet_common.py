@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from .benchmark import ReaderFiles, dataset_root
 from .splits import list_visible
-from .toolbox import DatasetBase, Datum
+from .toolbox import DatasetBase, make_datum
 
 
 def read_classnames(path):
@@ -37,7 +37,7 @@ class ImageNetFamily(ReaderFiles):
         for label, folder in enumerate(folders):
             classname = self.lookup(classnames, folder, "class folder", source)
             class_dir = self.require_dir(os.path.join(directory, folder))
-            items.extend(Datum(impath=os.path.join(class_dir, name), label=label, classname=classname)
+            items.extend(make_datum(impath=os.path.join(class_dir, name), label=label, classname=classname)
                          for name in list_visible(class_dir))
         return items
 

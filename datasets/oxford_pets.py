@@ -4,7 +4,7 @@ import os
 from .benchmark import SplitDataset
 from .fewshot import subsample_classes
 from .splits import read_split, save_split, split_trainval
-from .toolbox import DATASET_REGISTRY, Datum
+from .toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()
@@ -37,6 +37,6 @@ class OxfordPets(SplitDataset):
                 raise self.line_error(path, number, line, "'<image stem> <class id> <species> <breed id>'")
             stem, class_id = fields[0], int(fields[1])
             breed = "_".join(stem.split("_")[:-1]).lower()
-            items.append(Datum(impath=os.path.join(self.image_dir, stem + ".jpg"), label=class_id - 1,
+            items.append(make_datum(impath=os.path.join(self.image_dir, stem + ".jpg"), label=class_id - 1,
                                classname=breed))
         return items

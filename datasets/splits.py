@@ -4,7 +4,7 @@ import os
 import random
 from collections import OrderedDict
 
-from .toolbox import Datum
+from .toolbox import make_datum
 
 
 def read_split(filepath, path_prefix):
@@ -17,7 +17,7 @@ def read_split(filepath, path_prefix):
         raise ValueError(f"{filepath}: the split file lacks the keys {missing} (expected train, val and test)")
 
     def to_datums(entries):
-        return [Datum(impath=os.path.join(path_prefix, rel), label=int(label), classname=cname)
+        return [make_datum(impath=os.path.join(path_prefix, rel), label=int(label), classname=cname)
                 for rel, label, cname in entries]
 
     return to_datums(split["train"]), to_datums(split["val"]), to_datums(split["test"])
@@ -84,7 +84,7 @@ def split_by_ratio(images_per_class, p_trn=0.5, p_val=0.2):
             raise ValueError(
                 f'Class "{classname}" has {n_total} images; a 50/20/30 split needs at least 4 per class'
             )
-        datums = [Datum(impath=path, label=label, classname=classname) for path in impaths]
+        datums = [make_datum(impath=path, label=label, classname=classname) for path in impaths]
         train.extend(datums[:n_train])
         val.extend(datums[n_train:n_train + n_val])
         test.extend(datums[n_train + n_val:])

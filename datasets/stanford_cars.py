@@ -3,7 +3,7 @@ import os
 
 from .benchmark import SplitDataset
 from .splits import split_trainval
-from .toolbox import DATASET_REGISTRY, Datum
+from .toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()
@@ -32,7 +32,7 @@ class StanfordCars(SplitDataset):
             words = str(class_names[label][0]).split(" ")
             classname = " ".join([words[-1]] + words[:-1])
             impath = os.path.join(self.dataset_dir, image_folder, str(entry["fname"][0]))
-            items.append(Datum(impath=impath, label=label, classname=classname))
+            items.append(make_datum(impath=impath, label=label, classname=classname))
         return items
 
 

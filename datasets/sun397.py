@@ -3,7 +3,7 @@ import os
 
 from .benchmark import SplitDataset
 from .splits import split_trainval
-from .toolbox import DATASET_REGISTRY, Datum
+from .toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()
@@ -32,5 +32,5 @@ class SUN397(SplitDataset):
             label = self.lookup(cname2lab, key, f"category (line {number} of {name})", classes_file)
             # 'a/apartment_building/outdoor' -> 'outdoor apartment_building': drop the letter, reverse the rest
             classname = " ".join(key.split("/")[1:][::-1])
-            items.append(Datum(impath=os.path.join(self.image_dir, relpath), label=label, classname=classname))
+            items.append(make_datum(impath=os.path.join(self.image_dir, relpath), label=label, classname=classname))
         return items

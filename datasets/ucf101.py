@@ -4,7 +4,7 @@ import re
 
 from .benchmark import SplitDataset
 from .splits import split_trainval
-from .toolbox import DATASET_REGISTRY, Datum
+from .toolbox import DATASET_REGISTRY, make_datum
 
 LISTS = "ucfTrainTestlist"
 
@@ -46,5 +46,5 @@ class UCF101(SplitDataset):
             label = self.lookup(cname2lab, action, f"action (line {number} of {name})", classes_file)
             renamed = split_camel_case(action)
             impath = os.path.join(self.image_dir, renamed, filename.replace(".avi", ".jpg"))
-            items.append(Datum(impath=impath, label=label, classname=renamed))
+            items.append(make_datum(impath=impath, label=label, classname=renamed))
         return items

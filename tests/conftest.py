@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import train
+from datasets.toolbox import RUNTIME_NAME, runtime_location
 from datasets.shapes import make_shapes_dataset
-from trainers.engine.runtime.logger import _Tee
+from trainers.console_log import Tee
 from trainers.prompted_clip import save_tiny_clip
 
 REPO_CONFIGS = "configs"
@@ -16,6 +17,10 @@ COOP_CPU_YAML = "configs/trainers/CoOp/cpu_tiny.yaml"
 # The tests run tiny models: one intra-op thread is as fast as two on an idle CPU and several times faster
 # on a shared, busy one (threads otherwise spin waiting for each other).
 torch.set_num_threads(1)
+
+
+def pytest_report_header(config):
+    return f"toolbox runtime: {RUNTIME_NAME} ({runtime_location()})"
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +44,7 @@ def restore_std_streams():
     yield
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        while isinstance(stream, _Tee):
+        while isinstance(stream, Tee):
             stream.close()
             stream = stream.stream
         setattr(sys, name, stream)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import trainers
 from conftest import coop_args, run_train
-from datasets.toolbox import read_image
+from datasets.toolbox import build_transform, read_image
 from trainers.coop import CoOp, CoOpCLIP
 from trainers.engine import get_cfg_default
 from trainers.prompted_clip import build_tiny_clip, embed_tokens, tokenize
@@ -157,7 +157,7 @@ def test_class_subset_features_are_rows_of_all_features(clip_model, position, cs
 def fixed_batch_loss(trainer):
     """Cross-entropy on every training image through the (deterministic) test transform."""
     items = trainer.dm.dataset.train_x
-    x = torch.stack([trainer.dm.tfm_test(read_image(d.impath)) for d in items])
+    x = torch.stack([build_transform(trainer.cfg, is_train=False)(read_image(d.impath)) for d in items])
     y = torch.tensor([d.label for d in items])
     trainer.set_model_mode("eval")
     with torch.no_grad():

@@ -63,7 +63,8 @@ def fake_dassl(tmp_path, monkeypatch):
     package = tmp_path / "fake" / "dassl"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('raise ImportError("the fake dassl package was imported")\n')
-    monkeypatch.delitem(sys.modules, "dassl", raising=False)
+    for name in [m for m in sys.modules if m == "dassl" or m.startswith("dassl.")]:
+        monkeypatch.delitem(sys.modules, name)  # (restored after the test: the real Dassl stays usable)
     monkeypatch.syspath_prepend(str(tmp_path / "fake"))
     monkeypatch.delenv("DPC_RUNTIME", raising=False)
 

@@ -10,7 +10,7 @@ from dataset_fixtures import (
     BUILDERS, SPLIT_READERS, build, read_as_dassl, triples, write_dassl_pickle, write_json_fixture,
 )
 from datasets.fewshot import subsample_classes
-from datasets.toolbox import Datum
+from datasets.toolbox import Datum, make_datum
 
 
 # --- the procedures as DATASETS.md states them, written independently of datasets/ ----------------------------
@@ -163,7 +163,7 @@ def test_imagenet_fewshot_caches_train_only_and_keeps_full_val(tmp_path):
 
 def test_subsample_classes_halves_the_labels_present_in_train():
     def items(labels):
-        return [Datum(impath=f"/x/{i}.jpg", label=y, classname=f"c{y}") for i, y in enumerate(labels)]
+        return [make_datum(impath=f"/x/{i}.jpg", label=y, classname=f"c{y}") for i, y in enumerate(labels)]
 
     train, test = items([4, 0, 2, 6, 8]), items([0, 1, 2, 4, 6, 8, 9])
     base_train, base_test = subsample_classes(train, test, subsample="base")

@@ -1,8 +1,11 @@
-"""The classification evaluator: accuracy, macro-F1 (over the labels present) and Dassl's printed block."""
+"""The built-in runtime's classification evaluator: accuracy, macro-F1 (over the labels present) and Dassl's
+printed block with two decimals (Dassl prints one). These tests exercise the built-in runtime's functions
+directly, so they hold in the Dassl pass too; what the project reads back from either evaluator is tested in
+``test_run_record.py``."""
 import pytest
 import torch
 
-from trainers.engine import build_evaluator, compute_accuracy, get_cfg_default
+from trainers.engine.runtime import build_evaluator, compute_accuracy, get_cfg_default
 
 # 10 samples, 4 true classes; one prediction (4) is a class absent from the ground truth.
 Y_TRUE = [0, 0, 0, 1, 1, 2, 2, 2, 2, 3]

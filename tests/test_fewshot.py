@@ -14,7 +14,7 @@ import datasets  # noqa: F401  (registers the readers)
 import trainers
 from datasets.fewshot import fewshot_splits, generate_fewshot_dataset, subsample_classes
 from datasets.shapes import make_shapes_dataset
-from datasets.toolbox import HAVE_DASSL, Datum, build_dataset
+from datasets.toolbox import HAVE_DASSL, Datum, build_dataset, make_datum
 from trainers.engine import get_cfg_default, set_random_seed
 
 DASSL_MODULE = "dassl.data.datasets.base_dataset"
@@ -50,7 +50,7 @@ def make_items(root, counts, order=None):
     for label in labels:
         i = pending[label].pop(0)
         impath = touch(os.path.join(root, f"c{label}", f"{i:03d}.jpg"))
-        items.append(Datum(impath=impath, label=label, classname=f"class_{label}"))
+        items.append(make_datum(impath=impath, label=label, classname=f"class_{label}"))
     assert not any(pending.values())
     return items
 
@@ -141,11 +141,11 @@ def test_cache_of_another_split_is_not_reused(toy, capsys, change):
     fewshot_splits(dataset_dir, 2, 1, train, val)
     if change == "relabel_train":
         d = train[0]
-        train = [Datum(impath=d.impath, label=1, classname="class_1")] + train[1:]
+        train = [make_datum(impath=d.impath, label=1, classname="class_1")] + train[1:]
     elif change == "drop_train":
         train = train[:-1]
     else:
-        val = val + [Datum(impath=touch(os.path.join(dataset_dir, "v", "extra.jpg")), label=2, classname="class_2")]
+        val = val + [make_datum(impath=touch(os.path.join(dataset_dir, "v", "extra.jpg")), label=2, classname="class_2")]
     capsys.readouterr()
 
     random.seed(1)
@@ -178,7 +178,7 @@ def shapes_cfg(root, shots=2, seed=1, subsample="all"):
 def read_json_split(dataset_dir):
     with open(os.path.join(dataset_dir, "split_shapes.json")) as f:
         split = json.load(f)
-    return {key: [Datum(impath=os.path.join(dataset_dir, rel), label=label, classname=name)
+    return {key: [make_datum(impath=os.path.join(dataset_dir, rel), label=label, classname=name)
                   for rel, label, name in entries] for key, entries in split.items()}
 
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from conftest import run_train
 from hosts_support import CLASSNAMES, build_host, host_args, random_images
-from trainers.engine import load_checkpoint
+from trainers.checkpoints import load_checkpoint
 from trainers.gpa import gaussian_weights
 from trainers.promptsrc import promptsrc_losses, promptsrc_total
 from trainers.prompted_clip import build_tiny_clip, tokenize

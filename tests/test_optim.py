@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from trainers.engine import build_lr_scheduler, build_optimizer, get_cfg_default
+from trainers.engine import get_cfg_default
+from trainers.optim import build_lr_scheduler, build_optimizer
 
 
 def optim_cfg(**keys):

@@ -5,7 +5,8 @@ from PIL import Image
 
 import datasets  # noqa: F401  (registers the readers)
 import trainers
-from datasets.toolbox import HAVE_DASSL, DataManager, build_transform
+from conftest import coop_args, run_train
+from datasets.toolbox import HAVE_DASSL, DataManager, build_transform, check_transform_names
 from trainers.engine import get_cfg_default
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -87,7 +88,7 @@ def test_without_normalize_values_stay_in_unit_range(capsys):
 
 def test_train_resize_when_no_crop_is_chosen(capsys):
     tfm = build_transform(clip_cfg(32, ["random_flip", "normalize"]), is_train=True)
-    assert printed_lines(capsys)[:3] == ["Building transform_train", "+ resize to (32, 32)", "+ random flip"]
+    assert printed_lines(capsys)[:3] == ["Building transform_train", "+ resize to 32x32", "+ random flip"]
     assert tfm(Image.new("RGB", (70, 20))).shape == (3, 32, 32)  # Resize((32, 32)) ignores the aspect ratio
 
 
@@ -104,9 +105,16 @@ def test_train_pipeline_is_random_but_seeded():
     assert not torch.equal(draw(0), draw(1))
 
 
-def test_unknown_transform_is_rejected():
-    with pytest.raises((ValueError, AssertionError), match="not_a_transform"):
-        build_transform(clip_cfg(32, ["random_flip", "not_a_transform"]), is_train=True)
+def test_unknown_transform_is_rejected_with_its_name():
+    with pytest.raises(ValueError, match="unknown transform.*not_a_transform"):
+        check_transform_names(["random_flip", "not_a_transform"])
+    check_transform_names(["random_flip", "cutout"])  # a Dassl name passes; the built-in runtime says more below
+
+
+def test_a_trainer_refuses_an_unknown_transform_before_reading_data(tmp_path, tiny_clip_path):
+    with pytest.raises(ValueError, match="not_a_transform"):  # no such data root: data would fail otherwise
+        run_train(*coop_args(str(tmp_path / "no_data"), tiny_clip_path, tmp_path / "out",
+                             "INPUT.TRANSFORMS", "['random_flip', 'not_a_transform']"))
 
 
 @pytest.mark.skipif(HAVE_DASSL, reason="Dassl implements every transform name")

@@ -15,8 +15,11 @@ import time
 import torch
 from tqdm import tqdm
 
+from datasets.toolbox import check_transform_names
+
 from . import distributed
-from .engine import TrainerX, load_checkpoint, save_checkpoint
+from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from .engine import TrainerX
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
 from .run_record import build_record, remove_results, write_results
@@ -33,6 +36,11 @@ class ClipTrainer(TrainerX):
         self._precision_noted = False
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+
+    def check_cfg(self, cfg):
+        """Dassl's hook, called before any data or model is built."""
+        super().check_cfg(cfg)
+        check_transform_names(cfg.INPUT.TRANSFORMS)
 
     # ---- precision and weights -------------------------------------------------------------------------
 
@@ -70,6 +78,13 @@ class ClipTrainer(TrainerX):
         if distributed.is_distributed():
             print(f"Distributed training: {distributed.world_size()} processes, each on its shard of an epoch")
             self.train_loader_x = distributed.shard_loader(self.train_loader_x, self.cfg.SEED)
+
+    # The batch contract is the project's (as in the CoOp family): Dassl's TrainerX returns domain labels too.
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def parse_batch_test(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
 
     def before_epoch(self):
         super().before_epoch()
@@ -141,16 +156,28 @@ class ClipTrainer(TrainerX):
                     os.remove(path)
 
     def resume_model_if_exist(self, directory):
-        start_epoch = super().resume_model_if_exist(directory)
+        """Continue from the latest checkpoint of every registered model: weights, optimiser, LR schedule and
+        random-generator states, so the resumed run repeats the uninterrupted one."""
         names = self.get_model_names()
-        if start_epoch > 0 and names:
-            for i, name in enumerate(names):
-                with open(os.path.join(directory, name, "checkpoint")) as f:
-                    checkpoint = load_checkpoint(os.path.join(directory, name, f.readline().strip()))
-                if i == 0 and "rng_state" in checkpoint:
-                    restore_rng_state(checkpoint["rng_state"])
-                    print("Restored the random number generator states")
-                self.restore_checkpoint_extra(name, checkpoint)
+        paths = [latest_checkpoint(os.path.join(directory, name)) for name in names]
+        if not names or None in paths:
+            print("No checkpoint found, train from scratch")
+            return 0
+        print(f"Found checkpoint at {directory} (will resume training)")
+        start_epoch = 0
+        for i, (name, path) in enumerate(zip(names, paths)):
+            print(f'Loading checkpoint from "{path}"')
+            checkpoint = load_checkpoint(path)
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+            for part, holder in (("optimizer", self._optims[name]), ("scheduler", self._scheds[name])):
+                if holder is not None and checkpoint.get(part) is not None:
+                    holder.load_state_dict(checkpoint[part])
+            if i == 0 and "rng_state" in checkpoint:
+                restore_rng_state(checkpoint["rng_state"])
+                print("Restored the random number generator states")
+            self.restore_checkpoint_extra(name, checkpoint)
+            start_epoch = checkpoint["epoch"]
+        print(f"Previous epoch: {start_epoch}")
         return start_epoch
 
     def load_model(self, directory, epoch=None):
@@ -168,22 +195,21 @@ class ClipTrainer(TrainerX):
     @staticmethod
     def checkpoint_path(directory, name, epoch=None, prefer_latest=False,
                         hint="check --model-dir and --load-epoch"):
-        """``model.pth.tar-<epoch>``; without an epoch ``model-best.pth.tar`` or the latest checkpoint (the one
-        the ``checkpoint`` file names), in the order ``prefer_latest`` says."""
+        """``model.pth.tar-<epoch>``; without an epoch ``model-best.pth.tar`` or the latest checkpoint, in the
+        order ``prefer_latest`` says."""
         model_dir = os.path.join(directory, name)
         if epoch is not None:
-            candidates = [f"model.pth.tar-{epoch}"]
+            candidates = [os.path.join(model_dir, f"model.pth.tar-{epoch}")]
         else:
-            candidates = ["model-best.pth.tar"]
-            if os.path.exists(os.path.join(model_dir, "checkpoint")):
-                with open(os.path.join(model_dir, "checkpoint")) as f:
-                    latest = f.readline().strip()
-                candidates.insert(0 if prefer_latest else 1, latest)
+            candidates = [os.path.join(model_dir, BEST_FILE), latest_checkpoint(model_dir)]
+            if prefer_latest:
+                candidates.reverse()
         for candidate in candidates:
-            if os.path.isfile(os.path.join(model_dir, candidate)):
-                return os.path.join(model_dir, candidate)
+            if candidate and os.path.isfile(candidate):
+                return candidate
         found = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
-        raise FileNotFoundError(f"No checkpoint {candidates[0]} in {model_dir}; found {found or 'nothing'} ({hint})")
+        wanted = os.path.basename(candidates[0]) if candidates[0] else "model.pth.tar-<epoch>"
+        raise FileNotFoundError(f"No checkpoint {wanted} in {model_dir}; found {found or 'nothing'} ({hint})")
 
     @classmethod
     def adapt_checkpoint(cls, name, state_dict):

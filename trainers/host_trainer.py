@@ -6,7 +6,8 @@ hands MaPLe/IVLP/PromptSRC's optimiser every parameter, but frozen ones get no g
 The LR scheduler steps after the last batch of each epoch, as in Dassl.
 """
 from .base import ClipTrainer
-from .engine import build_lr_scheduler, build_optimizer, compute_accuracy
+from .engine import compute_accuracy
+from .optim import build_lr_scheduler, build_optimizer
 
 
 def strip_module_prefix(state_dict):

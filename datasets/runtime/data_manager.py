@@ -86,9 +86,7 @@ class DataManager:
         self._num_classes = dataset.num_classes
         self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)
         self._lab2cname = dataset.lab2cname
-        self.dataset = dataset
-        self.tfm_train = tfm_train
-        self.tfm_test = tfm_test
+        self.dataset = dataset  # (Dassl's DataManager keeps no transforms: neither does this one)
         if cfg.VERBOSE:
             self.show_dataset_summary(cfg)
 

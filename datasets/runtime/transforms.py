@@ -46,7 +46,7 @@ def _build_train(cfg, choices, normalize):
     size = tuple(cfg.INPUT.SIZE)
     steps = []
     if "random_crop" not in choices and "random_resized_crop" not in choices:
-        print(f"+ resize to {size}")
+        print(f"+ resize to {size[0]}x{size[1]}")
         steps.append(Resize(size, interpolation=interp))
     if "random_crop" in choices:
         print(f"+ random crop (padding = {cfg.INPUT.CROP_PADDING})")

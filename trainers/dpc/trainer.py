@@ -10,10 +10,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from datasets.toolbox import build_dataset
+from datasets.toolbox import build_dataset, build_transform
 
 from ..base import ClipTrainer
-from ..engine import TRAINER_REGISTRY, build_lr_scheduler, build_optimizer, get_cfg_default, load_checkpoint
+from ..checkpoints import load_checkpoint
+from ..engine import TRAINER_REGISTRY, get_cfg_default
+from ..optim import build_lr_scheduler, build_optimizer
 from ..config import extend_cfg
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from .loss import batch_classes, symmetric_infonce
@@ -160,7 +162,8 @@ class DPC(ClipTrainer):
             raise FileNotFoundError(f"TRAINER.DPC.NEGATIVE_POOL must be one of {NEGATIVE_POOLS} or an existing "
                                     f"image-library json; got {source!r}")
         print(f"Negative pool: {len(items):,} images ({source})")
-        return NegativePool(items, self.dm.tfm_train, num_workers=self.cfg.DATALOADER.NUM_WORKERS)
+        transform = build_transform(self.cfg, is_train=True)
+        return NegativePool(items, transform, num_workers=self.cfg.DATALOADER.NUM_WORKERS)
 
     # ---- training ------------------------------------------------------------------------------------
 

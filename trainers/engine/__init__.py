@@ -1,6 +1,8 @@
 """The training half of the toolbox seam: Dassl's engine when Dassl is importable, the built-in one otherwise.
 
-Trainers import these names from here, never from ``dassl`` or ``trainers.engine.runtime`` directly.
+Trainers import these names from here, never from ``dassl`` or ``trainers.engine.runtime`` directly. What the
+project owns itself under both runtimes (checkpoint files, resume, optimiser and LR schedule, the log tee, the
+batch contract) lives above the seam; the README's developer notes list both sides.
 """
 from datasets.toolbox import HAVE_DASSL, RUNTIME_NAME
 
@@ -9,19 +11,14 @@ if HAVE_DASSL:
     from dassl.engine import TRAINER_REGISTRY, TrainerX, build_trainer
     from dassl.evaluation import build_evaluator
     from dassl.metrics import compute_accuracy
-    from dassl.optim import build_lr_scheduler, build_optimizer
-    from dassl.utils import (
-        load_checkpoint, load_pretrained_weights, mkdir_if_missing, save_checkpoint, set_random_seed, setup_logger,
-    )
+    from dassl.utils import set_random_seed
 else:
     from .runtime import (
-        TRAINER_REGISTRY, TrainerX, build_evaluator, build_lr_scheduler, build_optimizer, build_trainer,
-        compute_accuracy, get_cfg_default, load_checkpoint, load_pretrained_weights, mkdir_if_missing,
-        save_checkpoint, set_random_seed, setup_logger,
+        TRAINER_REGISTRY, TrainerX, build_evaluator, build_trainer, compute_accuracy, get_cfg_default,
+        set_random_seed,
     )
 
 __all__ = [
-    "HAVE_DASSL", "RUNTIME_NAME", "TRAINER_REGISTRY", "TrainerX", "build_evaluator", "build_lr_scheduler",
-    "build_optimizer", "build_trainer", "compute_accuracy", "get_cfg_default", "load_checkpoint",
-    "load_pretrained_weights", "mkdir_if_missing", "save_checkpoint", "set_random_seed", "setup_logger",
+    "HAVE_DASSL", "RUNTIME_NAME", "TRAINER_REGISTRY", "TrainerX", "build_evaluator", "build_trainer",
+    "compute_accuracy", "get_cfg_default", "set_random_seed",
 ]

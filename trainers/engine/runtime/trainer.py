@@ -1,6 +1,5 @@
-"""``TrainerX`` and ``build_trainer``: Dassl's epoch/batch loop, model registry, checkpoints and test loop."""
+"""``TrainerX`` and ``build_trainer``: Dassl's epoch/batch loop, model registry and test loop."""
 import datetime
-import os
 import time
 from collections import OrderedDict
 
@@ -10,7 +9,6 @@ from tqdm import tqdm
 from datasets.runtime.registry import Registry, check_availability
 from datasets.toolbox import DataManager
 
-from .checkpoint import load_checkpoint, resume_from_checkpoint, save_checkpoint
 from .evaluator import build_evaluator
 from .utils import AverageMeter, MetricMeter
 
@@ -25,7 +23,7 @@ def build_trainer(cfg):
 
 
 class TrainerBase:
-    """Model registry, mode switching, checkpoints and the generic train loop."""
+    """Model registry, mode switching and the generic train loop."""
 
     def __init__(self):
         self._models = OrderedDict()
@@ -51,45 +49,8 @@ class TrainerBase:
                 raise KeyError(f'No registered model "{name}"; registered: {names_real}')
         return names
 
-    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
-        for name in self.get_model_names():
-            optim, sched = self._optims[name], self._scheds[name]
-            save_checkpoint(
-                {
-                    "state_dict": self._models[name].state_dict(),
-                    "epoch": epoch + 1,
-                    "optimizer": optim.state_dict() if optim is not None else None,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "val_result": val_result,
-                },
-                os.path.join(directory, name),
-                is_best=is_best,
-                model_name=model_name,
-            )
-
-    def resume_model_if_exist(self, directory):
-        names = self.get_model_names()
-        if not names or any(not os.path.exists(os.path.join(directory, n, "checkpoint")) for n in names):
-            print("No checkpoint found, train from scratch")
-            return 0
-        print(f"Found checkpoint at {directory} (will resume training)")
-        start_epoch = 0
-        for name in names:
-            start_epoch = resume_from_checkpoint(
-                os.path.join(directory, name), self._models[name], self._optims[name], self._scheds[name]
-            )
-        return start_epoch
-
-    def load_model(self, directory, epoch=None):
-        if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given")
-            return
-        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
-        for name in self.get_model_names():
-            model_path = os.path.join(directory, name, model_file)
-            checkpoint = load_checkpoint(model_path)
-            print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
-            self._models[name].load_state_dict(checkpoint["state_dict"])
+    # save_model, resume_model_if_exist and load_model are the project's own (trainers/base.py), so that
+    # checkpoint files behave the same under Dassl and this runtime.
 
     def set_model_mode(self, mode="train", names=None):
         for name in self.get_model_names(names):
@@ -284,4 +245,5 @@ class TrainerX(SimpleTrainer):
             end = time.time()
 
     def parse_batch_train(self, batch):
-        return batch["img"].to(self.device), batch["label"].to(self.device)
+        """Images, labels and domain labels, as Dassl's ``TrainerX`` returns them."""
+        return batch["img"].to(self.device), batch["label"].to(self.device), batch["domain"].to(self.device)

@@ -1,7 +1,15 @@
-"""``build_optimizer`` and ``build_lr_scheduler`` with Dassl's names, keys and LR sequence.
+"""``build_optimizer`` and ``build_lr_scheduler`` with Dassl's names, config keys and LR sequence.
+
+Owned by the project under both runtimes: Dassl's warm-up scheduler pickles its successor scheduler into every
+checkpoint (refused by ``torch.load(weights_only=True)``, the default from torch 2.6), restores that successor
+tied to a copy of the optimiser (the LR freezes after a resume), and cannot be built on torch >= 2.7. Ours is one
+``LambdaLR`` whose state is plain numbers, so resume restores the exact LR sequence.
 
 The scheduler is stepped once per epoch. With a warm-up of W epochs the LR of (0-based) epoch e is the
-warm-up LR for e < W and the successor's LR at step e - W afterwards (``WARMUP_RECOUNT``; otherwise at e).
+warm-up LR for e < W and the successor's LR at step e - W afterwards, as in Dassl with ``WARMUP_RECOUNT``
+(its default, and what every config of the CoOp family uses). With ``WARMUP_RECOUNT False`` the successor's
+LR is taken at step e, its closed form; Dassl's chained schedulers drift from that form in that mode.
+Dassl's ``radam`` and ``STAGED_LR`` are not offered (no config of the CoOp family uses them).
 """
 import math
 from bisect import bisect_right
@@ -16,6 +24,8 @@ def build_optimizer(model, optim_cfg, param_groups=None):
     name = optim_cfg.NAME
     if name not in OPTIMIZERS:
         raise ValueError(f"OPTIM.NAME must be one of {OPTIMIZERS}, got {name!r}")
+    if optim_cfg.get("STAGED_LR", False):
+        raise ValueError("OPTIM.STAGED_LR is not supported: prompt learners train one group of tensors")
     if param_groups is None:
         params = model.parameters() if isinstance(model, torch.nn.Module) else model
         param_groups = [p for p in params if p.requires_grad]

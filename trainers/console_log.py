@@ -1,10 +1,14 @@
-"""``setup_logger``: tee stdout (and stderr) to ``<output>/log.txt`` as Dassl does."""
+"""``setup_logger``: tee stdout and stderr to ``<output>/log.txt``, with Dassl's file naming.
+
+Owned by the project under both runtimes: Dassl's ``Logger`` tees stdout only and closes the stream it wraps when
+it is garbage-collected (under pytest that is the capture file), so several runs in one process break.
+"""
 import os
 import sys
 import time
 
 
-class _Tee:
+class Tee:
     def __init__(self, stream, fpath):
         self.stream = stream
         self.file = open(fpath, "a")
@@ -38,7 +42,7 @@ def setup_logger(output=None):
     # A second call (e.g. several runs in one process) replaces the file, never nests tees.
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if isinstance(stream, _Tee):
+        if isinstance(stream, Tee):
             stream.close()
             stream = stream.stream
-        setattr(sys, name, _Tee(stream, fpath))
+        setattr(sys, name, Tee(stream, fpath))
