@@ -6,15 +6,20 @@
         --output-dir output/... DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
 """
 import argparse
+import sys
 
 import torch
 
 import datasets  # noqa: F401  (registers the dataset readers)
-import trainers
-from trainers import distributed
-from trainers.console_log import setup_logger
+import trainers  # noqa: F401  (registers the trainers)
 from datasets.toolbox import runtime_location
-from trainers.engine import RUNTIME_NAME, build_trainer, get_cfg_default, set_random_seed
+from trainers import distributed
+from trainers.cli_errors import run_reporting_bad_input
+from trainers.config import build_cfg
+from trainers.console_log import setup_logger
+from trainers.engine import RUNTIME_NAME, build_trainer, set_random_seed
+from trainers.run_lock import run_lock
+from trainers.run_record import refuse_evaluation_into_training_run
 
 
 def print_args(args, cfg):
@@ -29,41 +34,22 @@ def print_args(args, cfg):
     print(cfg)
 
 
-def reset_cfg(cfg, args):
-    """Command-line flags override the yaml files (the anchors' order)."""
-    if args.root:
-        cfg.DATASET.ROOT = args.root
-    if args.output_dir:
-        cfg.OUTPUT_DIR = args.output_dir
-    if args.resume:
-        cfg.RESUME = args.resume
-    if args.seed is not None:  # unlike the anchors, --seed 0 seeds
-        cfg.SEED = args.seed
-    if args.source_domains:
-        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
-    if args.target_domains:
-        cfg.DATASET.TARGET_DOMAINS = args.target_domains
-    if args.transforms:
-        cfg.INPUT.TRANSFORMS = args.transforms
-    if args.trainer:
-        cfg.TRAINER.NAME = args.trainer
-    if args.backbone:
-        cfg.MODEL.BACKBONE.NAME = args.backbone
-    if args.head:
-        cfg.MODEL.HEAD.NAME = args.head
+# Flags of the anchors' train.py and the config keys they set (after the yaml files, before KEY VALUE opts).
+FLAG_KEYS = {
+    "root": "DATASET.ROOT", "output_dir": "OUTPUT_DIR", "resume": "RESUME", "seed": "SEED",
+    "source_domains": "DATASET.SOURCE_DOMAINS", "target_domains": "DATASET.TARGET_DOMAINS",
+    "transforms": "INPUT.TRANSFORMS", "trainer": "TRAINER.NAME", "backbone": "MODEL.BACKBONE.NAME",
+    "head": "MODEL.HEAD.NAME",
+}
 
 
 def setup_cfg(args):
-    """Defaults, then the dataset yaml, the method yaml, the flags, and finally the trailing KEY VALUE pairs."""
-    cfg = trainers.extend_cfg(get_cfg_default())
-    if args.dataset_config_file:
-        cfg.merge_from_file(args.dataset_config_file)
-    if args.config_file:
-        cfg.merge_from_file(args.config_file)
-    reset_cfg(cfg, args)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    return cfg
+    """Defaults, then the dataset yaml, the method yaml, the flags, and finally the trailing KEY VALUE pairs.
+
+    Unlike the anchors, ``--seed 0`` seeds (only an omitted flag leaves the config's value)."""
+    flags = {key: getattr(args, name) for name, key in FLAG_KEYS.items()
+             if getattr(args, name) not in (None, "", [])}
+    return build_cfg([args.dataset_config_file, args.config_file], args.opts or [], flags)
 
 
 def build_parser():
@@ -84,6 +70,7 @@ def build_parser():
     parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory for eval-only")
     parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a bad-input error too")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options from the command line")
     return parser
 
@@ -91,6 +78,15 @@ def build_parser():
 def main(args):
     cfg = setup_cfg(args)
     distributed.init_from_env()  # under torchrun
+    if not distributed.is_main_process():
+        return run(args, cfg)
+    if args.eval_only:
+        refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
+    with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
+        return run(args, cfg)
+
+
+def run(args, cfg):
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -111,4 +107,5 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(build_parser().parse_args())
+    arguments = build_parser().parse_args()
+    sys.exit(run_reporting_bad_input(lambda: main(arguments), debug=arguments.debug))

@@ -1,8 +1,8 @@
 """Helpers for the host tests (tests/test_hosts_*.py): host models on a tiny CLIP, and train.py command lines."""
 import torch
 
-import trainers
-from trainers.engine import TRAINER_REGISTRY, get_cfg_default
+from trainers.config import build_cfg
+from trainers.engine import TRAINER_REGISTRY
 from trainers.prompted_clip import build_tiny_clip
 
 HOSTS = ("IVLP", "MaPLe", "PromptSRC", "CoCoOp", "KgCoOp")
@@ -15,10 +15,7 @@ def cpu_yaml(host):
 
 
 def host_cfg(host, *opts):
-    cfg = trainers.extend_cfg(get_cfg_default())
-    cfg.merge_from_file(cpu_yaml(host))
-    cfg.merge_from_list([str(o) if not isinstance(o, str) else o for o in opts])
-    return cfg
+    return build_cfg([cpu_yaml(host)], opts, trainer=host)
 
 
 def build_host(host, *opts, clip_model=None, classnames=CLASSNAMES, seed=0):

@@ -200,7 +200,7 @@ def test_zeroshot_eval_only_writes_results(tmp_path, shapes_root, tiny_clip_path
                                                       "ZeroshotCLIP"))
     record = json.loads((out / "results.json").read_text())
     assert record["trainer"] == "ZeroshotCLIP" and record["n"] == 18 and record["split"] == "test"
-    assert sorted(os.listdir(out)) == ["log.txt", "results.json"]  # nothing trained, nothing saved
+    assert sorted(os.listdir(out)) == [".lock", "log.txt", "results.json"]  # nothing trained, nothing saved
     with torch.no_grad():
         correct = sum(int((trainer.model(b["img"]).argmax(1) == b["label"]).sum()) for b in trainer.test_loader)
     assert record["accuracy"] == pytest.approx(100.0 * correct / 18)

@@ -5,6 +5,7 @@ from tools import demo, layout
 from tools.plan import Spec, build_plan
 from trainers import extend_cfg
 from trainers.engine import get_cfg_default
+from records import finished_record
 from trainers.run_record import write_results
 
 
@@ -36,7 +37,8 @@ def test_demo_table_has_one_row_per_method_in_order(tmp_path):
         for phase, accuracy in (("train", base), ("test", new)):
             for seed, shift in ((1, -1.0), (2, 1.0)):
                 run = layout.run_dir(str(tmp_path), layout.BASE2NEW, phase, "demo_world", 16, method, "cfg", seed)
-                write_results(run, {"accuracy": accuracy + shift, "dataset": "ImageFolder"})
+                write_results(run, finished_record(accuracy + shift, seed=seed,
+                                                   subsample="base" if phase == "train" else "new"))
     lines = demo.demo_table(str(tmp_path), [1, 2]).splitlines()[2:]
     assert [line.split("|")[1].strip() for line in lines] == ["ZeroshotCLIP", "CoOp", "CoOp+DPC"]
     assert lines[2].split("|")[2:5] == [" 72.00 ± 1.00 ", " 70.00 ± 1.00 ", " 70.99 "]  # HM(72, 70)

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
+from records import mark_finished
 from tools import layout, pipeline
 from tools.configs import ConfigError, resolve_trainer_config
 from tools.plan import Spec, build_plan
 from tools.runner import BLOCKED, DONE, FAILED, RAN, execute, summarize
-from trainers.run_record import write_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_DATASETS = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
@@ -113,7 +113,9 @@ def test_dry_run_comments_out_finished_runs(tmp_path, capsys):
     args = ["--host", "CoOp", "--root", str(tmp_path), "--out", str(tmp_path / "out"), "--datasets", "caltech101",
             "--seeds", "1", "--stages", "host-train", "host-test"]
     first, _ = dry_run(capsys, *args)
-    write_results(opt(first[0], "--output-dir"), {"accuracy": 50.0})
+    mark_finished(next(run for run in build_plan(Spec(host="CoOp", root=str(tmp_path), out=str(tmp_path / "out"),
+                                                      datasets=["caltech101"], seeds=[1], stages=("host-train",)),
+                                                 warn=lambda m: None)))
     second, lines = dry_run(capsys, *args)
     assert second == first[1:]
     assert any(line.startswith("# finished, skipped: python train.py") for line in lines)
@@ -207,7 +209,7 @@ class FakeTrain:
                 f.write("Traceback ...\nFileNotFoundError: no folder broken\n")
             return 1
         if run.key not in self.silent:
-            write_results(run.output_dir, {"accuracy": 42.0})
+            mark_finished(run)
         return 0
 
 
@@ -245,4 +247,4 @@ def test_unselected_unfinished_dependency_blocks_with_a_reason(tmp_path):
 def test_exit_zero_without_results_is_a_failure(tmp_path):
     runs = small_plan(tmp_path, stages=["host-train"])[:1]
     outcomes = execute(runs, executor=FakeTrain(silent={runs[0].key}), progress=False, echo=lambda line: None)
-    assert outcomes[0].status == FAILED and "wrote no valid results.json" in outcomes[0].message
+    assert outcomes[0].status == FAILED and "exited 0 but no results.json" in outcomes[0].message

@@ -89,9 +89,10 @@ def test_host_stages_as_subprocesses_with_a_failing_dataset(tmp_path, two_datase
     printed = capsys.readouterr().out
     assert "4 runs: 2 ran, 0 already finished (skipped), 1 failed, 1 blocked" in printed
     failed_dir = out / "base2new/train_base/missing/shots_2/CoOp/cpu_tiny/seed1"
-    assert f"failed: base2new/train_base/missing/shots_2/CoOp/cpu_tiny/seed1: exit status 1; see " \
+    assert f"failed: base2new/train_base/missing/shots_2/CoOp/cpu_tiny/seed1: exit status 2; see " \
            f"{failed_dir}/pipeline_output.txt" in printed
-    assert "not_generated" in (failed_dir / "pipeline_output.txt").read_text()
+    output = (failed_dir / "pipeline_output.txt").read_text()
+    assert "train.py: error: " in output and "not_generated" in output and "Traceback" not in output
     assert "blocked: base2new/test_new/missing/shots_2/CoOp/cpu_tiny/seed1: needs" in printed
 
     train = read_results(out / "base2new/train_base/shapes_a/shots_2/CoOp/cpu_tiny/seed1")

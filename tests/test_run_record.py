@@ -10,6 +10,7 @@ import trainers
 from conftest import coop_args, run_train
 from trainers.base import ClipTrainer
 from trainers.engine import get_cfg_default
+from records import finished_record
 from trainers.run_record import REPO_DIR, read_results, write_results
 
 
@@ -50,16 +51,17 @@ def test_results_json_fields(tmp_path, shapes_root, tiny_clip_path, capsys):
 
 def test_write_is_atomic(tmp_path):
     out = str(tmp_path)
-    write_results(out, {"accuracy": 50.0, "n": 3})
+    record = finished_record(50.0)
+    write_results(out, record)
     with pytest.raises(TypeError):
-        write_results(out, {"accuracy": 75.0, "n": 4, "oops": object()})  # fails half-way through json.dump
-    assert json.loads((tmp_path / "results.json").read_text()) == {"accuracy": 50.0, "n": 3}
-    assert read_results(out) == {"accuracy": 50.0, "n": 3}
+        write_results(out, {**record, "accuracy": 75.0, "oops": object()})  # fails half-way through json.dumps
+    assert json.loads((tmp_path / "results.json").read_text()) == record
+    assert read_results(out) == record
 
     os.remove(tmp_path / "results.json")
     with pytest.raises(TypeError):
-        write_results(out, {"accuracy": 75.0, "oops": object()})
-    assert not (tmp_path / "results.json").exists() and read_results(out) is None
+        write_results(out, {**record, "oops": object()})
+    assert os.listdir(out) == [] and read_results(out) is None
 
 
 def test_read_results_rejects_unfinished_records(tmp_path):

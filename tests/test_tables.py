@@ -13,6 +13,7 @@ from tools.paper import PaperResults
 from tools.summary import TableError, harmonic_mean, mean_std
 from tools.table_report import build_report
 from tools.tables import main as tables_main
+from records import finished_record
 from trainers.run_record import write_results
 
 PAPER = PaperResults.load()
@@ -22,7 +23,9 @@ DATASET_NAMES = dict(zip(presets.BASE2NEW_DATASETS, PAPER.datasets))
 
 def put(out, mode, phase, dataset, method, seed, accuracy, cfg="cfg_a", shots=16, name=None):
     directory = layout.run_dir(str(out), mode, phase, dataset, shots, method, cfg, seed)
-    write_results(directory, {"accuracy": accuracy, "dataset": name or DATASET_NAMES.get(dataset, dataset)})
+    subsample = {"train": "base", "test": "new"}[phase] if mode == layout.BASE2NEW else "all"
+    write_results(directory, finished_record(accuracy, name or DATASET_NAMES.get(dataset, dataset), seed, subsample,
+                                             num_shots=shots))
     return directory
 
 

@@ -77,16 +77,11 @@ def registered_trainers():
     return set(TRAINER_REGISTRY.registered_names())
 
 
-def _strict_max_epoch(config_files, opts):
+def _strict_max_epoch(trainer, config_files, opts):
     """The value train.py's own config code gives (defaults, project keys, the yaml files, the options)."""
-    import trainers
-    from trainers.engine import get_cfg_default
+    from trainers.config import build_cfg
 
-    cfg = trainers.extend_cfg(get_cfg_default())
-    for path in config_files:
-        cfg.merge_from_file(path)
-    cfg.merge_from_list([str(v) for v in opts])
-    return int(cfg.OPTIM.MAX_EPOCH)
+    return int(build_cfg(config_files, opts, trainer=trainer).OPTIM.MAX_EPOCH)
 
 
 def _plain_max_epoch(config_files, opts):
@@ -122,7 +117,7 @@ def resolve_max_epoch(trainer, config_files, opts, warn=print):
         raise ConfigError(f"Options must come in KEY VALUE pairs; got an odd list: {list(opts)}")
     if trainer in registered_trainers():
         try:
-            epoch = _strict_max_epoch(config_files, opts)
+            epoch = _strict_max_epoch(trainer, config_files, opts)
         except (KeyError, AssertionError, ValueError, TypeError) as err:
             raise ConfigError(f"Config of trainer {trainer} does not load ({err}); files: {list(config_files)}, "
                               f"options: {list(opts)}") from err

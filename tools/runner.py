@@ -1,14 +1,17 @@
 """Executing a plan: finished runs are skipped, unfinished ones are (re)run in their own directory, failures
 are reported and do not stop the runs that do not depend on them.
 
-A run is finished when its ``results.json`` is valid (``trainers.run_record.read_results``): train.py writes
-it atomically after the final test, so a run killed at any point has none and is simply run again in the
-same directory, where train.py resumes from the latest checkpoint. Each run is a separate ``train.py``
-process started from the repository root; its output goes to ``<run dir>/pipeline_output.txt`` (train.py
-also keeps its own ``log.txt`` there).
+A run is finished when its ``results.json`` is valid and is the planned run's (``tools.run_state``): train.py
+writes it atomically after the final test, so a run killed at any point has none and is simply run again in
+the same directory, where train.py resumes from the latest checkpoint. A folder holding another run (other
+options, a redone dependency, an invalid record) is moved aside first. Each run is a separate ``train.py``
+process started from the repository root, which dies with the pipeline; its output goes to
+``<run dir>/pipeline_output.txt`` (train.py also keeps its own ``log.txt`` there).
 """
+import ctypes
 import datetime
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,9 +19,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from trainers.run_record import read_results
-
 from .configs import REPO_DIR
+from .run_state import is_finished, move_aside, stale_reason, unfinished_reason
 
 OUTPUT_FILE = "pipeline_output.txt"
 
@@ -40,8 +42,16 @@ class Outcome:
         return os.path.join(self.run.output_dir, OUTPUT_FILE)
 
 
-def is_finished(run):
-    return read_results(run.output_dir) is not None
+def _die_with_parent(parent_pid):
+    """In the child, before exec: the kernel sends SIGTERM when the pipeline dies (Linux; elsewhere a no-op)."""
+    def set_death_signal():
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent_pid:  # the pipeline died before the signal was armed
+            os._exit(1)
+    return set_death_signal
 
 
 class SubprocessExecutor:
@@ -56,7 +66,8 @@ class SubprocessExecutor:
             out.write(f"===== {stamp} pipeline: {run.command_line()}\n")
             out.flush()
             process = subprocess.run([self.python, "train.py", *run.argv], cwd=REPO_DIR, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent(os.getpid()))
         return process.returncode
 
 
@@ -138,6 +149,11 @@ def _execute_one(run, executor, outcomes, say):
     if reason:
         say(f"[blocked] {run.key}: {reason}")
         return Outcome(run, BLOCKED, reason)
+    note = ""
+    stale = stale_reason(run)
+    if stale:
+        note = f"rerun: {stale}; the earlier folder was moved to {move_aside(run)}"
+        say(f"[rerun] {run.key}: {stale}")
     os.makedirs(run.output_dir, exist_ok=True)
     output_file = os.path.join(run.output_dir, OUTPUT_FILE)
     say(f"[run] {run.key}")
@@ -145,8 +161,8 @@ def _execute_one(run, executor, outcomes, say):
     status = executor(run, output_file)
     seconds = time.time() - start
     if status == 0 and is_finished(run):
-        return Outcome(run, RAN, "", seconds)
-    what = f"exit status {status}" if status != 0 else "exited 0 but wrote no valid results.json"
+        return Outcome(run, RAN, note, seconds)
+    what = f"exit status {status}" if status != 0 else f"exited 0 but {unfinished_reason(run)}"
     message = f"{what}; see {output_file}"
     tail = _last_lines(output_file)
     if tail:
@@ -161,7 +177,7 @@ def summarize(outcomes):
     lines = [f"{len(outcomes)} runs: {counts[RAN]} ran, {counts[DONE]} already finished (skipped), "
              f"{counts[FAILED]} failed, {counts[BLOCKED]} blocked"]
     for outcome in outcomes:
-        if outcome.status in (FAILED, BLOCKED):
+        if outcome.status in (FAILED, BLOCKED) or outcome.message.startswith("rerun"):
             lines.append(f"  {outcome.status}: {outcome.run.key}: {outcome.message}")
     return "\n".join(lines)
 

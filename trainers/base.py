@@ -5,6 +5,8 @@
 - slim checkpoints (learnable tensors only) that also carry the random-generator states, a resume point
   saved every epoch (only the latest is kept besides Dassl's), and loading that drops class-dependent
   buffers so base-class checkpoints evaluate on new classes;
+- the run's identity and id in every checkpoint and in ``results.json``; resume refuses another run's
+  checkpoint; no non-finite prompt or logit is ever saved or recorded;
 - ``results.json`` written atomically after the final test: the marker that a run finished;
 - several processes under ``torchrun`` (``trainers/distributed.py``).
 """
@@ -22,7 +24,10 @@ from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_che
 from .engine import TrainerX
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
-from .run_record import build_record, remove_results, write_results
+from .config import ConfigError
+from .run_record import (
+    build_record, identity_differences, new_run_id, remove_results, run_identity, write_results,
+)
 
 PRECISIONS = ("fp16", "fp32", "amp")
 
@@ -33,9 +38,27 @@ class ClipTrainer(TrainerX):
     def __init__(self, cfg):
         self._wall_start = time.time()
         self._training = False
+        self.trained = False  # train() was called: the record is a training run's
         self._precision_noted = False
+        # what this run is, from the config as given (before the input size follows the weights)
+        self.identity = {**run_identity(cfg), **self.identity_extra(cfg)}
+        self.run_id = new_run_id()
+        self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
+        self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+
+    @classmethod
+    def resolve_config(cls, cfg):
+        """Hook for ``trainers.config.build_cfg``: settle keys that depend on the trainer (aliases, defaults)
+        in ``cfg`` before it is frozen, printed and recorded; returns notes to log. Must be idempotent."""
+        return []
+
+    @classmethod
+    def identity_extra(cls, cfg):
+        """Hook: extra fields of the run's identity (e.g. the host DPC wraps); a classmethod, so that the
+        pipeline can compute the identity a planned run will have."""
+        return {}
 
     def check_cfg(self, cfg):
         """Dassl's hook, called before any data or model is built."""
@@ -132,6 +155,7 @@ class ClipTrainer(TrainerX):
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
+                    "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on},
                     **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
@@ -143,8 +167,16 @@ class ClipTrainer(TrainerX):
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
         return epoch + 1 == self.max_epoch or (freq > 0 and (epoch + 1) % freq == 0)
 
+    def check_finite(self, what):
+        bad = [name for name, module in self._models.items() for tensor_name, tensor in module.state_dict().items()
+               if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        if bad:
+            raise FloatingPointError(f"The learnable tensors of {bad} hold NaN or inf {what}: training diverged "
+                                     f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); nothing was saved")
+
     def after_epoch(self):
         """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed."""
+        self.check_finite(f"after epoch {self.epoch + 1}")
         super().after_epoch()
         if not self._kept_by_dassl(self.epoch):
             self.save_model(self.epoch, self.output_dir)
@@ -168,6 +200,7 @@ class ClipTrainer(TrainerX):
         for i, (name, path) in enumerate(zip(names, paths)):
             print(f'Loading checkpoint from "{path}"')
             checkpoint = load_checkpoint(path)
+            self.adopt_run(checkpoint, path)
             self._models[name].load_state_dict(checkpoint["state_dict"])
             for part, holder in (("optimizer", self._optims[name]), ("scheduler", self._scheds[name])):
                 if holder is not None and checkpoint.get(part) is not None:
@@ -180,6 +213,20 @@ class ClipTrainer(TrainerX):
         print(f"Previous epoch: {start_epoch}")
         return start_epoch
 
+    def adopt_run(self, checkpoint, path):
+        """Continue the run a checkpoint belongs to; refuse a checkpoint of another run, naming what differs."""
+        run = checkpoint.get("run")
+        if run is None:
+            print(f"Note: {path} records no run identity (written by an older version); resuming it as is")
+            return
+        differences = identity_differences(run["identity"], self.identity)
+        if self.built_on is not None and run.get("built_on") != self.built_on:
+            differences.append("made from another run of the stage it needs (that run was redone since)")
+        if differences:
+            raise ConfigError(f"{path} belongs to another run ({'; '.join(differences)}): use another "
+                              "--output-dir, or delete that folder to start again")
+        self.run_id, self.built_on = run["run_id"], run.get("built_on")
+
     def load_model(self, directory, epoch=None):
         if not directory:
             print("Note that load_model() is skipped as no pretrained model is given")
@@ -188,6 +235,9 @@ class ClipTrainer(TrainerX):
             path = self.checkpoint_path(directory, name, epoch)
             checkpoint = load_checkpoint(path)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint.get("epoch")})')
+            if self.loaded is None:
+                self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),
+                               "run_id": (checkpoint.get("run") or {}).get("run_id")}
             state = self.adapt_checkpoint(name, checkpoint["state_dict"])
             self.load_learnable_state(self._models[name], state, path)
             self.after_load_checkpoint(name, checkpoint)
@@ -243,10 +293,12 @@ class ClipTrainer(TrainerX):
     # ---- the run record --------------------------------------------------------------------------------
 
     def before_train(self):
-        self._training = True
+        if self.max_epoch < 1:
+            raise ConfigError(f"OPTIM.MAX_EPOCH is {self.max_epoch}: nothing to train (use --eval-only to evaluate)")
+        self._training = self.trained = True
+        super().before_train()  # resumes, or refuses another run's checkpoint, before anything is removed
         if distributed.is_main_process():
             remove_results(self.output_dir)  # a run being (re)trained is not finished
-        super().before_train()
 
     def after_train(self):
         self._training = False
@@ -262,18 +314,31 @@ class ClipTrainer(TrainerX):
         self.evaluator.reset()
         loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
         print(f"Evaluate on the *{split}* set")
-        num_samples = 0
+        num_samples, finite = 0, torch.tensor(True, device=self.device)
         for batch in tqdm(loader, disable=not self.cfg.VERBOSE):
             images, labels = self.parse_batch_test(batch)
             with self.autocast():
-                self.evaluator.process(self.model_inference(images), labels)
+                logits = self.model_inference(images)
+            finite &= torch.isfinite(logits).all()  # no sync per batch
+            self.evaluator.process(logits, labels)
             num_samples += labels.shape[0]
         results = self.evaluator.evaluate()
         if not self._training and split == self.cfg.TEST.SPLIT and distributed.is_main_process():
+            self.check_finite("at the final test")
+            if not finite:
+                raise FloatingPointError("The test logits hold NaN or inf: the model diverged; no results.json written")
             record = build_record(self.cfg, split, results, num_samples, time.time() - self._wall_start,
                                   extra=self.run_record_extra())
             print(f"Results saved to {write_results(self.output_dir, record)}")
         return list(results.values())[0]
 
     def run_record_extra(self):
-        return {"device": str(self.device), "precision": self.precision}
+        evaluation = not self.trained  # test() without train(): --eval-only
+        extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
+                 "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
+        if evaluation:
+            extra["evaluated"] = self.loaded
+            if self.loaded is None and self.registered_parameters():
+                print("Warning: no weights were loaded (no --model-dir): the untrained prompt was evaluated")
+                extra["untrained"] = True
+        return extra

@@ -1,7 +1,11 @@
 """The project's config keys on top of Dassl's defaults (the anchors' ``extend_cfg``).
 
-Each trainer module adds its own node with ``@config_extension``; ``extend_cfg`` applies them all.
+Each trainer module adds its own node with ``@config_extension``; ``extend_cfg`` applies them all, and
+``build_cfg`` builds a run's whole config.
 """
+import os
+
+import yaml
 from yacs.config import CfgNode as CN
 
 _EXTENSIONS = []
@@ -26,3 +30,62 @@ def new_node(**defaults):
     for key, value in defaults.items():
         setattr(node, key, value)
     return node
+
+
+class ConfigError(ValueError):
+    """A config file, key or value that cannot be used; raised before any run is touched."""
+
+
+def _merge_file(cfg, path):
+    if not os.path.isfile(path):
+        raise ConfigError(f"Config file not found: {path}")
+    try:
+        cfg.merge_from_file(path)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+    except (KeyError, AssertionError, ValueError, TypeError) as err:
+        raise ConfigError(f"{path}: {_yacs_message(err)}") from None
+
+
+def _yacs_message(err):
+    text = err.args[0] if err.args else str(err)
+    return f"{text} (a key this project and its toolbox do not define)" if "Non-existent" in str(text) else text
+
+
+def _set(cfg, dotted, value):
+    *parents, leaf = dotted.split(".")
+    node = cfg
+    for part in parents:
+        node = getattr(node, part)
+    setattr(node, leaf, value)
+
+
+def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
+    """The run's config: Dassl's defaults, the project's keys, the yaml files in order, the command-line flags
+    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the trainer's own resolution (``ClipTrainer.resolve_config``: aliases, defaults that depend
+    on other keys), so that what is printed and recorded is what runs. Returned frozen.
+
+    ``train.py``, the pipeline, DPC and the tests all build configs here.
+    """
+    from .engine import TRAINER_REGISTRY, get_cfg_default
+
+    cfg = extend_cfg(get_cfg_default())
+    for path in config_files:
+        if path:
+            _merge_file(cfg, path)
+    for key, value in (flags or {}).items():
+        _set(cfg, key, value)
+    opts = [str(value) for value in opts]
+    if len(opts) % 2:
+        raise ConfigError(f"Options must come in KEY VALUE pairs; got an odd list: {opts}")
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, AssertionError, ValueError, TypeError) as err:
+        raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
+    name = trainer or cfg.TRAINER.NAME
+    if name in TRAINER_REGISTRY.registered_names():
+        resolve = getattr(TRAINER_REGISTRY.get(name), "resolve_config", None)
+        if resolve is not None:
+            resolve(cfg)
+    cfg.freeze()
+    return cfg

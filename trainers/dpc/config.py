@@ -1,4 +1,6 @@
 """``TRAINER.DPC`` and the reference code's ``SPLE`` keys, which are accepted and mapped onto it."""
+import os
+
 from yacs.config import CfgNode as CN
 
 from ..config import config_extension, new_node
@@ -73,6 +75,10 @@ def map_reference_keys(cfg, defaults):
 
 
 def check_dpc_config(dpc):
+    """Every TRAINER.DPC value, checked when the trainer is built: before any output is touched."""
+    if dpc.NEGATIVE_POOL not in NEGATIVE_POOLS and not os.path.isfile(dpc.NEGATIVE_POOL):
+        raise ValueError(f"TRAINER.DPC.NEGATIVE_POOL must be one of {NEGATIVE_POOLS} or an existing image-library "
+                         f"json file; got {dpc.NEGATIVE_POOL!r}")
     if dpc.BASE_PROMPT not in BASE_PROMPT_MODES:
         raise ValueError(f"TRAINER.DPC.BASE_PROMPT must be one of {BASE_PROMPT_MODES}, got {dpc.BASE_PROMPT!r}")
     for key in ("WEIGHT_BASE", "WEIGHT_NEW"):

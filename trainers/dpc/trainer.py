@@ -80,19 +80,33 @@ class DPC(ClipTrainer):
     default_host = None  # aliases of the reference code fix their host
 
     def __init__(self, cfg):
-        cfg.defrost()
-        if self.default_host:
-            print(f"Trainer {cfg.TRAINER.NAME} -> DPC with TRAINER.DPC.HOST {self.default_host}")
-            cfg.TRAINER.DPC.HOST = self.default_host
-        note = map_reference_keys(cfg, extend_cfg(get_cfg_default()))
-        if note:
+        for note in self.resolve_config(cfg):
             print(note)
-        cfg.freeze()
         check_dpc_config(cfg.TRAINER.DPC)
         self.host_cls = host_trainer_class(cfg.TRAINER.DPC.HOST)
         self.stage1_loaded = False
         self.trained_on = dataset_identity(cfg)
         super().__init__(cfg)
+
+    @classmethod
+    def resolve_config(cls, cfg):
+        """The reference code's names: its trainer aliases fix the host, its ``SPLE.*`` keys map onto DPC's."""
+        frozen = cfg.is_frozen()
+        cfg.defrost()
+        notes = []
+        if cls.default_host:
+            notes.append(f"Trainer {cfg.TRAINER.NAME} -> DPC with TRAINER.DPC.HOST {cls.default_host}")
+            cfg.TRAINER.DPC.HOST = cls.default_host
+        note = map_reference_keys(cfg, extend_cfg(get_cfg_default()))
+        if note:
+            notes.append(note)
+        if frozen:
+            cfg.freeze()
+        return notes
+
+    @classmethod
+    def identity_extra(cls, cfg):
+        return {"host": cfg.TRAINER.DPC.HOST}
 
     @property
     def config_node(self):
@@ -145,6 +159,7 @@ class DPC(ClipTrainer):
         state = self.host_cls.adapt_checkpoint(self.host_cls.registered_name, checkpoint["state_dict"])
         self.load_learnable_state(self.host.prompt_module, state, path)
         self.stage1_loaded = True
+        self.built_on = (checkpoint.get("run") or {}).get("run_id")  # P and P' are cloned from this run
 
     def build_negative_pool(self):
         source = self.dpc_cfg.NEGATIVE_POOL
@@ -290,6 +305,7 @@ class DPC(ClipTrainer):
             raise ValueError(f"The checkpoint was trained with TRAINER.DPC.HOST {info['host']!r}, "
                              f"not {self.dpc_cfg.HOST!r}")
         self.trained_on = info.get("trained_on", self.trained_on)
+        self.built_on = (checkpoint.get("run") or {}).get("built_on", self.built_on)
 
 
 @TRAINER_REGISTRY.register()
