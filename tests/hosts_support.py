@@ -2,7 +2,8 @@
 import torch
 
 from trainers.config import build_cfg
-from trainers.engine import TRAINER_REGISTRY
+from trainers.host import build_host as build_host_model
+from trainers.host_trainer import host_model_class
 from trainers.prompted_clip import build_tiny_clip
 
 HOSTS = ("IVLP", "MaPLe", "PromptSRC", "CoCoOp", "KgCoOp")
@@ -19,10 +20,10 @@ def host_cfg(host, *opts):
 
 
 def build_host(host, *opts, clip_model=None, classnames=CLASSNAMES, seed=0):
-    """``host``'s model through its trainer's ``build_host_model`` (as DPC builds it), on a tiny fp32 CLIP."""
+    """``host``'s model as its trainer and DPC build it, on a tiny fp32 CLIP."""
     torch.manual_seed(seed)
     clip_model = clip_model if clip_model is not None else build_tiny_clip()
-    return TRAINER_REGISTRY.get(host).build_host_model(host_cfg(host, *opts), classnames, clip_model)
+    return build_host_model(host_model_class(host), host_cfg(host, *opts), classnames, clip_model)
 
 
 def random_images(n=3, seed=0, size=32):

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 import trainers
 from conftest import coop_args, run_train
 from datasets.toolbox import build_transform, read_image
-from trainers.coop import CoOp, CoOpCLIP
+from trainers.host import build_host
+from trainers.hosts.coop import CoOp, CoOpCLIP
 from trainers.engine import get_cfg_default
 from trainers.prompted_clip import build_tiny_clip, embed_tokens, tokenize
 from trainers.zsclip import ZeroshotCLIPModel
@@ -131,10 +132,10 @@ def test_context_shapes(clip_model):
     assert set(initialised.prompt_learner.state_dict()) == {"ctx"}
 
 
-def test_build_host_model_freezes_all_but_the_context(clip_model):
+def test_build_host_freezes_all_but_the_context(clip_model):
     cfg = trainers.extend_cfg(get_cfg_default())
     cfg.TRAINER.COOP.CTX_INIT = "a photo of a"
-    model = CoOp.build_host_model(cfg, CLASSNAMES, clip_model)
+    model = build_host(CoOp.model_class, cfg, CLASSNAMES, clip_model)
     assert [n for n, p in model.named_parameters() if p.requires_grad] == ["prompt_learner.ctx"]
     assert model.prompt_parameter_names() == ["prompt_learner.ctx"]
     for p in clip_model.parameters():

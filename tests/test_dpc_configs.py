@@ -26,11 +26,11 @@ def test_paper_defaults_and_host_in_the_file_name(path):
     cfg = load(path)
     dpc = cfg.TRAINER.DPC
     assert os.path.basename(path).startswith(dpc.HOST.lower() + "_")
-    assert hasattr(TRAINER_REGISTRY.get(dpc.HOST), "build_host_model")
+    assert TRAINER_REGISTRY.get(dpc.HOST).model_class is not None
     assert (dpc.WEIGHT_BASE, dpc.WEIGHT_NEW, dpc.TOPK, dpc.BASE_PROMPT) == (0.2, 0.0, 8, "parallel")
     assert cfg.DATALOADER.TRAIN_X.BATCH_SIZE == 4
     optim = cfg.OPTIM
     assert (optim.NAME, optim.LR, optim.MAX_EPOCH, optim.LR_SCHEDULER) == ("sgd", 0.002, 20, "cosine")
     assert (optim.WARMUP_EPOCH, optim.WARMUP_TYPE, optim.WARMUP_CONS_LR) == (1, "constant", 1e-5)
-    host_node = getattr(cfg.TRAINER, TRAINER_REGISTRY.get(dpc.HOST).config_node)
+    host_node = getattr(cfg.TRAINER, TRAINER_REGISTRY.get(dpc.HOST).model_class.config_node)
     assert host_node.CTX_INIT == "a photo of a"  # the host's own settings travel with the file

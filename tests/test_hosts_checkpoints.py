@@ -58,7 +58,7 @@ def write_reference_checkpoint(directory, name, state, epoch=5):
 @pytest.mark.parametrize("host", HOSTS)
 def test_reference_checkpoint_loads_into_the_prompts(host, tmp_path, shapes_root, tiny_clip_path):
     trainer = run_train(*host_args(host, shapes_root, tiny_clip_path, tmp_path / "run", flags=("--no-train",)))
-    module = trainer.model.prompt_module
+    module = trainer.model.prompt_learner
     state, values = reference_state(host, module.state_dict())
     write_reference_checkpoint(tmp_path / "reference", trainer.registered_name, state)
     trainer.load_model(str(tmp_path / "reference"), epoch=5)
@@ -68,7 +68,7 @@ def test_reference_checkpoint_loads_into_the_prompts(host, tmp_path, shapes_root
 
 def test_reference_checkpoint_evaluates_through_train_py(tmp_path, shapes_root, tiny_clip_path):
     probe = run_train(*host_args("MaPLe", shapes_root, tiny_clip_path, tmp_path / "probe", flags=("--no-train",)))
-    state, values = reference_state("MaPLe", probe.model.prompt_module.state_dict())
+    state, values = reference_state("MaPLe", probe.model.prompt_learner.state_dict())
     write_reference_checkpoint(tmp_path / "reference", "MultiModalPromptLearner", state)
     trainer = run_train(*host_args("MaPLe", shapes_root, tiny_clip_path, tmp_path / "new", subsample="new",
                                    flags=("--eval-only", "--model-dir", tmp_path / "reference", "--load-epoch", 5)))
@@ -78,7 +78,7 @@ def test_reference_checkpoint_evaluates_through_train_py(tmp_path, shapes_root, 
 
 def test_reference_checkpoint_of_another_depth_is_refused(tmp_path, shapes_root, tiny_clip_path):
     trainer = run_train(*host_args("IVLP", shapes_root, tiny_clip_path, tmp_path / "run", flags=("--no-train",)))
-    state, _ = reference_state("IVLP", trainer.model.prompt_module.state_dict())
+    state, _ = reference_state("IVLP", trainer.model.prompt_learner.state_dict())
     state["text_encoder.transformer.resblocks.2.VPT_shallow"] = torch.zeros(2, 64).half()  # depth 3, not 2
     write_reference_checkpoint(tmp_path / "reference", "VLPromptLearner", state)
     with pytest.raises(KeyError, match="deep_text.1"):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
-from trainers.kgcoop import kg_score
+from trainers.hosts.kgcoop import kg_score
 from trainers.prompted_clip import PromptedTextEncoder, build_tiny_clip, tokenize
 
 SUBSET = torch.tensor([2, 0])
@@ -34,7 +34,7 @@ def test_ivlp_without_vision_prompts_at_text_depth_1_equals_coop():
                       "TRAINER.IVLP.PROMPT_DEPTH_VISION", 0, "TRAINER.IVLP.PROMPT_DEPTH_TEXT", 1, clip_model=clip_model)
     coop = build_host("CoOp", clip_model=clip_model)  # CTX_INIT "a photo of a": 4 tokens
     assert not ivlp.image_encoder_prompted
-    assert list(dict(ivlp.prompt_module.named_parameters())) == ["ctx"]
+    assert list(dict(ivlp.prompt_learner.named_parameters())) == ["ctx"]
     assert torch.equal(ivlp.prompt_learner.ctx, coop.prompt_learner.ctx)  # the same init rule for 4 tokens
     ctx = torch.randn(4, 64, generator=torch.Generator().manual_seed(3)) * 0.02
     ivlp.prompt_learner.ctx.copy_(ctx)
@@ -49,9 +49,9 @@ def test_promptsrc_logits_equal_ivlp_logits_given_the_same_prompts():
     src = build_host("PromptSRC", clip_model=clip_model, seed=1)
     ivlp = build_host("IVLP", "TRAINER.IVLP.N_CTX_TEXT", 4, "TRAINER.IVLP.N_CTX_VISION", 4,
                       clip_model=clip_model, seed=2)
-    assert set(src.prompt_module.state_dict()) == set(ivlp.prompt_module.state_dict())
+    assert set(src.prompt_learner.state_dict()) == set(ivlp.prompt_learner.state_dict())
     assert not torch.equal(src.prompt_learner.vision_ctx, ivlp.prompt_learner.vision_ctx)
-    ivlp.prompt_module.load_state_dict(src.prompt_module.state_dict())
+    ivlp.prompt_learner.load_state_dict(src.prompt_learner.state_dict())
     images = random_images()
     assert torch.equal(src.logits(images), ivlp.logits(images))
     assert torch.equal(src(images), ivlp(images))
@@ -135,7 +135,7 @@ def test_interface_flags_and_learnable_tensors():
     }
     for host, (names, image_prompted, text_on_image) in expected.items():
         model = build_host(host)
-        assert set(model.prompt_module.state_dict()) == names, host  # learnable tensors only
+        assert set(model.prompt_learner.state_dict()) == names, host  # learnable tensors only
         assert {n for n, p in model.named_parameters() if p.requires_grad} == {f"prompt_learner.{n}" for n in names}
         assert model.image_encoder_prompted is image_prompted and model.text_depends_on_image is text_on_image
 
@@ -175,10 +175,10 @@ def test_kgcoop_score_and_loss():
         stock = clip_model.encode_text(tokenize([f"a photo of a {n.replace('_', ' ')}." for n in CLASSNAMES]))
     torch.testing.assert_close(model.handcrafted_text_features, F.normalize(stock, dim=-1), rtol=0, atol=1e-5)
     images, labels = random_images(), torch.tensor([0, 3, 1])
-    loss, logits = model.loss(images, labels)
+    loss = model.loss(images, labels)
     text = model.encode_text()
-    expected = F.cross_entropy(logits, labels) + 8.0 * kg_score(text, model.handcrafted_text_features)
-    torch.testing.assert_close(loss, expected)
+    expected = F.cross_entropy(loss.logits, labels) + 8.0 * kg_score(text, model.handcrafted_text_features)
+    torch.testing.assert_close(loss.total, expected)
     assert model.score(text).item() == pytest.approx(0.0, abs=1e-5)  # the init phrase equals the template
 
 
@@ -198,9 +198,9 @@ def test_fp16_clip_trains_with_the_reference_prompt_dtypes(host):
     fp16 = {"MaPLe": ("proj.weight",), "CoCoOp": ("meta_net.linear1.weight",)}.get(host, ())
     params = dict(learner.named_parameters())
     assert all(params[n].dtype == torch.float32 for n in fp32) and all(params[n].dtype == torch.float16 for n in fp16)
-    loss, logits = model.loss(random_images(), torch.tensor([0, 1, 2]))
-    assert logits.dtype == torch.float16 and torch.isfinite(loss)
-    loss.backward()
+    loss = model.loss(random_images(), torch.tensor([0, 1, 2]))
+    assert loss.logits.dtype == torch.float16 and torch.isfinite(loss.total)
+    loss.total.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in learner.parameters())
 
 
@@ -209,9 +209,9 @@ def test_autocast_trains_in_every_host(host):
     """The amp path (autocast; bf16 on the CPU), which crashes in the reference for PromptSRC and KgCoOp."""
     model = build_host(host)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss, logits = model.loss(random_images(), torch.tensor([0, 1, 2]))
-    assert logits.dtype == torch.bfloat16 and torch.isfinite(loss)
-    loss.backward()
+        loss = model.loss(random_images(), torch.tensor([0, 1, 2]))
+    assert loss.logits.dtype == torch.bfloat16 and torch.isfinite(loss.total)
+    loss.total.backward()
     assert all(p.grad is not None for p in model.prompt_learner.parameters())
 
 
@@ -221,7 +221,7 @@ def test_round_prompts_fp16_quantises_the_inserted_prompts(host, node):
     clip_model = build_tiny_clip()
     exact = build_host(host, clip_model=clip_model)
     rounded = build_host(host, f"TRAINER.{node}.ROUND_PROMPTS_FP16", True, clip_model=clip_model)
-    rounded.prompt_module.load_state_dict(exact.prompt_module.state_dict())
+    rounded.prompt_learner.load_state_dict(exact.prompt_learner.state_dict())
     images = random_images()
     assert not torch.equal(rounded.logits(images), exact.logits(images))
     first, deep = rounded.prompt_learner.vision_prompts()

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from conftest import run_train
 from hosts_support import CLASSNAMES, build_host, host_args, random_images
 from trainers.checkpoints import load_checkpoint
-from trainers.gpa import gaussian_weights
-from trainers.promptsrc import promptsrc_losses, promptsrc_total
+from trainers.hosts.gpa import gaussian_weights
+from trainers.hosts.promptsrc import promptsrc_losses, promptsrc_total
 from trainers.prompted_clip import build_tiny_clip, tokenize
 from trainers.templates import PROMPTSRC_TEMPLATES
 
@@ -67,7 +67,8 @@ def test_model_feeds_zero_shot_targets_to_the_loss():
     clip_model = build_tiny_clip()
     model = build_host("PromptSRC", clip_model=clip_model)
     images, labels = random_images(), torch.tensor([0, 1, 3])
-    terms, logits = model.loss_terms(images, labels)
+    loss = model.loss(images, labels)
+    terms, logits = loss.terms, loss.logits
     zs_image = F.normalize(clip_model.encode_image(images), dim=-1)  # the stock, unprompted image tower
     targets = F.normalize(model.text_targets, dim=-1)
     zs_logits = clip_model.logit_scale.exp() * zs_image @ targets.t()
@@ -76,8 +77,7 @@ def test_model_feeds_zero_shot_targets_to_the_loss():
     expected = promptsrc_losses(logits, labels, t, targets, f, zs_image, zs_logits, 25, 10)
     for name in ("ce", "kl", "text", "image"):
         torch.testing.assert_close(terms[name], expected[name], rtol=1e-5, atol=1e-6)
-    loss, _ = model.loss(images, labels)
-    assert torch.equal(loss, promptsrc_total(terms))
+    assert torch.equal(loss.total, promptsrc_total(terms))
 
 
 class Interrupted(Exception):
@@ -90,7 +90,7 @@ def promptsrc_trainer(root, clip_path, out, *flags):
 
 
 def learnable(trainer):
-    return {n: p.detach().clone() for n, p in trainer.model.prompt_module.named_parameters()}
+    return {n: p.detach().clone() for n, p in trainer.model.prompt_learner.named_parameters()}
 
 
 def test_gpa_loads_the_weighted_sum_and_survives_resume(tmp_path, shapes_root, tiny_clip_path):

@@ -44,8 +44,8 @@ def test_base_to_new_from_the_slim_checkpoint(host, stage1):
 
     out = stage1["tmp"] / f"{host}_new"
     trainer = evaluate_new(stage1, host, out)
-    assert set(saved["state_dict"]) == set(trainer.model.prompt_module.state_dict())  # learnable tensors only
-    for key, value in trainer.model.prompt_module.state_dict().items():
+    assert set(saved["state_dict"]) == set(trainer.model.prompt_learner.state_dict())  # learnable tensors only
+    for key, value in trainer.model.prompt_learner.state_dict().items():
         assert torch.equal(value, saved["state_dict"][key])
     new = json.loads((out / "results.json").read_text())
     assert new["subsample_classes"] == "new" and new["n"] == 18 and 0 <= new["accuracy"] <= 100
@@ -66,7 +66,7 @@ def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
 
     def loss():
         with torch.no_grad():
-            return trainer.model.loss(images, labels)[0].item()
+            return trainer.model.loss(images, labels).total.item()
     before = loss()
     trainer.train()
     assert loss() < 0.98 * before

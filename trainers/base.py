@@ -263,9 +263,8 @@ class ClipTrainer(TrainerX):
 
     @classmethod
     def adapt_checkpoint(cls, name, state_dict):
-        """Hook for hosts that read other layouts (e.g. the reference's whole-model checkpoints).
-
-        A classmethod, so a wrapper (DPC) can load a host's stage-1 checkpoint without a host trainer."""
+        """Hook: the state to load into the registered model ``name`` from a checkpoint's ``state_dict`` (host
+        trainers map the reference's whole-model layouts through their model's ``adapt_state_dict``)."""
         return state_dict
 
     def checkpoint_extra(self, name):

@@ -1,64 +1,136 @@
-"""The host interface: what a prompt-learning method exposes so that a wrapper (DPC) can drive it
-without knowing which method it is.
+"""The host interface: what a prompt learner offers so that DPC can wrap it without knowing which one it is.
 
-A host trainer (CoOp, MaPLe, ...) is a registered ``ClipTrainer`` subclass that
-- declares ``config_node`` (its node under ``cfg.TRAINER``, holding ``PREC``) and ``registered_name`` (the
-  name its learnable module is registered and checkpointed under, e.g. ``prompt_learner``);
-- builds its model with the classmethod ``build_host_model(cfg, classnames, clip_model)``, returning a
-  ``HostModel``; its own ``build_model`` calls the same function, so a wrapper builds exactly the host.
+A host model computes its logits in three steps, and every host goes through the same three:
 
-A ``HostModel`` owns every learnable tensor in one sub-module (``prompt_module_name``); a wrapper swaps their
-values with ``torch.func.functional_call`` using ``prompt_parameter_names()``.
+    logits(images, class_idx) = head(encode_image(images), encode_text(class_idx, image_features))
+
+Everything it learns (its *prompt set*) lives in one sub-module, ``prompt_learner``; the rest (the CLIP towers,
+``logit_scale``) is frozen when the host is built. DPC clones the prompt set, swaps other values in with
+``torch.func.functional_call`` and calls the three steps itself, so that it can reuse features that cannot change.
+A host that wants other logits (a bias, an ensemble, a learned temperature) overrides ``head`` or an encoder,
+never ``logits``: then DPC's logits are the host's, and ω_n = 0 reproduces the host exactly.
+``docs/HOSTS.md`` describes each host; the README shows a complete minimal one.
 """
+import abc
+from dataclasses import dataclass, field
+
+import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .prompted_clip import PromptedImageEncoder, PromptedTextEncoder
 
-class HostModel(nn.Module):
-    prompt_module_name = "prompt_learner"
-    # True when the text features depend on the image (CoCoOp): text features cannot then be cached.
+PROMPT_LEARNER = "prompt_learner"
+
+
+@dataclass(frozen=True)
+class HostLoss:
+    total: torch.Tensor  # what the host's own training minimises
+    logits: torch.Tensor
+    terms: dict = field(default_factory=dict)  # named parts of ``total`` (numbers) for the training log
+
+
+class HostModel(nn.Module, metaclass=abc.ABCMeta):
+    """A CLIP prompt learner, built from ``cfg.TRAINER.<config_node>`` by ``from_config``.
+
+    Class-level declarations:
+    - ``config_node``: its settings' node under ``cfg.TRAINER`` (``PREC`` among them);
+    - ``checkpoint_name``: the folder its checkpoints live in inside a run directory (the reference's name, so
+      that the reference's run directories load);
+    - ``overridable_settings``: keys of its node that change how it computes or trains, not what its prompts are;
+      a DPC stage 2 may override them (``trainers/host_settings.py``);
+    - ``text_depends_on_image``: ``encode_text`` needs the image features and returns one set per image (CoCoOp);
+    - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance).
+    """
+
+    config_node = None
+    checkpoint_name = PROMPT_LEARNER
+    overridable_settings = ("PREC",)
     text_depends_on_image = False
-    # True when prompts enter the image encoder (IVLP, MaPLe, PromptSRC): image features then depend on them.
-    # A host may set it per instance (IVLP's language-only configuration has no vision prompts).
     image_encoder_prompted = False
 
-    @property
-    def prompt_module(self):
-        return getattr(self, self.prompt_module_name)
+    def __init__(self, clip_model):
+        super().__init__()
+        self.image_encoder = PromptedImageEncoder(clip_model)
+        self.text_encoder = PromptedTextEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.dtype
 
-    def prompt_parameter_names(self):
-        """Names (relative to this model) of the learnable tensors: the prompt set S of DPC."""
-        return [f"{self.prompt_module_name}.{name}" for name, p in self.prompt_module.named_parameters()
-                if p.requires_grad]
+    @classmethod
+    def from_config(cls, cfg, classnames, clip_model):
+        """The model for ``classnames``; hosts that need more than their own node (a dataset template) override."""
+        return cls(getattr(cfg.TRAINER, cls.config_node), classnames, clip_model)
 
+    @abc.abstractmethod
     def encode_image(self, images):
         """Image features (B, E), not normalised."""
-        raise NotImplementedError
 
-    def encode_text(self, class_idx=None):
-        """Text features (C, E) of all classes or of ``class_idx``, not normalised (text-independent hosts).
+    @abc.abstractmethod
+    def encode_text(self, class_idx=None, image_features=None):
+        """Text features of all classes or of ``class_idx``, not normalised: (C, E), or (B, C, E) with one set per
+        image when ``text_depends_on_image`` (``image_features`` are then what ``encode_image`` returned)."""
 
-        Hosts with ``text_depends_on_image`` (CoCoOp) take the images' features as a keyword,
-        ``encode_text(class_idx, image_features=encode_image(images))``, and return (B, C, E): one set of text
-        features per image. A wrapper can stay generic by calling ``logits(images, class_idx)`` for them."""
-        raise NotImplementedError
+    def head(self, image_features, text_features):
+        """Logits (B, C): CLIP's scaled cosine, ``(exp(logit_scale) * f_img) @ f_txt^T``, per image for (B, C, E)."""
+        image_features = F.normalize(image_features, dim=-1)
+        text_features = F.normalize(text_features, dim=-1)
+        scaled = self.logit_scale.exp() * image_features
+        if text_features.dim() == 3:
+            return (scaled.unsqueeze(1) @ text_features.transpose(1, 2)).squeeze(1)
+        return scaled @ text_features.t()
 
     def logits(self, images, class_idx=None):
-        """Scaled cosine logits (B, C) of the images against all classes or ``class_idx``."""
-        image_features = F.normalize(self.encode_image(images), dim=-1)
-        text_features = F.normalize(self.encode_text(class_idx), dim=-1)
-        return self.logit_scale.exp() * image_features @ text_features.t()
+        """The three steps; DPC relies on this composition, so hosts override its parts, not this."""
+        image_features = self.encode_image(images)
+        text_features = self.encode_text(class_idx, image_features if self.text_depends_on_image else None)
+        return self.head(image_features, text_features)
 
     def forward(self, images, class_idx=None):
         return self.logits(images, class_idx)
 
     def loss(self, images, labels):
-        """The host's own training loss and its logits (cross-entropy unless the method says otherwise)."""
-        output = self.logits(images)
-        return F.cross_entropy(output, labels), output
+        """The host's own training loss: cross-entropy unless the method says otherwise."""
+        logits = self.logits(images)
+        return HostLoss(F.cross_entropy(logits, labels), logits)
+
+    @classmethod
+    def adapt_state_dict(cls, state_dict):
+        """The prompt learner's state from a checkpoint: ours as it is; hosts map the reference's layouts here."""
+        return state_dict
+
+    def prompt_parameter_names(self):
+        """Names (relative to this model) of the learnable tensors: the prompt set that DPC clones."""
+        return [f"{PROMPT_LEARNER}.{name}" for name, p in self.prompt_learner.named_parameters() if p.requires_grad]
 
 
-def freeze_all_but(model, prefix):
-    """Freeze every parameter whose name does not start with ``prefix`` (the frozen CLIP around the prompts)."""
+def check_host(model):
+    """Raise one error naming everything that keeps ``model`` from being wrapped as a host."""
+    problems = []
+    if not isinstance(model, HostModel):
+        problems.append("it is not a HostModel")
+    learner = getattr(model, PROMPT_LEARNER, None)
+    if not isinstance(learner, nn.Module):
+        problems.append(f"it has no {PROMPT_LEARNER} module (the module holding every learnable tensor)")
+    elif not any(p.requires_grad for p in learner.parameters()):
+        problems.append(f"its {PROMPT_LEARNER} has no learnable tensor")
+    if not isinstance(getattr(model, "logit_scale", None), torch.Tensor):
+        problems.append("it has no logit_scale tensor")
+    for method in ("logits", "forward"):
+        if getattr(type(model), method, None) is not getattr(HostModel, method):
+            problems.append(f"it overrides {method} (override head or an encoder instead, so that DPC computes "
+                            "the host's logits)")
+    if problems:
+        raise TypeError(f"{type(model).__name__} does not implement the host interface (trainers/host.py): "
+                        + "; ".join(problems))
+
+
+def build_host(model_class, cfg, classnames, clip_model):
+    """The host as its own trainer and DPC both build it: frozen but for its prompt set, and checked."""
+    print(f"Building {model_class.__name__} (settings: TRAINER.{model_class.config_node})")
+    model = model_class.from_config(cfg, classnames, clip_model)
     for name, param in model.named_parameters():
-        param.requires_grad_(name.startswith(prefix))
+        param.requires_grad_(name.startswith(PROMPT_LEARNER + "."))
+    check_host(model)
+    learned = sum(p.numel() for p in model.prompt_learner.parameters())
+    print(f"Learnable: {PROMPT_LEARNER} ({learned:,} values); everything else is frozen")
+    return model

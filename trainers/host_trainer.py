@@ -1,12 +1,13 @@
-"""``PromptHostTrainer``: model building and the training step shared by every host (CoOp, CoCoOp, KgCoOp,
-IVLP, MaPLe, PromptSRC): the host model computes its own loss.
+"""``HostTrainer``: how every host trains; a host trainer declares its ``model_class`` and nothing else.
 
-The registered module is the host model's prompt module (learnable tensors only), optimised alone; the reference
-hands MaPLe/IVLP/PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree.
-The LR scheduler steps after the last batch of each epoch, as in Dassl.
+The model is built by ``trainers.host.build_host`` (as DPC builds it), and its prompt learner alone is registered,
+optimised and checkpointed, under the model's ``checkpoint_name`` (the reference hands MaPLe's, IVLP's and
+PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree). The step minimises
+the host's own loss; the LR schedule steps after each epoch's last batch, as in Dassl.
 """
 from .base import ClipTrainer
-from .engine import compute_accuracy
+from .engine import TRAINER_REGISTRY, compute_accuracy
+from .host import build_host
 from .optim import build_lr_scheduler, build_optimizer
 
 
@@ -14,30 +15,32 @@ def strip_module_prefix(state_dict):
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
 
 
-class PromptHostTrainer(ClipTrainer):
+class HostTrainer(ClipTrainer):
+    model_class = None  # a trainers.host.HostModel subclass
 
-    @classmethod
-    def build_host_model(cls, cfg, classnames, clip_model):
-        raise NotImplementedError
+    @property
+    def config_node(self):
+        return self.model_class.config_node
+
+    @property
+    def registered_name(self):
+        return self.model_class.checkpoint_name
 
     def build_model(self):
-        classnames = self.dm.dataset.classnames
-        self.model = self.build_host_model(self.cfg, classnames, self.load_clip()).to(self.device)
-        self.optim = build_optimizer(self.model.prompt_module, self.cfg.OPTIM)
+        clip_model = self.load_clip()
+        self.model = build_host(self.model_class, self.cfg, self.dm.dataset.classnames, clip_model).to(self.device)
+        learner = self.model.prompt_learner
+        self.optim = build_optimizer(learner, self.cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
-        self.register_model(self.registered_name, self.model.prompt_module, self.optim, self.sched)
-
-    def compute_loss(self, images, labels):
-        """(loss, logits, extra numbers to log); hosts with several loss terms report them here."""
-        loss, logits = self.model.loss(images, labels)
-        return loss, logits, {}
+        self.register_model(self.registered_name, learner, self.optim, self.sched)
 
     def forward_backward(self, batch):
         images, labels = self.parse_batch_train(batch)
         with self.autocast():
-            loss, logits, terms = self.compute_loss(images, labels)
-        self.backward_and_update(loss)
-        summary = {"loss": loss.item(), "acc": compute_accuracy(logits, labels)[0].item(), **terms}
+            loss = self.model.loss(images, labels)
+        self.backward_and_update(loss.total)
+        summary = {"loss": loss.total.item(), "acc": compute_accuracy(loss.logits, labels)[0].item()}
+        summary.update({f"loss_{name}": value.item() for name, value in loss.terms.items()})
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
             self.after_last_batch()
@@ -48,9 +51,22 @@ class PromptHostTrainer(ClipTrainer):
 
     @classmethod
     def adapt_checkpoint(cls, name, state_dict):
-        """Our checkpoints load as they are; reference layouts are mapped by ``from_reference``."""
-        return cls.from_reference(strip_module_prefix(state_dict))
+        return cls.model_class.adapt_state_dict(strip_module_prefix(state_dict))
 
-    @classmethod
-    def from_reference(cls, state_dict):
-        return state_dict
+
+def registered_hosts():
+    """The names of every registered host trainer."""
+    return [name for name in TRAINER_REGISTRY.registered_names() if is_host_trainer(TRAINER_REGISTRY.get(name))]
+
+
+def is_host_trainer(cls):
+    return isinstance(cls, type) and issubclass(cls, HostTrainer) and cls.model_class is not None
+
+
+def host_model_class(name):
+    """The model class of the host trainer registered as ``name``."""
+    cls = TRAINER_REGISTRY.get(name)
+    if not is_host_trainer(cls):
+        raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, trainers/host_trainer.py); "
+                         f"registered hosts: {', '.join(registered_hosts())}")
+    return cls.model_class

@@ -1,13 +1,15 @@
 """The prompt pair of DPC: the host's tuned prompt P (frozen) and the parallel prompt P' (trained).
 
-P' *is* the host's learnable module (its parameters are trained in place), so the host's own forward runs
-with P'. P is kept as buffers holding detached copies (the released code shared memory between the two by
-accident). Any other prompt values — P, or a weighted mix — are run through the host with
-``torch.func.functional_call``, which swaps tensors for one call without touching the module.
+P' *is* the host's prompt learner (its parameters are trained in place). P is kept as buffers holding detached
+copies (the released code shared memory between the two by accident). The host runs with any prompt values -- P,
+P' or a weighted mix -- through ``torch.func.functional_call``, which swaps tensors for one call without touching
+the module; ``PromptedHost`` is the host under one set of values, computing its logits in the host's own three
+steps (``trainers/host.py``) and reusing the text features that cannot change.
 """
-import torch
 from torch import nn
 from torch.func import functional_call
+
+from ..host import PROMPT_LEARNER
 
 
 class _HostMethod(nn.Module):
@@ -24,13 +26,12 @@ class _HostMethod(nn.Module):
 class DualPrompts(nn.Module):
     def __init__(self, host):
         super().__init__()
-        self.parallel = host.prompt_module  # P', registered so that checkpoints hold it
+        self.parallel = host.prompt_learner  # P', registered so that checkpoints hold it
         # Not a registered sub-module: the host's frozen CLIP must stay out of this module's state.
         object.__setattr__(self, "_call", _HostMethod(host))
+        object.__setattr__(self, "host", host)
         self.names = host.prompt_parameter_names()  # relative to the host, e.g. "prompt_learner.ctx"
-        if not self.names:
-            raise ValueError(f"{type(host).__name__} has no learnable prompt tensors for DPC to clone")
-        self._prefix = host.prompt_module_name + "."
+        self._prefix = PROMPT_LEARNER + "."
         for name in self.names:
             self.register_buffer(self._frozen_key(name), self._parallel_tensor(name).detach().clone())
 
@@ -60,12 +61,43 @@ class DualPrompts(nn.Module):
         frozen = self.frozen()
         return {name: weight * p + (1 - weight) * frozen[name] for name, p in self.parallel_values().items()}
 
-    @torch.no_grad()
-    def reset_from_parallel(self):
-        """P := P' (after the stage-1 weights were loaded into the host)."""
-        for name in self.names:
-            getattr(self, self._frozen_key(name)).copy_(self._parallel_tensor(name))
-
     def run(self, values, method, *args):
         """``host.<method>(*args)`` with the prompt tensors replaced by ``values``."""
         return functional_call(self._call, {f"host.{k}": v for k, v in values.items()}, (method, *args))
+
+    def view(self, values, cache_text=False):
+        return PromptedHost(self, values, cache_text)
+
+
+class PromptedHost:
+    """The host under one set of prompt values: ``head(encode_image, encode_text)``, as the host computes it.
+
+    With ``cache_text`` the text features of all classes are computed once: right when the values are fixed
+    (P, or the prompts of a test) and the host's text side does not see the image.
+    """
+
+    def __init__(self, prompts, values, cache_text):
+        self.prompts = prompts
+        self.values = values
+        self.cache_text = cache_text and not prompts.host.text_depends_on_image
+        self._all_text_features = None
+
+    def image_features(self, images):
+        return self.prompts.run(self.values, "encode_image", images)
+
+    def text_features(self, class_idx=None, image_features=None):
+        if not self.prompts.host.text_depends_on_image:
+            image_features = None
+        if class_idx is not None or not self.cache_text:
+            return self.prompts.run(self.values, "encode_text", class_idx, image_features)
+        if self._all_text_features is None:
+            self._all_text_features = self.prompts.run(self.values, "encode_text", None, None)
+        return self._all_text_features
+
+    def logits(self, images, class_idx=None, image_features=None):
+        """Logits (B, C) of the images against all classes or ``class_idx``; ``image_features`` reuses features
+        computed under these values (or under any values, when the host's image side has no prompts)."""
+        if image_features is None:
+            image_features = self.image_features(images)
+        text_features = self.text_features(class_idx, image_features)
+        return self.prompts.run(self.values, "head", image_features, text_features)

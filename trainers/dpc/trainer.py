@@ -1,38 +1,29 @@
-"""The DPC trainer: wraps any registered host (DESIGN §5).
+"""The DPC trainer: stage 2 of DPC over any registered host.
 
-Stage 2 of DPC: the host is built through its own ``build_host_model``, its stage-1 prompts are loaded
-and cloned into P (frozen) and P' (trained with hard negatives), and at test time base classes and new
-classes are routed to differently weighted prompts. Nothing here names a host.
+The host is built as its own trainer builds it (``trainers.host.build_host``), its stage-1 prompts are loaded and
+cloned into P (frozen) and P' (trained with hard negatives), and at test time base classes and new classes are
+routed to differently weighted prompts. Logits are always the host's own three steps (``trainers/host.py``) under
+the chosen prompt values. Nothing here names a host.
 """
 import os
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from datasets.toolbox import build_dataset, build_transform
 
 from ..base import ClipTrainer
 from ..checkpoints import load_checkpoint
-from ..engine import TRAINER_REGISTRY, get_cfg_default
-from ..optim import build_lr_scheduler, build_optimizer
 from ..config import extend_cfg
+from ..engine import TRAINER_REGISTRY, get_cfg_default
+from ..host import build_host
+from ..host_trainer import host_model_class
+from ..optim import build_lr_scheduler, build_optimizer
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from .loss import batch_classes, symmetric_infonce
 from .negative_pool import NegativePool, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
-
-
-def host_trainer_class(name):
-    """The registered host trainer; it must implement the host interface (trainers/host.py)."""
-    cls = TRAINER_REGISTRY.get(name)
-    if issubclass(cls, DPC):
-        raise ValueError(f"TRAINER.DPC.HOST cannot be the wrapper itself ({name!r})")
-    if not hasattr(cls, "build_host_model"):
-        raise ValueError(f"TRAINER.DPC.HOST {name!r} does not implement the host interface (build_host_model); "
-                         "see trainers/host.py")
-    return cls
 
 
 class _LookAhead:
@@ -83,7 +74,7 @@ class DPC(ClipTrainer):
         for note in self.resolve_config(cfg):
             print(note)
         check_dpc_config(cfg.TRAINER.DPC)
-        self.host_cls = host_trainer_class(cfg.TRAINER.DPC.HOST)
+        self.host_class = host_model_class(cfg.TRAINER.DPC.HOST)
         self.stage1_loaded = False
         self.trained_on = dataset_identity(cfg)
         super().__init__(cfg)
@@ -110,7 +101,7 @@ class DPC(ClipTrainer):
 
     @property
     def config_node(self):
-        return self.host_cls.config_node  # PREC and every prompt setting come from the host's own node
+        return self.host_class.config_node  # PREC and every prompt setting come from the host's own node
 
     @property
     def dpc_cfg(self):
@@ -120,8 +111,7 @@ class DPC(ClipTrainer):
 
     def build_model(self):
         dpc = self.dpc_cfg
-        self.host = self.host_cls.build_host_model(self.cfg, self.dm.dataset.classnames, self.load_clip())
-        self.host.to(self.device)
+        self.host = build_host(self.host_class, self.cfg, self.dm.dataset.classnames, self.load_clip()).to(self.device)
         if dpc.BACKBONE_DIR:
             self.load_stage1(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH)
         self.prompts = DualPrompts(self.host).to(self.device)
@@ -137,7 +127,7 @@ class DPC(ClipTrainer):
         self.optim = build_optimizer(parallel, self.cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
         self.register_model(self.registered_name, self.prompts, self.optim, self.sched)
-        self._frozen_text_features = None
+        self._frozen_host = None
         self.negative_pool = None
         self._prepared = None
 
@@ -152,12 +142,12 @@ class DPC(ClipTrainer):
             path = backbone_dir
         else:
             path = self.checkpoint_path(
-                backbone_dir, self.host_cls.registered_name, epoch if epoch >= 0 else None, prefer_latest=True,
+                backbone_dir, self.host_class.checkpoint_name, epoch if epoch >= 0 else None, prefer_latest=True,
                 hint="TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH")
         checkpoint = load_checkpoint(path)
         print(f'Loading the stage-1 {self.dpc_cfg.HOST} prompts from "{path}" (epoch = {checkpoint.get("epoch")})')
-        state = self.host_cls.adapt_checkpoint(self.host_cls.registered_name, checkpoint["state_dict"])
-        self.load_learnable_state(self.host.prompt_module, state, path)
+        state = self.host_class.adapt_state_dict(checkpoint["state_dict"])
+        self.load_learnable_state(self.host.prompt_learner, state, path)
         self.stage1_loaded = True
         self.built_on = (checkpoint.get("run") or {}).get("run_id")  # P and P' are cloned from this run
 
@@ -194,41 +184,30 @@ class DPC(ClipTrainer):
         if self.negative_pool is not None:
             self.negative_pool.close()
 
-    @torch.no_grad()
-    def frozen_text_features(self):
-        """P's normalised text features of all classes; constant, so computed once (text-independent hosts)."""
-        if self._frozen_text_features is None:
-            features = self.prompts.run(self.prompts.frozen(), "encode_text")
-            self._frozen_text_features = F.normalize(features, dim=-1)
-        return self._frozen_text_features
+    @property
+    def frozen_host(self):
+        """The host under P: constant, so P's text features are computed once."""
+        if self._frozen_host is None:
+            self._frozen_host = self.prompts.view(self.prompts.frozen(), cache_text=True)
+        return self._frozen_host
 
     @torch.no_grad()
     def score(self, images):
-        """Scores of the frozen prompt P over all classes, and the anchors' image features when reusable."""
-        frozen = self.prompts.frozen()
-        if self.host.text_depends_on_image:
-            return self.prompts.run(frozen, "logits", images), None
-        if self.host.image_encoder_prompted:
-            image_features = self.prompts.run(frozen, "encode_image", images)
-        else:
-            image_features = self.host.encode_image(images)  # prompt-free: the same under P and P'
-        scores = self.host.logit_scale.exp() * F.normalize(image_features, dim=-1) @ self.frozen_text_features().t()
+        """Scores of the frozen prompt P over all classes, and the anchors' image features when P' shares them."""
+        image_features = self.frozen_host.image_features(images)
+        scores = self.frozen_host.logits(images, image_features=image_features)
         return scores, None if self.host.image_encoder_prompted else image_features
 
     def dhno_loss(self, images, labels, anchor_features=None):
         """Symmetric InfoNCE of P' over the M images and the text features of the classes present."""
         classes, targets = batch_classes(labels)
-        if self.host.text_depends_on_image:
-            return symmetric_infonce(self.host.logits(images, classes), targets)
-        if anchor_features is not None:
+        parallel = self.prompts.view(self.prompts.parallel_values())
+        image_features = None
+        if anchor_features is not None:  # the host's image side has no prompts: the anchors' features are P''s too
             rest = images[anchor_features.shape[0]:]
-            image_features = torch.cat([anchor_features, self.host.encode_image(rest)]) if len(rest) else anchor_features
-        else:
-            image_features = self.host.encode_image(images)
-        text_features = self.host.encode_text(classes)
-        logits = self.host.logit_scale.exp() * F.normalize(image_features, dim=-1) @ \
-            F.normalize(text_features, dim=-1).t()
-        return symmetric_infonce(logits, targets)
+            image_features = torch.cat([anchor_features, parallel.image_features(rest)]) if len(rest) else \
+                anchor_features
+        return symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
 
     def prepare_step(self, batch):
         """Score a batch with P, choose its negatives and start loading their images (in the background)."""
@@ -256,7 +235,7 @@ class DPC(ClipTrainer):
         with self.autocast():
             loss = self.dhno_loss(images, labels, step.anchor_features)
             if self.dpc_cfg.HOST_LOSS_WEIGHT > 0:
-                loss = loss + self.dpc_cfg.HOST_LOSS_WEIGHT * self.host.loss(step.images, step.labels)[0]
+                loss = loss + self.dpc_cfg.HOST_LOSS_WEIGHT * self.host.loss(step.images, step.labels).total
         self.backward_and_update(loss)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
@@ -281,18 +260,12 @@ class DPC(ClipTrainer):
         return self.prompts.mixed(weight)
 
     def test(self, split=None):
-        self._test_prompts = {name: t.detach() for name, t in self.inference_prompts().items()}
-        self._test_text_features = None
+        self._test_host = self.prompts.view({n: t.detach() for n, t in self.inference_prompts().items()},
+                                            cache_text=True)  # the text features are constant over the test set
         return super().test(split)
 
     def model_inference(self, images):
-        values = self._test_prompts
-        if self.host.text_depends_on_image:
-            return self.prompts.run(values, "logits", images)
-        if self._test_text_features is None:  # constant over the test set
-            self._test_text_features = F.normalize(self.prompts.run(values, "encode_text"), dim=-1)
-        image_features = F.normalize(self.prompts.run(values, "encode_image", images), dim=-1)
-        return self.host.logit_scale.exp() * image_features @ self._test_text_features.t()
+        return self._test_host.logits(images)
 
     # ---- checkpoints ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Gaussian prompt aggregation (GPA) of PromptSRC (HOSTS.md §8.4).
+"""Gaussian prompt aggregation (GPA) of PromptSRC.
 
 Epoch e (1-based, of N = MAX_EPOCH) gets the weight w_e = N(e; GPA_MEAN, GPA_STD), the Gaussian density at the
 integer epochs normalised to sum 1. After the optimiser and scheduler steps of each epoch's last batch, w_e times

@@ -1,16 +1,16 @@
 """CoOp (Zhou et al., IJCV 2022): learnable context vectors in front of (or around) the class name.
 
-Behaviour as in HOSTS.md §3: ``N_CTX``, ``CSC``, ``CTX_INIT`` and ``CLASS_TOKEN_POSITION`` end/middle/front;
-only ``prompt_learner`` is registered, saved and optimised.
+``N_CTX``, ``CSC`` (one context per class), ``CTX_INIT`` (an init phrase, whose word count sets n_ctx) and
+``CLASS_TOKEN_POSITION`` end/middle/front, as in the reference (``docs/HOSTS.md``).
 """
 import torch
 from torch import nn
 
-from .config import config_extension, new_node
-from .engine import TRAINER_REGISTRY
-from .host import HostModel, freeze_all_but
-from .host_trainer import PromptHostTrainer
-from .prompted_clip import ClassTokens, PromptedImageEncoder, PromptedTextEncoder, init_context, name_lengths
+from ..config import config_extension, new_node
+from ..engine import TRAINER_REGISTRY
+from ..host import HostModel
+from ..host_trainer import HostTrainer
+from ..prompted_clip import ClassTokens, init_context, name_lengths
 
 POSITIONS = ("end", "middle", "front")
 
@@ -23,26 +23,23 @@ def add_coop_config(cfg):
 class CoOpPromptLearner(ClassTokens, nn.Module):
     """Holds ``ctx``; assembles the (class subset's) prompt embeddings around the fixed token embeddings."""
 
-    def __init__(self, coop_cfg, classnames, clip_model):
+    def __init__(self, clip_model, classnames, n_ctx, ctx_init="", csc=False, position="end"):
         super().__init__()
-        if coop_cfg.CLASS_TOKEN_POSITION not in POSITIONS:
-            raise ValueError(f"TRAINER.COOP.CLASS_TOKEN_POSITION must be one of {POSITIONS}")
+        if position not in POSITIONS:
+            raise ValueError(f"TRAINER.COOP.CLASS_TOKEN_POSITION must be one of {POSITIONS}, got {position!r}")
         width = clip_model.ln_final.weight.shape[0]
-        dtype = clip_model.dtype
-        if coop_cfg.CTX_INIT:
-            ctx, prefix = init_context(clip_model, coop_cfg.CTX_INIT)
-            print(f'Initial context: "{prefix}"')
+        if ctx_init:
+            ctx, prefix = init_context(clip_model, ctx_init)
         else:
-            n_ctx = coop_cfg.N_CTX
-            shape = (len(classnames), n_ctx, width) if coop_cfg.CSC else (n_ctx, width)
-            print("Initializing class-specific contexts" if coop_cfg.CSC else "Initializing a generic context")
-            ctx = torch.empty(shape, dtype=dtype).normal_(std=0.02)
+            shape = (len(classnames), n_ctx, width) if csc else (n_ctx, width)
+            print("Initializing class-specific contexts" if csc else "Initializing a generic context")
+            ctx = torch.empty(shape, dtype=clip_model.dtype).normal_(std=0.02)
             prefix = " ".join(["X"] * n_ctx)
-            print(f'Initial context: "{prefix}"')
+        print(f'Initial context: "{prefix}"')
         self.n_ctx = ctx.shape[-2]
         print(f"Number of context words (tokens): {self.n_ctx}")
         self.ctx = nn.Parameter(ctx.to(clip_model.token_embedding.weight.device))
-        self.position = coop_cfg.CLASS_TOKEN_POSITION
+        self.position = position
         self.name_lens = name_lengths(classnames)
 
         self.register_class_tokens(clip_model, prefix, classnames, self.n_ctx)
@@ -68,30 +65,21 @@ class CoOpPromptLearner(ClassTokens, nn.Module):
 class CoOpCLIP(HostModel):
     """CLIP with CoOp's prompts on the text side; the image side is CLIP's own."""
 
-    def __init__(self, coop_cfg, classnames, clip_model):
-        super().__init__()
-        self.prompt_learner = CoOpPromptLearner(coop_cfg, classnames, clip_model)
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.dtype = clip_model.dtype
+    config_node = "COOP"
+    class_token_position = None  # None: the node's CLASS_TOKEN_POSITION; a host that fixes it sets it here
+
+    def __init__(self, node, classnames, clip_model):
+        super().__init__(clip_model)
+        position = self.class_token_position or node.CLASS_TOKEN_POSITION
+        self.prompt_learner = CoOpPromptLearner(clip_model, classnames, node.N_CTX, node.CTX_INIT, node.CSC, position)
 
     def encode_image(self, images):
         return self.image_encoder(images)
 
-    def encode_text(self, class_idx=None):
+    def encode_text(self, class_idx=None, image_features=None):
         return self.text_encoder(self.prompt_learner(class_idx), self.prompt_learner.eot_indices(class_idx))
 
 
 @TRAINER_REGISTRY.register()
-class CoOp(PromptHostTrainer):
-    config_node = "COOP"
-    registered_name = "prompt_learner"
-
-    @classmethod
-    def build_host_model(cls, cfg, classnames, clip_model):
-        print("Building custom CLIP")
-        model = CoOpCLIP(cfg.TRAINER.COOP, classnames, clip_model)
-        print("Turning off gradients in both the image and the text encoder")
-        freeze_all_but(model, model.prompt_module_name)
-        return model
+class CoOp(HostTrainer):
+    model_class = CoOpCLIP

@@ -1,10 +1,10 @@
-"""MaPLe, multi-modal prompt learning (Khattak et al., CVPR 2023; HOSTS.md §7): deep text prompts, and vision
-prompts *projected from them*, on the stock CLIP towers.
+"""MaPLe, multi-modal prompt learning (Khattak et al., CVPR 2023): deep text prompts, and vision prompts
+*projected from them*, on the stock CLIP towers.
 
 Layer 0: text ``ctx`` at positions 1..n, vision ``proj(ctx)`` appended after the patches. Layer i = 1..J-1:
 ``compound_prompts_text[i-1]`` replaces the text positions 1..n and ``compound_prompt_projections[i-1]`` of it
 replaces the last n vision tokens. Parameter names are the reference's without ``prompt_learner.``, so a
-reference checkpoint maps by dropping that prefix. Registered (and checkpointed) as ``MultiModalPromptLearner``.
+reference checkpoint maps by dropping that prefix. Checkpointed as ``MultiModalPromptLearner``, as there.
 
 Precision: ``ctx`` and ``proj`` are in the CLIP dtype (the reference keeps ``proj`` fp16 always, which crashes
 its fp32 mode); the deep prompts and projections are fp32 and cast where they are inserted.
@@ -13,13 +13,15 @@ import copy
 
 from torch import nn
 
-from .config import config_extension, new_node
-from .engine import TRAINER_REGISTRY
-from .host import freeze_all_but
-from .host_trainer import PromptHostTrainer
+from ..config import config_extension, new_node
+from ..engine import TRAINER_REGISTRY
+from ..host_trainer import HostTrainer
 from .vl_prompts import (
     TextPromptLearner, VLPromptedCLIP, check_depth, normal_prompts, num_layers, require_vit, text_width, vision_width,
 )
+
+_REFERENCE_PREFIX = "prompt_learner."
+_REFERENCE_BUFFERS = ("token_prefix", "token_suffix")
 
 
 @config_extension
@@ -58,27 +60,25 @@ class MaPLePromptLearner(TextPromptLearner):
         return self.proj(self.ctx), deep
 
 
-@TRAINER_REGISTRY.register()
-class MaPLe(PromptHostTrainer):
+class MaPLeCLIP(VLPromptedCLIP):
     config_node = "MAPLE"
-    registered_name = "MultiModalPromptLearner"
+    checkpoint_name = "MultiModalPromptLearner"
 
-    @classmethod
-    def build_host_model(cls, cfg, classnames, clip_model):
-        node = cfg.TRAINER.MAPLE
-        print("Building custom CLIP (MaPLe)")
+    def __init__(self, node, classnames, clip_model):
         learner = MaPLePromptLearner(clip_model, classnames, node.N_CTX, node.PROMPT_DEPTH, node.CTX_INIT)
-        model = VLPromptedCLIP(learner, clip_model, round_prompts_fp16=node.ROUND_PROMPTS_FP16)
-        freeze_all_but(model, model.prompt_module_name)
-        return model
+        super().__init__(learner, clip_model, node.ROUND_PROMPTS_FP16)
 
     @classmethod
-    def from_reference(cls, state_dict):
+    def adapt_state_dict(cls, state_dict):
         """A reference checkpoint holds the whole CustomCLIP: keep ``prompt_learner.*`` but the token buffers."""
-        if not any(key.startswith("prompt_learner.") for key in state_dict):
+        if not any(key.startswith(_REFERENCE_PREFIX) for key in state_dict):
             return state_dict
-        prefix = "prompt_learner."
-        ours = {key[len(prefix):]: value for key, value in state_dict.items()
-                if key.startswith(prefix) and key not in (prefix + "token_prefix", prefix + "token_suffix")}
+        ours = {key[len(_REFERENCE_PREFIX):]: value for key, value in state_dict.items()
+                if key.startswith(_REFERENCE_PREFIX) and key[len(_REFERENCE_PREFIX):] not in _REFERENCE_BUFFERS}
         print(f"Reference checkpoint layout: kept {len(ours)} prompt tensors of {len(state_dict)} entries")
         return ours
+
+
+@TRAINER_REGISTRY.register()
+class MaPLe(HostTrainer):
+    model_class = MaPLeCLIP

@@ -1,20 +1,24 @@
-"""Deep vision-language prompting shared by IVLP, PromptSRC and MaPLe (HOSTS.md §6-8).
+"""Deep vision-language prompting shared by IVLP, PromptSRC and MaPLe.
 
 - ``TextPromptLearner``: the layer-0 text context ``ctx`` with the IVLP/MaPLe init rule and the class-dependent
   token buffers (never saved).
 - ``VLPromptLearner``: IVLP's independent prompts: deep text prompts and (deep) vision prompts.
 - ``VLPromptedCLIP``: the host model over the stock CLIP towers; it asks its prompt learner for
   ``deep_text_prompts()`` and ``vision_prompts()``, so MaPLe's coupled learner plugs into the same model.
+- ``IndependentVLCLIP``: ``VLPromptedCLIP`` over IVLP's prompts, built from an IVLP-style node (IVLP, PromptSRC),
+  and reading the reference's whole-model checkpoints of those hosts.
 
 Dtypes follow the reference: ``ctx`` (and MaPLe's ``proj``) are in the CLIP dtype; every other prompt tensor is
 fp32 and cast to the activations' dtype where it is inserted. The reference casts those with ``.half()`` in every
 precision, so under fp32/amp its prompts are rounded through fp16; ``round_prompts_fp16`` reproduces that.
 """
+import re
+
 import torch
 from torch import nn
 
-from .host import HostModel
-from .prompted_clip import ClassTokens, PromptedImageEncoder, PromptedTextEncoder, embed_tokens, eot_indices, tokenize
+from ..host import HostModel
+from ..prompted_clip import ClassTokens, embed_tokens, eot_indices, tokenize
 
 
 def fp16_round(tensor):
@@ -105,7 +109,7 @@ class TextPromptLearner(ClassTokens, nn.Module):
 
 
 class VLPromptLearner(TextPromptLearner):
-    """IVLP's independent prompts (HOSTS.md §6.1): ``ctx``, ``deep_text.k`` (layer k+1), ``vision_ctx`` (appended
+    """IVLP's independent prompts: ``ctx``, ``deep_text.k`` (layer k+1), ``vision_ctx`` (appended
     after the patches) and ``deep_vision.k`` (layer k+1). Depth J means layers 0..J-1 get fresh prompts; vision
     depth 0 (or no vision tokens) means no vision prompts at all."""
 
@@ -141,13 +145,11 @@ class VLPromptLearner(TextPromptLearner):
 class VLPromptedCLIP(HostModel):
     """CLIP with prompts in both towers, supplied by ``prompt_learner`` (IVLP/PromptSRC or MaPLe learners)."""
 
+    overridable_settings = ("PREC", "ROUND_PROMPTS_FP16")
+
     def __init__(self, prompt_learner, clip_model, round_prompts_fp16=False):
-        super().__init__()
+        super().__init__(clip_model)
         self.prompt_learner = prompt_learner
-        self.image_encoder = PromptedImageEncoder(clip_model)
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.dtype = clip_model.dtype
         self.round_prompts_fp16 = round_prompts_fp16
         self.image_encoder_prompted = prompt_learner.has_vision_prompts
 
@@ -161,7 +163,47 @@ class VLPromptedCLIP(HostModel):
             return self.image_encoder(images)
         return self.image_encoder(images, self.inserted(first), [self.inserted(p) for p in deep])
 
-    def encode_text(self, class_idx=None):
+    def encode_text(self, class_idx=None, image_features=None):
         learner = self.prompt_learner
         deep = [self.inserted(p) for p in learner.deep_text_prompts()]
         return self.text_encoder(learner(class_idx), learner.eot_indices(class_idx), deep)
+
+
+# The reference's whole-model keys of IVLP's prompts (its deep prompts are named by the block they enter).
+_REFERENCE_PREFIXES = ("prompt_learner.", "image_encoder.", "text_encoder.")
+_DEEP_TEXT = re.compile(r"text_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow")
+_DEEP_VISION = re.compile(r"image_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow")
+
+
+class IndependentVLCLIP(VLPromptedCLIP):
+    """IVLP's architecture (IVLP, and PromptSRC on top of it), from a node with ``N_CTX_TEXT``, ``N_CTX_VISION``,
+    ``PROMPT_DEPTH_TEXT``, ``PROMPT_DEPTH_VISION``, ``CTX_INIT`` and ``ROUND_PROMPTS_FP16``. Its checkpoint folder is
+    the reference's ``VLPromptLearner``, holding our prompt learner's keys: ``ctx``, ``deep_text.k``, ``vision_ctx``
+    and ``deep_vision.k`` (k = layer - 1)."""
+
+    checkpoint_name = "VLPromptLearner"
+
+    def __init__(self, node, classnames, clip_model):
+        learner = VLPromptLearner(clip_model, classnames, node.N_CTX_TEXT, node.N_CTX_VISION, node.PROMPT_DEPTH_TEXT,
+                                  node.PROMPT_DEPTH_VISION, node.CTX_INIT, method=self.config_node)
+        super().__init__(learner, clip_model, node.ROUND_PROMPTS_FP16)
+
+    @classmethod
+    def adapt_state_dict(cls, state_dict):
+        """The prompt tensors of a reference checkpoint (the whole CustomCLIP) under our names; frozen CLIP weights,
+        token buffers and PromptSRC's ``ZS_image_encoder`` are left out. Our own layout passes unchanged."""
+        if not any(key.startswith(_REFERENCE_PREFIXES) for key in state_dict):
+            return state_dict
+        ours = {}
+        for key, value in state_dict.items():
+            deep_text, deep_vision = _DEEP_TEXT.fullmatch(key), _DEEP_VISION.fullmatch(key)
+            if key == "prompt_learner.ctx":
+                ours["ctx"] = value
+            elif key == "image_encoder.VPT":
+                ours["vision_ctx"] = value
+            elif deep_text:
+                ours[f"deep_text.{int(deep_text.group(1)) - 1}"] = value
+            elif deep_vision:
+                ours[f"deep_vision.{int(deep_vision.group(1)) - 1}"] = value
+        print(f"Reference checkpoint layout: kept {len(ours)} prompt tensors of {len(state_dict)} entries")
+        return ours

@@ -1,0 +1,73 @@
+"""CoCoOp, conditional context optimisation (Zhou et al., CVPR 2022).
+
+A meta-net maps each normalised image feature to a bias that is added to every context token, so each image has
+its own prompts and ``encode_text`` returns one set of text features per image: one text-encoder call per image,
+the reference's structure, kept for parity. Checkpoint keys are the reference's (``ctx``, ``meta_net.linear{1,2}.*``).
+"""
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import config_extension, new_node
+from ..engine import TRAINER_REGISTRY
+from ..host import HostModel
+from ..host_trainer import HostTrainer
+from .coop import CoOpPromptLearner
+
+
+@config_extension
+def add_cocoop_config(cfg):
+    cfg.TRAINER.COCOOP = new_node(N_CTX=16, CTX_INIT="", PREC="fp16")
+
+
+class CoCoOpPromptLearner(CoOpPromptLearner):
+    """CoOp's generic context (init rule included) plus the meta-net ``linear1`` (E -> E/16), ReLU,
+    ``linear2`` (E/16 -> D), in the CLIP dtype."""
+
+    def __init__(self, clip_model, classnames, n_ctx, ctx_init):
+        super().__init__(clip_model, classnames, n_ctx, ctx_init)
+        vis_dim = clip_model.visual.output_dim
+        ctx_dim = self.ctx.shape[-1]
+        self.meta_net = nn.Sequential(OrderedDict([
+            ("linear1", nn.Linear(vis_dim, vis_dim // 16)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("linear2", nn.Linear(vis_dim // 16, ctx_dim)),
+        ])).to(device=self.ctx.device, dtype=clip_model.dtype)
+
+    def image_contexts(self, image_features):
+        """Per image, ctx + meta_net(f / |f|): (B, n_ctx, D)."""
+        bias = self.meta_net(F.normalize(image_features, dim=-1))
+        return self.ctx.unsqueeze(0) + bias.unsqueeze(1)
+
+    def conditioned(self, ctx, class_idx=None):
+        """Prompt embeddings (n, 77, D) with the context ``ctx`` (n_ctx, D) shared by the classes."""
+        prefix = self.token_prefix if class_idx is None else self.token_prefix[class_idx]
+        suffix = self.token_suffix if class_idx is None else self.token_suffix[class_idx]
+        return torch.cat([prefix, ctx.unsqueeze(0).expand(prefix.shape[0], -1, -1), suffix], dim=1)
+
+
+class CoCoOpCLIP(HostModel):
+    config_node = "COCOOP"
+    text_depends_on_image = True
+
+    def __init__(self, node, classnames, clip_model):
+        super().__init__(clip_model)
+        self.prompt_learner = CoCoOpPromptLearner(clip_model, classnames, node.N_CTX, node.CTX_INIT)
+
+    def encode_image(self, images):
+        return self.image_encoder(images)
+
+    def encode_text(self, class_idx=None, image_features=None):
+        if image_features is None:
+            raise ValueError("CoCoOp's text features depend on the image: pass image_features (or call logits)")
+        learner = self.prompt_learner
+        eot = learner.eot_indices(class_idx)
+        return torch.stack([self.text_encoder(learner.conditioned(ctx, class_idx), eot)
+                            for ctx in learner.image_contexts(image_features)])
+
+
+@TRAINER_REGISTRY.register()
+class CoCoOp(HostTrainer):
+    model_class = CoCoOpCLIP
