@@ -7,7 +7,7 @@ import torch
 from conftest import COOP_CPU_YAML, run_train
 from datasets.shapes import make_shapes_dataset
 
-DPC_CPU_YAML = "configs/trainers/DPC/coop_cpu_tiny.yaml"
+DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 SHAPES_YAML = "configs/datasets/shapes.yaml"
 
 
@@ -45,13 +45,6 @@ def first_test_batch(trainer):
 
 
 @torch.no_grad()
-def dpc_logits(trainer, images):
-    trainer._test_prompts = trainer.inference_prompts()
-    trainer._test_text_features = None
-    return trainer.model_inference(images)
-
-
-@torch.no_grad()
 def coop_logits_with_ctx(runs, out, ctx, subsample):
     """Logits of a CoOp model whose ctx is set to the given tensor."""
     host = coop(runs["root"], runs["clip"], out, subsample=subsample,
@@ -71,7 +64,7 @@ def test_new_accuracy_and_logits_equal_stage1_at_weight_new_zero(runs):
                 flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2))
     wrapped = load_dpc(runs, tmp / "dpc_new", subsample="new")
     images = first_test_batch(host)
-    diff = (dpc_logits(wrapped, images) - host.model(images)).abs().max().item()
+    diff = (wrapped.inference_logits(images) - host.model(images)).abs().max().item()
     assert diff <= 1e-6
     host_acc = json.loads((tmp / "coop_new" / "results.json").read_text())["accuracy"]
     dpc_acc = json.loads((tmp / "dpc_new" / "results.json").read_text())["accuracy"]
@@ -93,7 +86,7 @@ def test_weight_new_one_gives_the_parallel_prompt(runs):
     wrapped = load_dpc(runs, tmp / "dpc_new_w1", "TRAINER.DPC.WEIGHT_NEW", 1.0, subsample="new")
     parallel = wrapped.prompts.parallel.ctx.detach().clone()
     host, expected = coop_logits_with_ctx(runs, tmp / "coop_new_w1", parallel, "new")
-    assert (dpc_logits(wrapped, first_test_batch(host)) - expected).abs().max().item() <= 1e-6
+    assert (wrapped.inference_logits(first_test_batch(host)) - expected).abs().max().item() <= 1e-6
 
 
 @pytest.mark.parametrize("mode", ["parallel", "mixed"])
@@ -104,7 +97,7 @@ def test_base_logits_follow_the_mode_formula(runs, mode):
     p_frozen = wrapped.prompts.frozen()["prompt_learner.ctx"].clone()
     ctx = p_parallel if mode == "parallel" else 0.2 * p_parallel + 0.8 * p_frozen
     host, expected = coop_logits_with_ctx(runs, tmp / f"coop_base_{mode}", ctx, "base")
-    assert (dpc_logits(wrapped, first_test_batch(host)) - expected).abs().max().item() <= 1e-5
+    assert (wrapped.inference_logits(first_test_batch(host)) - expected).abs().max().item() <= 1e-5
 
 
 def test_all_classes_of_the_training_dataset_route_to_base_and_other_datasets_to_new(runs):
@@ -131,10 +124,10 @@ def one_update(runs, out, mode):
     trainer.negative_pool = trainer.build_negative_pool()
     trainer.batch_idx, trainer.num_batches = 0, 10
     torch.manual_seed(0)
-    batch = next(iter(trainer.train_loader_x))
+    step = next(iter(trainer.train_loader_x))
     before = trainer.prompts.parallel.ctx.detach().clone()
     torch.manual_seed(1)
-    trainer.forward_backward(batch)
+    trainer.forward_backward(step)
     return trainer.prompts.parallel.ctx.detach() - before
 
 
@@ -180,7 +173,7 @@ def test_image_library_json_is_a_negative_pool(runs, tmp_path):
     wrapped.cfg.TRAINER.DPC.NEGATIVE_POOL = str(path)
     pool = wrapped.build_negative_pool()
     assert pool.classes == {0, 1, 2}
-    assert pool.sample([2, 0]).shape == (2, 3, 32, 32)
+    assert pool.request([2, 0]).collect().shape == (2, 3, 32, 32)
 
 
 def test_a_batch_without_room_for_negatives_trains(tmp_path, shapes_root, tiny_clip_path):

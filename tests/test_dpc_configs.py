@@ -1,36 +1,30 @@
-"""Every DPC config names its host in the file name, carries the host's settings and the paper's defaults."""
+"""DPC's configs hold DPC's own settings only (the paper's defaults); the host comes from the stage-1 run."""
 import glob
 import os
 
 import pytest
 
-import trainers
-from trainers.engine import TRAINER_REGISTRY, get_cfg_default
+from trainers.config import build_cfg
+from trainers.engine import get_cfg_default
+from trainers import extend_cfg
+from trainers.host_trainer import host_model_class, registered_hosts
 
-PAPER_CONFIGS = sorted(glob.glob("configs/trainers/DPC/*_vit_b16_ep20_batch4.yaml"))
-
-
-def load(path):
-    cfg = trainers.extend_cfg(get_cfg_default())
-    cfg.merge_from_file(path)
-    return cfg
+DPC_CONFIGS = sorted(glob.glob("configs/trainers/DPC/*.yaml")) + ["configs/demo/dpc.yaml"]
 
 
-def test_there_is_a_paper_config_per_host():
-    hosts = {load(path).TRAINER.DPC.HOST for path in PAPER_CONFIGS}
-    assert hosts == {"CoOp", "CoCoOp", "KgCoOp", "IVLP", "MaPLe", "PromptSRC"}
-
-
-@pytest.mark.parametrize("path", PAPER_CONFIGS, ids=os.path.basename)
-def test_paper_defaults_and_host_in_the_file_name(path):
-    cfg = load(path)
-    dpc = cfg.TRAINER.DPC
-    assert os.path.basename(path).startswith(dpc.HOST.lower() + "_")
-    assert TRAINER_REGISTRY.get(dpc.HOST).model_class is not None
-    assert (dpc.WEIGHT_BASE, dpc.WEIGHT_NEW, dpc.TOPK, dpc.BASE_PROMPT) == (0.2, 0.0, 8, "parallel")
+def test_the_paper_config_has_the_papers_defaults():
+    cfg = build_cfg(["configs/trainers/DPC/vit_b16_ep20_batch4.yaml"])
+    dpc, optim = cfg.TRAINER.DPC, cfg.OPTIM
+    assert (dpc.WEIGHT_BASE, dpc.WEIGHT_NEW, dpc.TOPK, dpc.BASE_PROMPT, dpc.HOST) == (0.2, 0.0, 8, "parallel", "")
     assert cfg.DATALOADER.TRAIN_X.BATCH_SIZE == 4
-    optim = cfg.OPTIM
     assert (optim.NAME, optim.LR, optim.MAX_EPOCH, optim.LR_SCHEDULER) == ("sgd", 0.002, 20, "cosine")
     assert (optim.WARMUP_EPOCH, optim.WARMUP_TYPE, optim.WARMUP_CONS_LR) == (1, "constant", 1e-5)
-    host_node = getattr(cfg.TRAINER, TRAINER_REGISTRY.get(dpc.HOST).model_class.config_node)
-    assert host_node.CTX_INIT == "a photo of a"  # the host's own settings travel with the file
+
+
+@pytest.mark.parametrize("path", DPC_CONFIGS, ids=os.path.basename)
+def test_no_dpc_config_sets_a_host_setting(path):
+    cfg, defaults = build_cfg([path]), extend_cfg(get_cfg_default())
+    assert cfg.TRAINER.DPC.HOST == "" and cfg.MODEL.BACKBONE.NAME == ""
+    for host in registered_hosts():
+        node = host_model_class(host).config_node
+        assert cfg.TRAINER[node] == defaults.TRAINER[node], (path, node)

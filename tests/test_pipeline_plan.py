@@ -15,9 +15,9 @@ from tools.runner import BLOCKED, DONE, FAILED, RAN, execute, summarize
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_DATASETS = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
                   "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101"]
-DPC_PAPER_CFG = os.path.join(REPO, "configs", "trainers", "DPC", "coop_vit_b16_ep20_batch4.yaml")
+DPC_PAPER_CFG = os.path.join(REPO, "configs", "trainers", "DPC", "vit_b16_ep20_batch4.yaml")
 needs_dpc_config = pytest.mark.skipif(not os.path.isfile(DPC_PAPER_CFG),
-                                      reason="configs/trainers/DPC/coop_vit_b16_ep20_batch4.yaml not written yet")
+                                      reason="configs/trainers/DPC/vit_b16_ep20_batch4.yaml not written yet")
 
 
 def dry_run(capsys, *argv):
@@ -41,11 +41,11 @@ def test_dry_run_of_the_paper_coop_table(tmp_path, capsys):
 
     b2n = os.path.join(out, "base2new")
     s1 = f"{b2n}/train_base/imagenet/shots_16/CoOp/vit_b16_ep50_ctxv1/seed1"
-    s2 = f"{b2n}/train_base/imagenet/shots_16/DPC_CoOp/coop_vit_b16_ep20_batch4/seed1"
+    s2 = f"{b2n}/train_base/imagenet/shots_16/DPC_CoOp/vit_b16_ep20_batch4/seed1"
     head = ["python", "train.py", "--root", data, "--seed", "1"]
     ds = ["--dataset-config-file", "configs/datasets/imagenet.yaml"]
     host = [*head, "--trainer", "CoOp", *ds, "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"]
-    dpc = [*head, "--trainer", "DPC", *ds, "--config-file", "configs/trainers/DPC/coop_vit_b16_ep20_batch4.yaml"]
+    dpc = [*head, "--trainer", "DPC", *ds, "--config-file", "configs/trainers/DPC/vit_b16_ep20_batch4.yaml"]
     dpc_opts = ["TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.BACKBONE_DIR", s1, "TRAINER.DPC.BACKBONE_EPOCH", "50"]
     assert commands[:4] == [
         [*host, "--output-dir", s1, "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base"],
@@ -53,7 +53,7 @@ def test_dry_run_of_the_paper_coop_table(tmp_path, capsys):
          "--eval-only", "--model-dir", s1, "--load-epoch", "50", "DATASET.NUM_SHOTS", "16",
          "DATASET.SUBSAMPLE_CLASSES", "new"],
         [*dpc, "--output-dir", s2, *dpc_opts, "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base"],
-        [*dpc, "--output-dir", f"{b2n}/test_new/imagenet/shots_16/DPC_CoOp/coop_vit_b16_ep20_batch4/seed1",
+        [*dpc, "--output-dir", f"{b2n}/test_new/imagenet/shots_16/DPC_CoOp/vit_b16_ep20_batch4/seed1",
          "--eval-only", "--model-dir", s2, "--load-epoch", "20", *dpc_opts, "DATASET.NUM_SHOTS", "16",
          "DATASET.SUBSAMPLE_CLASSES", "new"],
     ]
@@ -97,7 +97,7 @@ def test_step_scripts_run_one_stage_each(tmp_path):
     assert opt(host, "--output-dir") == f"{out}/base2new/test_new/caltech101/shots_16/CoOp/vit_b16_ctxv1/seed2"
     dpc = commands["scripts/dpc/xd_test.sh"]
     assert opt(dpc, "--trainer") == "DPC" and opt(dpc, "--dataset-config-file") == "configs/datasets/imagenetv2.yaml"
-    assert opt(dpc, "--model-dir") == f"{out}/xd/train/imagenet/shots_16/DPC_CoOp/coop_vit_b16_ep20_batch4/seed3"
+    assert opt(dpc, "--model-dir") == f"{out}/xd/train/imagenet/shots_16/DPC_CoOp/vit_b16_ep20_batch4/seed3"
 
 
 def test_scripts_need_data(tmp_path):
@@ -152,13 +152,13 @@ def test_few_shot_plan(tmp_path):
 
 def test_epochs_follow_the_options(tmp_path):
     spec = Spec(host="CoOp", root=str(tmp_path), out=str(tmp_path), datasets=["caltech101"], seeds=[2],
-                host_config="cpu_tiny", dpc_config="coop_cpu_tiny", opts=["OPTIM.MAX_EPOCH", "3"],
+                host_config="cpu_tiny", dpc_config="cpu_tiny", opts=["OPTIM.MAX_EPOCH", "3"],
                 dpc_opts=["OPTIM.MAX_EPOCH", "5"])
     host_train, host_test, dpc_train, dpc_test = build_plan(spec, warn=lambda m: None)
     assert opt(host_test.argv, "--load-epoch") == "3"
     assert opt(dpc_train.argv, "TRAINER.DPC.BACKBONE_EPOCH") == "3"
     assert opt(dpc_test.argv, "--load-epoch") == "5"
-    assert opt(dpc_train.argv, "--config-file") == "configs/trainers/DPC/coop_cpu_tiny.yaml"
+    assert opt(dpc_train.argv, "--config-file") == "configs/trainers/DPC/cpu_tiny.yaml"
 
 
 def test_clear_errors_before_anything_runs(tmp_path, capsys, monkeypatch):
@@ -167,7 +167,7 @@ def test_clear_errors_before_anything_runs(tmp_path, capsys, monkeypatch):
     base = ["--root", str(tmp_path), "--out", str(tmp_path), "--datasets", "caltech101", "--dry-run"]
     cases = {
         ("--host", "NoSuchHost"): "Unknown host trainer 'NoSuchHost': not registered",
-        ("--host", "ZeroshotCLIP", "--stages", "host-train"): "No preset config for host 'ZeroshotCLIP'",
+        ("--host", "ZeroshotCLIP", "--stages", "host-train"): "Host 'ZeroshotCLIP' declares no paper configs",
         ("--host", "CoOp", "--opts", "OPTIM.MAX_EPOCH"): "KEY VALUE pairs",
         ("--host", "CoOp", "--datasets", "no_such_dataset"): "No dataset config named 'no_such_dataset'",
         ("--host", "CoOp", "--host-config", "cpu_tiny", "--opts", "OPTIM.NO_SUCH_KEY", "1"): "does not load",
@@ -190,7 +190,7 @@ def small_plan(tmp_path, stages=None):
         (tmp_path / f"{name}.yaml").write_text(f'DATASET:\n  NAME: "ImageFolder"\n  FOLDER: "{name}"\n')
     spec = Spec(host="CoOp", root=str(tmp_path), out=str(tmp_path / "out"), seeds=[1],
                 datasets=[str(tmp_path / "good.yaml"), str(tmp_path / "broken.yaml")],
-                host_config="cpu_tiny", dpc_config="coop_cpu_tiny")
+                host_config="cpu_tiny", dpc_config="cpu_tiny")
     if stages:
         spec.stages = tuple(stages)
     return build_plan(spec, warn=lambda m: None)

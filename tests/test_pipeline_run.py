@@ -113,7 +113,7 @@ def test_full_pipeline_with_dpc_skips_and_resumes(tmp_path, two_datasets, tiny_c
     root, yamls = two_datasets
     out = tmp_path / "out"
     spec = Spec(host="CoOp", root=root, out=str(out), datasets=yamls, seeds=[1], shots=[2], host_config="cpu_tiny",
-                dpc_config="coop_cpu_tiny", opts=tiny_opts(tiny_clip_path))
+                dpc_config="cpu_tiny", opts=tiny_opts(tiny_clip_path))
     quiet = {"progress": False, "echo": lambda line: None}
 
     # 1. killed after stage 1: only the host's base training finished

@@ -19,7 +19,7 @@ from datasets.shapes import make_shapes_dataset
 from datasets.toolbox import HAVE_DASSL
 from tests_paths import REPO_DIR
 
-DPC_CPU_YAML = "configs/trainers/DPC/coop_cpu_tiny.yaml"
+DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 needs_dassl = pytest.mark.skipif(not HAVE_DASSL, reason="compares with Dassl, which is not importable here")
 
 # Runs train.py, killing its own process with SIGKILL before the step (epoch, batch) of the trainer named first:

@@ -18,6 +18,8 @@ from PIL import Image
 
 import datasets  # noqa: F401  (registers the readers)
 import train
+import trainers.dpc.trainer as dpc_trainer_module
+from trainers.dpc.steps import PreparedStep
 from trainers.prompted_clip import save_tiny_clip
 
 VIT_B16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
@@ -51,38 +53,42 @@ def synchronize(device):
         torch.cuda.synchronize()
 
 
-def time_steps(trainer, batches, steps, warmup):
+def time_steps(trainer, steps, warmup):
+    """Seconds per training step as ``run_epoch`` takes it: the training loader's next item (for DPC a prepared
+    step, so scoring the next batch and waiting for its negatives count) and ``forward_backward`` on it."""
     trainer.set_model_mode("train")
     trainer.batch_idx, trainer.num_batches = 0, 10 ** 9  # never step the scheduler
-    times = []
-    for i in range(warmup + steps):
-        batch = batches[i % len(batches)]
-        if hasattr(trainer, "upcoming_batch"):  # DPC prepares the next batch during a step, as in training
-            trainer.upcoming_batch = batches[(i + 1) % len(batches)]
+    times, iterator, done = [], iter(trainer.train_loader_x), 0
+    while len(times) < steps:
         synchronize(trainer.device)
         start = time.perf_counter()
-        summary = trainer.forward_backward(batch)
+        item = next(iterator, None)
+        if item is None:  # a new epoch: its start-up is not a step
+            iterator = iter(trainer.train_loader_x)
+            continue
+        summary = trainer.forward_backward(item)
         synchronize(trainer.device)
-        if i >= warmup:
+        if done >= warmup:
             times.append((time.perf_counter() - start, summary))
+        done += 1
     return times
 
 
 class StageTimer:
-    """Wall time of the DPC step's stages (each call synchronised), for ``--breakdown``."""
+    """Wall time of the DPC step's stages (each call synchronised), for ``--breakdown``: the functions a training
+    step calls, wrapped where they are looked up."""
 
-    STAGES = ("score", "select_negatives", "sample", "dhno_loss", "backward_and_update")
+    STAGES = ("score", "select_negatives", "collect_negatives", "dhno_loss", "backward_and_update")
 
     def __init__(self, trainer):
-        import trainers.dpc.trainer as dpc_module
-
         self.times = {name: [] for name in self.STAGES}
         self.device = trainer.device
+        self._restore = []
         self._wrap(trainer, "score")
+        self._wrap(dpc_trainer_module, "select_negatives")
+        self._wrap(PreparedStep, "collect_negatives")
         self._wrap(trainer, "dhno_loss")
         self._wrap(trainer, "backward_and_update")
-        self._wrap(trainer.negative_pool, "sample")
-        self._wrap(dpc_module, "select_negatives")
 
     def _wrap(self, owner, name):
         original = getattr(owner, name)
@@ -95,7 +101,15 @@ class StageTimer:
             self.times[name].append(time.perf_counter() - start)
             return result
 
+        self._restore.append((owner, name, owner.__dict__.get(name)))
         setattr(owner, name, timed)
+
+    def close(self):
+        for owner, name, value in reversed(self._restore):
+            if value is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
 
     def report(self):
         for name, values in self.times.items():
@@ -120,23 +134,23 @@ def main(argv=None):
         write_random_dataset(tmp, args.classes, per_class=20, size=size)
         common = ("DATALOADER.NUM_WORKERS", args.workers, "TRAINER.COOP.PREC", args.prec, "INPUT.SIZE", f"({size}, {size})")
 
-        dpc = build("DPC", tmp, clip_path, os.path.join(tmp, "dpc"), "configs/trainers/DPC/coop_vit_b16_ep20_batch4.yaml",
-                    *common, flags=())
-        # The wrapped host starts from its own initial prompt: P = P' = the host's ctx before tuning.
+        # DPC over CoOp (as vit_b16_ctxv1 builds it) from CoOp's initial prompt: P = P' = ctx before tuning.
+        dpc = build("DPC", tmp, clip_path, os.path.join(tmp, "dpc"), "configs/trainers/DPC/vit_b16_ep20_batch4.yaml",
+                    *common, "TRAINER.DPC.HOST", "CoOp", "TRAINER.COOP.CTX_INIT", "a photo of a")
         dpc.stage1_loaded = True
         dpc.negative_pool = dpc.build_negative_pool()
-        dpc_batches = [b for _, b in zip(range(8), dpc.train_loader_x)]
-        dpc_times = time_steps(dpc, dpc_batches, args.steps, args.warmup)
+        dpc_times = time_steps(dpc, args.steps, args.warmup)
         if args.breakdown:
             timer = StageTimer(dpc)
-            time_steps(dpc, dpc_batches, args.steps, 0)
+            time_steps(dpc, args.steps, 0)
+            timer.close()
         images_per_step = statistics.mean(4 * (1 + s["negatives"]) for _, s in dpc_times)
+        dpc.negative_pool.close()
 
         m = max(1, round(images_per_step))
         coop = build("CoOp", tmp, clip_path, os.path.join(tmp, "coop"), "configs/trainers/CoOp/vit_b16_ctxv1.yaml",
                      *common, "DATALOADER.TRAIN_X.BATCH_SIZE", m)
-        coop_batches = [b for _, b in zip(range(8), coop.train_loader_x)]
-        coop_times = time_steps(coop, coop_batches, args.steps, args.warmup)
+        coop_times = time_steps(coop, args.steps, args.warmup)
 
     dpc_s = statistics.median(t for t, _ in dpc_times)
     coop_s = statistics.median(t for t, _ in coop_times)

@@ -4,7 +4,7 @@
     python -m tools.pipeline --host CoOp --root DATA --out output --dry-run    # print the train.py commands
     python -m tools.pipeline --host MaPLe --mode cross-dataset --root DATA --out output
     python -m tools.pipeline --host CoOp --datasets caltech101 path/to/my_data.yaml --seeds 1 \\
-        --host-config cpu_tiny --dpc-config coop_cpu_tiny --opts MODEL.BACKBONE.NAME tiny.pt
+        --host-config cpu_tiny --dpc-config cpu_tiny --opts MODEL.BACKBONE.NAME tiny.pt
 
 Modes: base2new (default; stages host-train, host-test, dpc-train, dpc-test per dataset and seed),
 cross-dataset and dg (train on --source, all classes; evaluate on every target dataset), few-shot
@@ -64,7 +64,7 @@ def build_parser():
     parser.add_argument("--host-config-for", nargs="+", metavar="DATASET=CONFIG", help="per-dataset host config")
     parser.add_argument("--dpc-config", default="",
                         help="DPC config name (in configs/trainers/DPC/) or path; "
-                             "default <host lower>_vit_b16_ep20_batch4")
+                             "default vit_b16_ep20_batch4 (or <host lower>_vit_b16_ep20_batch4 where one exists)")
     parser.add_argument("--opts", nargs="+", action="extend", metavar="KEY VALUE", help="options for every run")
     parser.add_argument("--host-opts", nargs="+", action="extend", metavar="KEY VALUE", help="host runs only")
     parser.add_argument("--dpc-opts", nargs="+", action="extend", metavar="KEY VALUE", help="DPC runs only")

@@ -37,7 +37,7 @@ class Spec:
     source: str = presets.XD_SOURCE  # cross-dataset / DG training set
     host_config: str = ""  # name or path for every dataset; "" = the host's preset
     host_config_for: dict = field(default_factory=dict)  # dataset -> config name or path
-    dpc_config: str = ""  # "" = configs/trainers/DPC/<host lower>_vit_b16_ep20_batch4.yaml
+    dpc_config: str = ""  # "" = presets.dpc_config_name(host)
     opts: list = field(default_factory=list)  # KEY VALUE pairs for every run
     host_opts: list = field(default_factory=list)
     dpc_opts: list = field(default_factory=list)
@@ -75,9 +75,9 @@ class _Planner:
         if unknown:
             raise ValueError(f"Unknown stages {sorted(unknown)}; choose from {', '.join(STAGES)}")
         known = registered_trainers()
-        if spec.host not in known and spec.host not in presets.HOST_PRESETS:
+        if spec.host not in known:
             raise ConfigError(f"Unknown host trainer {spec.host!r}: not registered in trainers/ (registered: "
-                              f"{', '.join(sorted(known))}) and without a preset in tools/presets.py")
+                              f"{', '.join(sorted(known))})")
         self.spec = spec
         self.warn = warn
         self.root = os.path.abspath(spec.root)

@@ -1,12 +1,14 @@
 """The benchmarks' dataset lists and each host's usual configs, so that one command reproduces a paper table.
 
 Every value here can be overridden on the pipeline's command line (``--datasets``, ``--host-config``,
-``--host-config-for DATASET=CONFIG``, ``--dpc-config``); a host without a preset needs ``--host-config``.
-Host configs are the ones the host's own repository uses for the benchmark (HOSTS.md, "Configs").
+``--host-config-for DATASET=CONFIG``, ``--dpc-config``). A host's configs are those its paper used, as its
+trainer declares them (``HostTrainer.paper_configs``); a host that declares none needs ``--host-config``.
 """
+import os
 from dataclasses import dataclass, field
 
-from .layout import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, FEW_SHOT
+from .configs import REPO_DIR, TRAINER_CONFIG_DIR
+from .layout import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, DPC_TRAINER, FEW_SHOT
 
 # The 11 base-to-new datasets, in the order of the paper's table (dataset config file stems).
 BASE2NEW_DATASETS = (
@@ -50,26 +52,28 @@ class HostPreset:
         return self.per_dataset.get(dataset, self.base2new)
 
 
-HOST_PRESETS = {
-    # CoOp trains ImageNet for 50 epochs and the others for 200 (vit_b16_ep50_ctxv1 / vit_b16_ctxv1).
-    "CoOp": HostPreset("vit_b16_ctxv1", per_dataset={"imagenet": "vit_b16_ep50_ctxv1"}),
-    "CoCoOp": HostPreset("vit_b16_c4_ep10_batch1_ctxv1"),
-    "KgCoOp": HostPreset("vit_b16_ep100_ctxv1"),
-    "MaPLe": HostPreset("vit_b16_c2_ep5_batch4_2ctx", cross="vit_b16_c2_ep5_batch4_2ctx_cross_datasets"),
-    "IVLP": HostPreset("vit_b16_c2_ep20_batch4_4+4ctx"),
-    "PromptSRC": HostPreset("vit_b16_c2_ep20_batch4_4+4ctx", cross="vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets",
-                            few_shot="vit_b16_c2_ep50_batch4_4+4ctx_few_shot"),
-    "PromptKD": HostPreset("vit_b16_c2_ep20_batch8_4+4ctx", cross="vit_b16_c2_ep20_batch8_4+4ctx_cross_datasets"),
-}
+def host_preset(host):
+    """The registered host trainer's declared paper configs, or None."""
+    from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
+    from trainers.host_trainer import registered_hosts
+
+    configs = TRAINER_REGISTRY.get(host).paper_configs if host in registered_hosts() else None
+    return HostPreset(**configs) if configs else None
 
 
 def host_config_name(host, mode, dataset):
-    if host not in HOST_PRESETS:
-        raise KeyError(f"No preset config for host {host!r} (presets: {', '.join(sorted(HOST_PRESETS))}); "
+    preset = host_preset(host)
+    if preset is None:
+        raise KeyError(f"Host {host!r} declares no paper configs (its trainer's paper_configs); "
                        "pass --host-config NAME_OR_PATH")
-    return HOST_PRESETS[host].config_for(mode, dataset)
+    return preset.config_for(mode, dataset)
+
+
+# The released code trains DPC with the same settings over every host; a host whose paper settings differ gets
+# configs/trainers/DPC/<host in lower case>_vit_b16_ep20_batch4.yaml, which then wins.
+DPC_CONFIG = "vit_b16_ep20_batch4"
 
 
 def dpc_config_name(host):
-    """DPC's configs carry the host's name: configs/trainers/DPC/<host in lower case>_vit_b16_ep20_batch4.yaml."""
-    return f"{host.lower()}_vit_b16_ep20_batch4"
+    own = f"{host.lower()}_{DPC_CONFIG}"
+    return own if os.path.isfile(os.path.join(REPO_DIR, TRAINER_CONFIG_DIR, DPC_TRAINER, own + ".yaml")) else DPC_CONFIG

@@ -89,9 +89,11 @@ class ClipTrainer(TrainerX):
         return load_clip(name, self.device, fp32=self.precision != "fp16", cache_dir=self.cfg.MODEL.BACKBONE.CACHE_DIR)
 
     def build_data_loader(self):
-        """The images must match the weights' input resolution, whatever INPUT.SIZE says."""
-        size = input_resolution(self.cfg.MODEL.BACKBONE.NAME, self.cfg.MODEL.BACKBONE.CACHE_DIR)
-        if tuple(self.cfg.INPUT.SIZE) != (size, size):
+        """The images must match the weights' input resolution, whatever INPUT.SIZE says. (Without a backbone
+        yet -- DPC learns it from the checkpoint it evaluates, and then builds its data again -- INPUT.SIZE holds.)"""
+        backbone = self.cfg.MODEL.BACKBONE.NAME
+        size = input_resolution(backbone, self.cfg.MODEL.BACKBONE.CACHE_DIR) if backbone else None
+        if size is not None and tuple(self.cfg.INPUT.SIZE) != (size, size):
             print(f"INPUT.SIZE {tuple(self.cfg.INPUT.SIZE)} -> ({size}, {size}): the backbone's input resolution")
             self.cfg.defrost()
             self.cfg.INPUT.SIZE = (size, size)

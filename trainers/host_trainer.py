@@ -2,12 +2,14 @@
 
 The model is built by ``trainers.host.build_host`` (as DPC builds it), and its prompt learner alone is registered,
 optimised and checkpointed, under the model's ``checkpoint_name`` (the reference hands MaPLe's, IVLP's and
-PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree). The step minimises
-the host's own loss; the LR schedule steps after each epoch's last batch, as in Dassl.
+PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree), and every checkpoint
+records how the host was built. The step minimises the host's own loss; the LR schedule steps after each epoch's
+last batch, as in Dassl.
 """
 from .base import ClipTrainer
 from .engine import TRAINER_REGISTRY, compute_accuracy
 from .host import build_host
+from .host_settings import host_record
 from .optim import build_lr_scheduler, build_optimizer
 
 
@@ -17,6 +19,9 @@ def strip_module_prefix(state_dict):
 
 class HostTrainer(ClipTrainer):
     model_class = None  # a trainers.host.HostModel subclass
+    # The host's configs its paper used per benchmark, read by the pipeline (tools/presets.py): "base2new", and
+    # optionally "cross" (cross-dataset and DG), "few_shot" and "per_dataset" ({dataset config: config}).
+    paper_configs = None
 
     @property
     def config_node(self):
@@ -52,6 +57,10 @@ class HostTrainer(ClipTrainer):
     @classmethod
     def adapt_checkpoint(cls, name, state_dict):
         return cls.model_class.adapt_state_dict(strip_module_prefix(state_dict))
+
+    def checkpoint_extra(self, name):
+        """How the host was built, so that DPC's stage 2 rebuilds it so (``trainers/host_settings.py``)."""
+        return {"host": host_record(self.cfg, type(self).__name__, self.model_class)}
 
 
 def registered_hosts():

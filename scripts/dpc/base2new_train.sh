@@ -4,5 +4,5 @@
 #   DATA=/path/to/datasets [OUTPUT=output] HOST=CoOp bash scripts/dpc/base2new_train.sh DATASET SEED [--dry-run]
 #   or: bash scripts/dpc/base2new_train.sh --host CoOp DATASET SEED
 # Needs the host's own run of the same step to have finished (scripts/<host>/base2new_train.sh).
-# DPC_CFG=<config name> replaces configs/trainers/DPC/<host lower>_vit_b16_ep20_batch4.yaml.
+# DPC_CFG=<config name> replaces configs/trainers/DPC/vit_b16_ep20_batch4.yaml.
 SCRIPT_NAME="scripts/dpc/base2new_train.sh" exec bash "$(dirname "$0")/../lib/benchmark.sh" dpc base2new_train "$@"

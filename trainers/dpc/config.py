@@ -12,7 +12,7 @@ NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json
 @config_extension
 def add_dpc_config(cfg):
     cfg.TRAINER.DPC = new_node(
-        HOST="CoOp",  # registry name of the wrapped host trainer; the host's own node applies
+        HOST="",  # registered host trainer; "" = the one the stage-1 (or DPC) checkpoint records
         BACKBONE_DIR="",  # stage-1 run directory of the host, or a checkpoint file inside it
         BACKBONE_EPOCH=-1,  # stage-1 epoch; -1 = the latest (or model-best when only that exists)
         WEIGHT_BASE=0.2,  # omega_b

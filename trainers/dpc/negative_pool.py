@@ -70,9 +70,6 @@ class NegativePool:
         self.requests.chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
         return _PendingImages(iter(self.loader))
 
-    def sample(self, classes):
-        return self.request(classes).collect()
-
     def close(self):
         self.loader = None  # ends the persistent workers
 

@@ -6,7 +6,6 @@ routed to differently weighted prompts. Logits are always the host's own three s
 the chosen prompt values. Nothing here names a host.
 """
 import os
-from dataclasses import dataclass
 
 import torch
 
@@ -14,9 +13,10 @@ from datasets.toolbox import build_dataset, build_transform
 
 from ..base import ClipTrainer
 from ..checkpoints import load_checkpoint
-from ..config import extend_cfg
+from ..config import ConfigError, extend_cfg
 from ..engine import TRAINER_REGISTRY, get_cfg_default
 from ..host import build_host
+from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record
 from ..host_trainer import host_model_class
 from ..optim import build_lr_scheduler, build_optimizer
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
@@ -24,41 +24,8 @@ from .loss import batch_classes, symmetric_infonce
 from .negative_pool import NegativePool, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
-
-
-class _LookAhead:
-    """Iterates the training loader one batch ahead, exposing the next batch as ``trainer.upcoming_batch``."""
-
-    def __init__(self, loader, trainer):
-        self.loader = loader
-        self.trainer = trainer
-
-    def __len__(self):
-        return len(self.loader)
-
-    @property
-    def sampler(self):
-        return self.loader.sampler
-
-    def __iter__(self):
-        batches = iter(self.loader)
-        current = next(batches, None)
-        while current is not None:
-            upcoming = next(batches, None)
-            self.trainer.upcoming_batch = upcoming
-            yield current
-            current = upcoming
-        self.trainer.upcoming_batch = None
-
-
-@dataclass
-class _PreparedStep:
-    batch: dict
-    images: torch.Tensor
-    labels: torch.Tensor
-    anchor_features: object  # the anchors' image features when the host's image side has no prompts
-    negative_classes: list
-    pending: object  # negative images being loaded
+from .stage1 import has_checkpoint, inherit_host, recorded_host, stage1_checkpoint
+from .steps import PreparedStep, PreparedSteps
 
 
 def dataset_identity(cfg):
@@ -74,26 +41,43 @@ class DPC(ClipTrainer):
         for note in self.resolve_config(cfg):
             print(note)
         check_dpc_config(cfg.TRAINER.DPC)
-        self.host_class = host_model_class(cfg.TRAINER.DPC.HOST)
+        self.host_class = host_model_class(cfg.TRAINER.DPC.HOST) if cfg.TRAINER.DPC.HOST else None
         self.stage1_loaded = False
         self.trained_on = dataset_identity(cfg)
         super().__init__(cfg)
 
     @classmethod
     def resolve_config(cls, cfg):
-        """The reference code's names: its trainer aliases fix the host, its ``SPLE.*`` keys map onto DPC's."""
+        """Settle what the command line leaves open: the reference code's names (its trainer aliases fix the host,
+        its ``SPLE.*`` keys map onto DPC's), then the host as the stage-1 checkpoint records it (``stage1.py``)."""
         frozen = cfg.is_frozen()
         cfg.defrost()
+        defaults = extend_cfg(get_cfg_default())
         notes = []
         if cls.default_host:
             notes.append(f"Trainer {cfg.TRAINER.NAME} -> DPC with TRAINER.DPC.HOST {cls.default_host}")
             cfg.TRAINER.DPC.HOST = cls.default_host
-        note = map_reference_keys(cfg, extend_cfg(get_cfg_default()))
+        note = map_reference_keys(cfg, defaults)
         if note:
             notes.append(note)
+        notes += cls.inherit_stage1_host(cfg, defaults)
         if frozen:
             cfg.freeze()
         return notes
+
+    @staticmethod
+    def inherit_stage1_host(cfg, defaults):
+        dpc = cfg.TRAINER.DPC
+        if not dpc.BACKBONE_DIR or not has_checkpoint(dpc.BACKBONE_DIR):
+            return []  # no stage 1 (yet): building the model says so; an evaluation reads the DPC checkpoint
+        path = stage1_checkpoint(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH, dpc.HOST)
+        record = recorded_host(path)
+        if record is not None:
+            return inherit_host(cfg, defaults, record, path)
+        if not dpc.HOST:
+            raise ConfigError(f"{path} does not record its host (a checkpoint of the reference code?): set "
+                              "TRAINER.DPC.HOST")
+        return [f"{path} does not record its host's settings: the host is built from this run's config"]
 
     @classmethod
     def identity_extra(cls, cfg):
@@ -101,7 +85,8 @@ class DPC(ClipTrainer):
 
     @property
     def config_node(self):
-        return self.host_class.config_node  # PREC and every prompt setting come from the host's own node
+        """The host's node: PREC and every prompt setting come from there."""
+        return self.host_class.config_node if self.host_class is not None else None
 
     @property
     def dpc_cfg(self):
@@ -110,46 +95,58 @@ class DPC(ClipTrainer):
     # ---- building ------------------------------------------------------------------------------------
 
     def build_model(self):
-        dpc = self.dpc_cfg
+        self._frozen_host = self._test_host = self.negative_pool = None
+        if self.host_class is None or not self.cfg.MODEL.BACKBONE.NAME:
+            print("The host is not known yet: it is built as the DPC checkpoint that load_model reads records it")
+            self.host = None
+            return
         self.host = build_host(self.host_class, self.cfg, self.dm.dataset.classnames, self.load_clip()).to(self.device)
-        if dpc.BACKBONE_DIR:
-            self.load_stage1(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH)
+        if self.dpc_cfg.BACKBONE_DIR:
+            self.load_stage1()
         self.prompts = DualPrompts(self.host).to(self.device)
         for param in self.host.parameters():
             param.requires_grad_(False)
         parallel = self.prompts.parallel_parameters()
         for param in parallel:
             param.requires_grad_(True)
-            if dpc.BASE_PROMPT == "parallel":
-                # The released code trains the stored P' with a 1/omega_b gradient factor.
-                param.register_hook(lambda grad, w=dpc.WEIGHT_BASE: grad / w)
         self.model = self.host
         self.optim = build_optimizer(parallel, self.cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
         self.register_model(self.registered_name, self.prompts, self.optim, self.sched)
-        self._frozen_host = None
-        self.negative_pool = None
-        self._prepared = None
 
     def build_data_loader(self):
         super().build_data_loader()
-        self.upcoming_batch = None
-        self.train_loader_x = _LookAhead(self.train_loader_x, self)
+        self.train_loader_x = PreparedSteps(self.train_loader_x, self.prepare_step)
 
-    def load_stage1(self, backbone_dir, epoch):
+    def load_stage1(self):
         """Load the host's stage-1 checkpoint (a run directory or a checkpoint file) into the host's prompts."""
-        if os.path.isfile(backbone_dir):
-            path = backbone_dir
-        else:
-            path = self.checkpoint_path(
-                backbone_dir, self.host_class.checkpoint_name, epoch if epoch >= 0 else None, prefer_latest=True,
-                hint="TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH")
+        dpc = self.dpc_cfg
+        path = stage1_checkpoint(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH, dpc.HOST)
         checkpoint = load_checkpoint(path)
-        print(f'Loading the stage-1 {self.dpc_cfg.HOST} prompts from "{path}" (epoch = {checkpoint.get("epoch")})')
+        print(f'Loading the stage-1 {dpc.HOST} prompts from "{path}" (epoch = {checkpoint.get("epoch")})')
         state = self.host_class.adapt_state_dict(checkpoint["state_dict"])
         self.load_learnable_state(self.host.prompt_learner, state, path)
         self.stage1_loaded = True
         self.built_on = (checkpoint.get("run") or {}).get("run_id")  # P and P' are cloned from this run
+
+    def rebuild_host(self, record, source):
+        """Make the host the one ``record`` describes (``stage1.py``'s rules), rebuilding it -- and the data, for
+        another backbone or input -- when the one built from this run's config differs."""
+        cfg = self.cfg.clone()
+        cfg.defrost()
+        notes = inherit_host(cfg, extend_cfg(get_cfg_default()), record, source)
+        cfg.freeze()
+        if self.host is not None and cfg == self.cfg:
+            return
+        for note in notes:
+            print(note)
+        data_changed = any(get_key(cfg, key) != get_key(self.cfg, key) for key in (BACKBONE_KEY, *INPUT_KEYS))
+        self.cfg, self.host_class = cfg, host_model_class(cfg.TRAINER.DPC.HOST)
+        if data_changed:
+            self.build_data_loader()
+        for registry in (self._models, self._optims, self._scheds):
+            registry.pop(self.registered_name, None)
+        self.build_model()
 
     def build_negative_pool(self):
         source = self.dpc_cfg.NEGATIVE_POOL
@@ -218,28 +215,31 @@ class DPC(ClipTrainer):
         negatives = select_negatives(scores.float().cpu(), labels.cpu(), dpc.TOPK, dpc.MIN_NEGATIVES,
                                      available=self.negative_pool.classes)
         negative_classes = [c for per_sample in negatives for c in per_sample]
-        return _PreparedStep(batch, images, labels, anchor_features, negative_classes,
-                             self.negative_pool.request(negative_classes))
+        return PreparedStep(images, labels, anchor_features, negative_classes,
+                            self.negative_pool.request(negative_classes))
 
-    def forward_backward(self, batch):
-        prepared, self._prepared = self._prepared, None
-        step = prepared if prepared is not None and prepared.batch is batch else self.prepare_step(batch)
-        negative_images = step.pending.collect()
-        if self.upcoming_batch is not None:
-            # The next batch's negatives depend only on the frozen P: their images load while this step runs.
-            self._prepared = self.prepare_step(self.upcoming_batch)
-        images, labels = step.images, step.labels
-        if negative_images is not None:
-            images = torch.cat([images, negative_images.to(self.device, images.dtype)])
-            labels = torch.cat([labels, torch.tensor(step.negative_classes, device=self.device)])
+    @property
+    def objective_scale(self):
+        """The factor on the whole objective (DHNO's loss plus HOST_LOSS_WEIGHT times the host's) before backward.
+
+        In parallel mode P' is both what is trained and what base classes use, and the released code trains it
+        with a 1/omega_b gradient factor; here that factor scales the objective, so it applies to both terms alike
+        (HOST_LOSS_WEIGHT stays relative to DHNO's loss) and the logged loss is the unscaled one. Mixed mode: 1.
+        """
+        dpc = self.dpc_cfg
+        return 1.0 / dpc.WEIGHT_BASE if dpc.BASE_PROMPT == "parallel" else 1.0
+
+    def forward_backward(self, step):
+        """One DHNO step on a ``PreparedStep`` (the training loader yields them, see ``steps.py``)."""
+        images, labels = step.contrastive_batch()
         with self.autocast():
             loss = self.dhno_loss(images, labels, step.anchor_features)
             if self.dpc_cfg.HOST_LOSS_WEIGHT > 0:
                 loss = loss + self.dpc_cfg.HOST_LOSS_WEIGHT * self.host.loss(step.images, step.labels).total
-        self.backward_and_update(loss)
+        self.backward_and_update(loss * self.objective_scale)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
-        return {"loss": loss.item(), "negatives": len(step.negative_classes) / len(step.labels)}
+        return {"loss": loss.item(), "negatives": step.negatives_per_anchor}
 
     # ---- inference -----------------------------------------------------------------------------------
 
@@ -249,28 +249,53 @@ class DPC(ClipTrainer):
         subsample = self.cfg.DATASET.SUBSAMPLE_CLASSES
         return same_dataset and subsample in ("base", "all")
 
-    def inference_prompts(self):
+    def inference_weight(self):
+        """The weight of P' in the prompts the test routes to, and a line saying why."""
         dpc = self.dpc_cfg
         if self.routes_to_base():
             weight = 1.0 if dpc.BASE_PROMPT == "parallel" else dpc.WEIGHT_BASE
-            print(f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})")
-        else:
-            weight = dpc.WEIGHT_NEW
-            print(f"Inference on new classes / another dataset: weight of P' = {weight}")
-        return self.prompts.mixed(weight)
+            return weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})"
+        return dpc.WEIGHT_NEW, f"Inference on new classes / another dataset: weight of P' = {dpc.WEIGHT_NEW}"
 
-    def test(self, split=None):
-        self._test_host = self.prompts.view({n: t.detach() for n, t in self.inference_prompts().items()},
-                                            cache_text=True)  # the text features are constant over the test set
-        return super().test(split)
+    def inference_host(self):
+        """The host under the routed prompts; their text features are computed once."""
+        weight, _ = self.inference_weight()
+        values = {name: tensor.detach() for name, tensor in self.prompts.mixed(weight).items()}
+        return self.prompts.view(values, cache_text=True)
+
+    @torch.no_grad()
+    def inference_logits(self, images):
+        """Logits of the routed prompts, as the test computes them."""
+        host = self._test_host if self._test_host is not None else self.inference_host()
+        return host.logits(images)
 
     def model_inference(self, images):
-        return self._test_host.logits(images)
+        return self.inference_logits(images)
+
+    def test(self, split=None):
+        if self.host is None:
+            raise ConfigError("DPC has no host to evaluate: give --model-dir (a DPC run) or TRAINER.DPC.BACKBONE_DIR")
+        print(self.inference_weight()[1])
+        self._test_host = self.inference_host()
+        try:
+            return super().test(split)
+        finally:
+            self._test_host = None
 
     # ---- checkpoints ---------------------------------------------------------------------------------
 
+    def load_model(self, directory, epoch=None):
+        """Evaluate a DPC run: its checkpoint alone says which host to build, and how."""
+        if directory:
+            path = self.checkpoint_path(directory, self.registered_name, epoch)
+            record = recorded_host(path)
+            if record is not None:
+                self.rebuild_host(record, path)
+        super().load_model(directory, epoch)
+
     def checkpoint_extra(self, name):
-        return {"dpc": {"host": self.dpc_cfg.HOST, "trained_on": self.trained_on}}
+        return {"dpc": {"host": self.dpc_cfg.HOST, "trained_on": self.trained_on},
+                "host": host_record(self.cfg, self.dpc_cfg.HOST, self.host_class)}
 
     def after_load_checkpoint(self, name, checkpoint):
         info = checkpoint.get("dpc", {})

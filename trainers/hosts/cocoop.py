@@ -71,3 +71,4 @@ class CoCoOpCLIP(HostModel):
 @TRAINER_REGISTRY.register()
 class CoCoOp(HostTrainer):
     model_class = CoCoOpCLIP
+    paper_configs = {"base2new": "vit_b16_c4_ep10_batch1_ctxv1"}

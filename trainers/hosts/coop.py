@@ -83,3 +83,5 @@ class CoOpCLIP(HostModel):
 @TRAINER_REGISTRY.register()
 class CoOp(HostTrainer):
     model_class = CoOpCLIP
+    # 200 epochs, ImageNet 50 (the CoCoOp paper's CoOp baseline)
+    paper_configs = {"base2new": "vit_b16_ctxv1", "per_dataset": {"imagenet": "vit_b16_ep50_ctxv1"}}

@@ -22,3 +22,4 @@ class IVLPCLIP(IndependentVLCLIP):
 @TRAINER_REGISTRY.register()
 class IVLP(HostTrainer):
     model_class = IVLPCLIP
+    paper_configs = {"base2new": "vit_b16_c2_ep20_batch4_4+4ctx"}  # the PromptSRC paper's IVLP baseline

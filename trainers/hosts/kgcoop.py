@@ -87,3 +87,4 @@ class KgCoOpCLIP(CoOpCLIP):
 @TRAINER_REGISTRY.register()
 class KgCoOp(HostTrainer):
     model_class = KgCoOpCLIP
+    paper_configs = {"base2new": "vit_b16_ep100_ctxv1"}

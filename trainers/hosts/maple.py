@@ -82,3 +82,4 @@ class MaPLeCLIP(VLPromptedCLIP):
 @TRAINER_REGISTRY.register()
 class MaPLe(HostTrainer):
     model_class = MaPLeCLIP
+    paper_configs = {"base2new": "vit_b16_c2_ep5_batch4_2ctx", "cross": "vit_b16_c2_ep5_batch4_2ctx_cross_datasets"}

@@ -1,0 +1,78 @@
+"""Stage 2 inherits the host: DPC rebuilds it as the stage-1 checkpoint records it, logs an override it can
+honour, refuses one it cannot in one line, and an evaluation rebuilds it from the DPC checkpoint alone."""
+import json
+
+import pytest
+
+from conftest import run_train
+from hosts_support import host_args
+from trainers.config import ConfigError
+
+DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory, tiny_clip_path):
+    """IVLP's CPU config (2 + 2 tokens, depth 2, fp32) for one epoch on 4 shapes x 3 colours."""
+    from datasets.shapes import make_shapes_dataset
+
+    tmp = tmp_path_factory.mktemp("stage1")
+    root = str(tmp / "data")
+    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+    run_train(*host_args("IVLP", root, tiny_clip_path, tmp / "ivlp", epochs=1))
+    return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "run": tmp / "ivlp"}
+
+
+def dpc(stage1, out, *opts, flags=(), backbone=True, subsample="base"):
+    """DPC with its generic config: no host, and (``backbone=False``) no backbone on the command line."""
+    clip = ("MODEL.BACKBONE.NAME", stage1["clip"]) if backbone else ()
+    return run_train("--trainer", "DPC", "--root", stage1["root"], "--seed", 1, *flags,
+                     "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
+                     "--output-dir", stage1["tmp"] / out, *clip, "DATASET.NUM_SHOTS", 4,
+                     "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
+
+
+def test_the_generic_config_rebuilds_the_stage1_host(stage1, capsys):
+    trained = dpc(stage1, "dpc", "TRAINER.DPC.BACKBONE_DIR", stage1["run"], backbone=False)
+    node = trained.cfg.TRAINER.IVLP
+    assert trained.cfg.TRAINER.DPC.HOST == "IVLP" and trained.cfg.MODEL.BACKBONE.NAME == stage1["clip"]
+    assert (node.N_CTX_TEXT, node.PROMPT_DEPTH_TEXT, node.PREC) == (2, 2, "fp32")  # IVLP's defaults: 2, 9, fp16
+    assert "Host IVLP rebuilt as" in capsys.readouterr().out
+    assert json.loads((stage1["tmp"] / "dpc" / "results.json").read_text())["config"]["TRAINER"]["IVLP"][
+        "PROMPT_DEPTH_TEXT"] == 2
+
+
+@pytest.mark.parametrize("opts, message", [
+    (("TRAINER.IVLP.N_CTX_TEXT", 4), r"TRAINER\.IVLP\.N_CTX_TEXT is 4 here, but .* was trained with 2"),
+    (("TRAINER.IVLP.PROMPT_DEPTH_VISION", 1), r"TRAINER\.IVLP\.PROMPT_DEPTH_VISION is 1 here, but .* with 2"),
+    (("MODEL.BACKBONE.NAME", "ViT-B/16"), r"MODEL\.BACKBONE\.NAME is 'ViT-B/16' here"),
+    (("TRAINER.DPC.HOST", "CoOp"), r"TRAINER\.DPC\.HOST is 'CoOp', but .* holds prompts of 'IVLP'"),
+])
+def test_a_contradiction_it_cannot_honour_is_one_line(stage1, opts, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        dpc(stage1, "refused", "TRAINER.DPC.BACKBONE_DIR", stage1["run"], *opts, backbone=False)
+    assert "\n" not in str(err.value)
+    assert not (stage1["tmp"] / "refused").exists()  # refused before anything ran
+
+
+def test_an_override_it_can_honour_is_logged(stage1, capsys):
+    trained = dpc(stage1, "override", "TRAINER.DPC.BACKBONE_DIR", stage1["run"], "TRAINER.IVLP.PREC", "amp",
+                  "TRAINER.IVLP.ROUND_PROMPTS_FP16", True, flags=("--no-train",))
+    log = capsys.readouterr().out
+    assert "Override of the host's TRAINER.IVLP.PREC: 'fp32' in" in log and "'amp' here" in log
+    assert "Override of the host's TRAINER.IVLP.ROUND_PROMPTS_FP16: False in" in log
+    assert trained.cfg.TRAINER.IVLP.PREC == "amp" and trained.host.round_prompts_fp16
+
+
+def test_an_evaluation_rebuilds_the_host_from_the_dpc_checkpoint_alone(stage1, capsys):
+    stage2 = stage1["tmp"] / "dpc_for_eval"
+    trained = dpc(stage1, "dpc_for_eval", "TRAINER.DPC.BACKBONE_DIR", stage1["run"], backbone=False)
+    capsys.readouterr()
+    evaluated = dpc(stage1, "dpc_eval", flags=("--eval-only", "--model-dir", stage2, "--load-epoch", 1),
+                    backbone=False)
+    assert "Host IVLP rebuilt as" in capsys.readouterr().out
+    assert evaluated.cfg.TRAINER.IVLP == trained.cfg.TRAINER.IVLP
+    assert evaluated.cfg.MODEL.BACKBONE.NAME == stage1["clip"]
+    accuracy = [json.loads((stage1["tmp"] / d / "results.json").read_text())["accuracy"]
+                for d in ("dpc_for_eval", "dpc_eval")]
+    assert accuracy[0] == accuracy[1]  # the same base-class model on the same test images

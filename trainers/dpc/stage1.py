@@ -1,0 +1,83 @@
+"""Stage 2 inherits the host: DPC rebuilds the host as the checkpoint it starts from records it.
+
+That checkpoint is the stage-1 run's (``TRAINER.DPC.BACKBONE_DIR``) when training, and the DPC run's own when
+evaluating one. For every recorded setting (``trainers/host_settings.py``) the config of this run
+- takes the recorded value when it leaves the key at its default;
+- may repeat the recorded value;
+- may override it when the key only changes how the host computes or trains (``PREC``, the host's
+  ``overridable_settings``, the input normalisation): honoured, and logged;
+- may not set another value otherwise: the prompts would not load, or would mean something else. That is one
+  ``ConfigError`` line naming the key and both values.
+A value that equals the default counts as not given (yacs does not say which keys were set).
+"""
+import os
+
+from ..base import ClipTrainer
+from ..checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from ..config import ConfigError
+from ..host_settings import get_key, has_key, is_overridable, plain
+from ..host_trainer import host_model_class
+
+STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
+
+
+def _model_folders(run_dir):
+    """The folders of ``run_dir`` that hold checkpoints (one per registered model)."""
+    names = sorted(os.listdir(run_dir)) if os.path.isdir(run_dir) else []
+    return [name for name in names if latest_checkpoint(os.path.join(run_dir, name))
+            or os.path.isfile(os.path.join(run_dir, name, BEST_FILE))]
+
+
+def has_checkpoint(backbone_dir):
+    """Whether the stage-1 run exists yet: a checkpoint file, or a run directory holding one."""
+    return os.path.isfile(backbone_dir) or bool(_model_folders(backbone_dir))
+
+
+def stage1_checkpoint(backbone_dir, epoch, host):
+    """The stage-1 checkpoint file: ``backbone_dir`` itself when it is a file, else the checkpoint of the run
+    directory's model folder (the host's, when the run holds several)."""
+    if os.path.isfile(backbone_dir):
+        return backbone_dir
+    folders = _model_folders(backbone_dir)
+    if host and host_model_class(host).checkpoint_name in folders:
+        folders = [host_model_class(host).checkpoint_name]
+    if not folders:
+        why = "no model folder in it holds one" if os.path.isdir(backbone_dir) else "it does not exist"
+        raise FileNotFoundError(f"No checkpoint in TRAINER.DPC.BACKBONE_DIR {backbone_dir} ({why}): it must be the "
+                                "host's stage-1 output directory, or a checkpoint file in it")
+    if len(folders) > 1:
+        raise ConfigError(f"TRAINER.DPC.BACKBONE_DIR {backbone_dir} holds checkpoints of several models "
+                          f"({', '.join(folders)}): set TRAINER.DPC.HOST")
+    return ClipTrainer.checkpoint_path(backbone_dir, folders[0], epoch if epoch >= 0 else None, prefer_latest=True,
+                                       hint=STAGE1_HINT)
+
+
+def inherit_host(cfg, defaults, record, source):
+    """Set ``cfg`` (not frozen) to the host ``record`` describes, by the rules above; returns the lines to log."""
+    dpc = cfg.TRAINER.DPC
+    if dpc.HOST and dpc.HOST != record["trainer"]:
+        raise ConfigError(f"TRAINER.DPC.HOST is {dpc.HOST!r}, but {source} holds prompts of {record['trainer']!r}")
+    dpc.HOST = record["trainer"]
+    model_class = host_model_class(record["trainer"])
+    notes, inherited = [], 0
+    for key, recorded in record["settings"].items():
+        if not has_key(cfg, key):
+            continue  # a key this version no longer has
+        current = plain(get_key(cfg, key))
+        if current == recorded:
+            continue
+        if current == plain(get_key(defaults, key)):
+            cfg.merge_from_list([key, recorded])
+            inherited += 1
+        elif is_overridable(key, model_class):
+            notes.append(f"Override of the host's {key}: {recorded!r} in {source}, {current!r} here")
+        else:
+            raise ConfigError(f"{key} is {current!r} here, but {source} was trained with {recorded!r}: DPC rebuilds "
+                              "the host as it was trained; drop the option (or train stage 1 with it)")
+    notes.insert(0, f"Host {record['trainer']} rebuilt as {source} records it ({inherited} settings taken from there)")
+    return notes
+
+
+def recorded_host(path):
+    """The ``"host"`` record of a checkpoint file, or None (the reference's checkpoints, and older ones, have none)."""
+    return load_checkpoint(path).get("host")

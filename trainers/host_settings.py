@@ -1,0 +1,49 @@
+"""What a checkpoint records of the host whose prompts it holds, so that the host can be rebuilt exactly.
+
+A host's settings are every key of its config node (``TRAINER.<node>``), the backbone and the input normalisation
+its prompts saw. Host checkpoints record them, and so do DPC's, under ``"host"``: ``{"trainer": <registered
+name>, "settings": {<dotted key>: <value>}}``. Keys that change how the host computes or trains but not what its
+prompts are (``PREC``, the model's ``overridable_settings``, the input normalisation) may differ when it is
+rebuilt; the others may not (``trainers/dpc/stage1.py`` applies the rule).
+"""
+BACKBONE_KEY = "MODEL.BACKBONE.NAME"
+INPUT_KEYS = ("INPUT.INTERPOLATION", "INPUT.PIXEL_MEAN", "INPUT.PIXEL_STD")
+
+
+def get_key(cfg, dotted):
+    node = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def has_key(cfg, dotted):
+    node = cfg
+    for part in dotted.split("."):
+        if part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def plain(value):
+    """A config value as a checkpoint stores it and compares it (tuples and lists alike)."""
+    return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def host_settings(cfg, model_class):
+    node = f"TRAINER.{model_class.config_node}"
+    keys = [f"{node}.{key}" for key in get_key(cfg, node)] + [BACKBONE_KEY, *INPUT_KEYS]
+    return {key: plain(get_key(cfg, key)) for key in keys}
+
+
+def host_record(cfg, trainer_name, model_class):
+    return {"trainer": trainer_name, "settings": host_settings(cfg, model_class)}
+
+
+def is_overridable(key, model_class):
+    """Whether the host may be rebuilt with another value of ``key`` and still hold the same prompts."""
+    if key in INPUT_KEYS:
+        return True
+    node = f"TRAINER.{model_class.config_node}."
+    return key.startswith(node) and key[len(node):] in model_class.overridable_settings
