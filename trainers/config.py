@@ -20,6 +20,7 @@ def extend_cfg(cfg):
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (base-to-new protocol)
     cfg.DATASET.FOLDER = ""  # ImageFolder: the folder under DATASET.ROOT
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where named CLIP weights are downloaded; "" = ~/.cache/clip
+    cfg.MODEL.REFERENCE_PARITY = False  # compute as the reference implementations do, bit for bit (slower)
     for extend in _EXTENSIONS:
         extend(cfg)
     return cfg

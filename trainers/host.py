@@ -98,6 +98,16 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
         """The prompt learner's state from a checkpoint: ours as it is; hosts map the reference's layouts here."""
         return state_dict
 
+    @property
+    def reference_parity(self):
+        """Whether the encoders compute as the reference implementations do, bit for bit (``MODEL.REFERENCE_PARITY``,
+        ``trainers/prompted_clip/encoders.py``), instead of the faster way that differs from them only in rounding."""
+        return self.text_encoder.reference_parity
+
+    @reference_parity.setter
+    def reference_parity(self, enabled):
+        self.text_encoder.reference_parity = self.image_encoder.reference_parity = bool(enabled)
+
     def prompt_parameter_names(self):
         """Names (relative to this model) of the learnable tensors: the prompt set that DPC clones."""
         return [f"{PROMPT_LEARNER}.{name}" for name, p in self.prompt_learner.named_parameters() if p.requires_grad]
@@ -128,6 +138,7 @@ def build_host(model_class, cfg, classnames, clip_model):
     """The host as its own trainer and DPC both build it: frozen but for its prompt set, and checked."""
     print(f"Building {model_class.__name__} (settings: TRAINER.{model_class.config_node})")
     model = model_class.from_config(cfg, classnames, clip_model)
+    model.reference_parity = cfg.MODEL.REFERENCE_PARITY
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith(PROMPT_LEARNER + "."))
     check_host(model)

@@ -21,11 +21,6 @@ from ..host import HostModel
 from ..prompted_clip import ClassTokens, embed_tokens, eot_indices, tokenize
 
 
-def fp16_round(tensor):
-    """Round to fp16 and back; the gradient passes through both casts, as through the reference's ``.half()``."""
-    return tensor if tensor.dtype == torch.float16 else tensor.half().to(tensor.dtype)
-
-
 def text_width(clip_model):
     return clip_model.ln_final.weight.shape[0]
 
@@ -153,20 +148,16 @@ class VLPromptedCLIP(HostModel):
         self.round_prompts_fp16 = round_prompts_fp16
         self.image_encoder_prompted = prompt_learner.has_vision_prompts
 
-    def inserted(self, prompt):
-        """A prompt as it enters the activations (see the module docstring for the fp16 rounding)."""
-        return fp16_round(prompt) if self.round_prompts_fp16 else prompt
-
     def encode_image(self, images):
         first, deep = self.prompt_learner.vision_prompts()
         if first is None:
             return self.image_encoder(images)
-        return self.image_encoder(images, self.inserted(first), [self.inserted(p) for p in deep])
+        return self.image_encoder(images, first, deep, round_fp16=self.round_prompts_fp16)
 
     def encode_text(self, class_idx=None, image_features=None):
         learner = self.prompt_learner
-        deep = [self.inserted(p) for p in learner.deep_text_prompts()]
-        return self.text_encoder(learner(class_idx), learner.eot_indices(class_idx), deep)
+        return self.text_encoder(learner(class_idx), learner.eot_indices(class_idx), learner.deep_text_prompts(),
+                                 round_fp16=self.round_prompts_fp16)
 
 
 # The reference's whole-model keys of IVLP's prompts (its deep prompts are named by the block they enter).

@@ -1,31 +1,36 @@
 """Prompted CLIP encoders: the stock text and image transformers run block by block, with prompt tokens
-inserted or replaced between blocks (HOSTS.md §1.3-1.4). CLIP's own modules are used as they are."""
+inserted or replaced between blocks. CLIP's own modules are used as they are.
+
+Two shortcuts make them faster than the reference implementations, and differ from them only in rounding
+(``docs/HOSTS.md``, "Reference parity"): the text sequence is cut after its last EOT token, and an inserted
+prompt is cast to the activations' dtype once, before it is copied per class or image. ``reference_parity``
+(``MODEL.REFERENCE_PARITY``) turns both off: all 77 positions run, and every copy is cast, as the references do.
+"""
 import torch
 from torch import nn
 
 
-def _replace_leading_slots(x, prompt):
-    """Text, sequence-first ``x`` (L, N, D): positions 1..n become ``prompt`` (n, D) or (N, n, D)."""
-    n = prompt.shape[-2]
-    prompt = prompt.to(x.dtype)
-    prompt = prompt.unsqueeze(1).expand(-1, x.shape[1], -1) if prompt.dim() == 2 else prompt.permute(1, 0, 2)
-    return torch.cat([x[:1], prompt, x[1 + n:]], dim=0)
+def prompt_copies(prompt, copies, dtype, round_fp16=False, reference_order=False):
+    """``prompt`` (n, D) as ``copies`` copies (copies, n, D) in ``dtype``; ``round_fp16`` rounds it through fp16
+    on the way, as the reference's ``.half()`` does in every precision. Ours casts once and copies; the reference
+    copies, then casts the copies (``reference_order``), so its backward pass rounds each copy's gradient."""
+    def cast(tensor):
+        return (tensor.half() if round_fp16 else tensor).to(dtype)
 
-
-def _replace_trailing_slots(x, prompt):
-    """Vision, sequence-first ``x`` (L, B, D): the last n positions become ``prompt`` (n, D)."""
-    n = prompt.shape[0]
-    prompt = prompt.to(x.dtype).unsqueeze(1).expand(-1, x.shape[1], -1)
-    return torch.cat([x[:-n], prompt], dim=0)
+    if reference_order:
+        return cast(prompt.unsqueeze(0).expand(copies, -1, -1))
+    return cast(prompt).unsqueeze(0).expand(copies, -1, -1)
 
 
 class PromptedTextEncoder(nn.Module):
     """Encodes prompt *embeddings* (N, 77, D) to text features (N, E).
 
-    ``deep_prompts[k]`` (if given) replaces positions 1..n before block k+1. The sequence is cut after the
-    last EOT before the blocks run: with CLIP's causal mask later tokens cannot change the EOT features, and
-    prompts are usually far shorter than 77 tokens.
+    ``deep_prompts[k]`` (n, D) replaces positions 1..n before block k+1 (``round_fp16``: see ``prompt_copies``).
+    The sequence is cut after the last EOT before the blocks run: with CLIP's causal mask later tokens cannot
+    change the EOT features, and prompts are usually far shorter than 77 tokens.
     """
+
+    reference_parity = False
 
     def __init__(self, clip_model):
         super().__init__()
@@ -35,18 +40,23 @@ class PromptedTextEncoder(nn.Module):
         self.text_projection = clip_model.text_projection
         self.dtype = clip_model.dtype
 
-    def forward(self, prompt_embeddings, eot_indices, deep_prompts=()):
-        length = int(eot_indices.max()) + 1
+    def forward(self, prompt_embeddings, eot_indices, deep_prompts=(), round_fp16=False):
+        length = prompt_embeddings.shape[1] if self.reference_parity else int(eot_indices.max()) + 1
         x = (prompt_embeddings + self.positional_embedding.type(self.dtype))[:, :length]
         x = x.permute(1, 0, 2)
         mask = self.transformer.resblocks[0].attn_mask
         mask = mask[:length, :length] if mask is not None else None
         for depth, block in enumerate(self.transformer.resblocks):
             if 1 <= depth <= len(deep_prompts):
-                x = _replace_leading_slots(x, deep_prompts[depth - 1])
+                x = self._replace_leading_slots(x, deep_prompts[depth - 1], round_fp16)
             x = self._run_block(block, x, mask)
         x = self.ln_final(x.permute(1, 0, 2)).type(self.dtype)
         return x[torch.arange(x.shape[0], device=x.device), eot_indices] @ self.text_projection
+
+    def _replace_leading_slots(self, x, prompt, round_fp16):
+        """Sequence-first ``x`` (L, N, D): positions 1..n become ``prompt`` (n, D)."""
+        copies = prompt_copies(prompt, x.shape[1], x.dtype, round_fp16, self.reference_parity).permute(1, 0, 2)
+        return torch.cat([x[:1], copies, x[1 + prompt.shape[0]:]], dim=0)
 
     @staticmethod
     def _run_block(block, x, mask):
@@ -63,16 +73,18 @@ class PromptedImageEncoder(nn.Module):
     """CLIP's ViT with optional prompt tokens appended after the patches.
 
     ``prompts`` (n, D) enter after the positional embedding (so they get none) and before ``ln_pre``;
-    ``deep_prompts[k]`` replaces the last n tokens before block k+1. Without prompts it is CLIP's own
-    ``visual`` forward (ResNet backbones included).
+    ``deep_prompts[k]`` replaces the last n tokens before block k+1 (``round_fp16``: see ``prompt_copies``).
+    Without prompts it is CLIP's own ``visual`` forward (ResNet backbones included).
     """
+
+    reference_parity = False
 
     def __init__(self, clip_model):
         super().__init__()
         self.visual = clip_model.visual
         self.dtype = clip_model.dtype
 
-    def forward(self, images, prompts=None, deep_prompts=()):
+    def forward(self, images, prompts=None, deep_prompts=(), round_fp16=False):
         images = images.type(self.dtype)
         if prompts is None:
             return self.visual(images)
@@ -83,11 +95,16 @@ class PromptedImageEncoder(nn.Module):
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
         cls = v.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
         x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
-        x = torch.cat([x, prompts.to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)], dim=1)
+        x = torch.cat([x, self._copies(prompts, x.shape[0], x.dtype, round_fp16)], dim=1)
         x = v.ln_pre(x).permute(1, 0, 2)
         for depth, block in enumerate(v.transformer.resblocks):
             if 1 <= depth <= len(deep_prompts):
-                x = _replace_trailing_slots(x, deep_prompts[depth - 1])
+                prompt = deep_prompts[depth - 1]  # the last n positions of sequence-first x (L, B, D)
+                x = torch.cat([x[:-prompt.shape[0]], self._copies(prompt, x.shape[1], x.dtype, round_fp16)
+                               .permute(1, 0, 2)], dim=0)
             x = block(x)
         x = v.ln_post(x.permute(1, 0, 2)[:, 0, :])
         return x @ v.proj
+
+    def _copies(self, prompt, copies, dtype, round_fp16):
+        return prompt_copies(prompt, copies, dtype, round_fp16, self.reference_parity)

@@ -1,0 +1,48 @@
+"""MODEL.REFERENCE_PARITY: the encoders compute as the reference implementations do (all 77 text positions, casts
+after copying the prompts); the default differs from that in rounding only."""
+import pytest
+import torch
+
+from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
+from trainers.hosts.coop import CoOpCLIP
+from trainers.prompted_clip import build_tiny_clip, prompt_copies
+from trainers.zsclip import ZeroshotCLIPModel
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("host", HOSTS)
+def test_both_modes_give_the_same_logits_in_fp32(host):
+    clip_model = build_tiny_clip()
+    fast, parity = build_host(host, clip_model=clip_model), build_host(host, "MODEL.REFERENCE_PARITY", True,
+                                                                       clip_model=clip_model)
+    parity.prompt_learner.load_state_dict(fast.prompt_learner.state_dict())
+    assert parity.reference_parity and not fast.reference_parity
+    images = random_images()
+    difference = (fast.logits(images) - parity.logits(images)).abs().max().item()
+    assert difference <= 1e-5
+
+
+@torch.no_grad()
+def test_with_parity_coop_from_its_init_phrase_is_zero_shot_clip_bit_for_bit():
+    clip_model = build_tiny_clip()
+    coop = build_host("CoOp", "MODEL.REFERENCE_PARITY", True, clip_model=clip_model)
+    assert isinstance(coop, CoOpCLIP) and coop.prompt_learner.n_ctx == 4  # the tokens of "a photo of a"
+    zero_shot = ZeroshotCLIPModel(clip_model, [f"a photo of a {name.replace('_', ' ')}." for name in CLASSNAMES])
+    images = random_images()
+    assert torch.equal(coop.logits(images), zero_shot(images))  # the stock encode_text runs all 77 positions
+
+
+def test_parity_casts_every_copy_so_the_gradient_sums_in_the_prompts_dtype():
+    prompt = torch.randn(2, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    upstream = torch.randn(5, 2, 8, generator=torch.Generator().manual_seed(1)).half()
+    gradients = {}
+    for reference_order in (False, True):
+        prompt.grad = None
+        copies = prompt_copies(prompt, 5, torch.float16, reference_order=reference_order)
+        assert copies.shape == (5, 2, 8) and copies.dtype == torch.float16
+        (copies * upstream).sum().backward()
+        gradients[reference_order] = prompt.grad.clone()
+    exact = (upstream.double()).sum(0)  # d/dprompt of sum(copies * upstream), in exact arithmetic
+    assert torch.equal(gradients[True], upstream.float().sum(0))  # each copy's gradient in fp32, summed in fp32
+    assert torch.equal(gradients[False], upstream.sum(0).float())  # summed in fp16, then cast
+    assert (gradients[True].double() - exact).abs().max() <= (gradients[False].double() - exact).abs().max()
