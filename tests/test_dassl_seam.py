@@ -93,7 +93,7 @@ def test_dpc_runtime_builtin_overrides_an_installed_dassl(fake_dassl, monkeypatc
     assert toolbox.Datum is datasets.runtime.Datum and toolbox.DataManager is datasets.runtime.DataManager
 
 
-# ---- who may import whom (DESIGN §2-3) ---------------------------------------------------------------------
+# ---- who may import whom (README, developer notes) ---------------------------------------------------------
 
 SEAM_FILES = ("datasets/toolbox.py",)
 SEAM_DIRS = ("datasets/runtime/", "trainers/engine/")
@@ -145,3 +145,10 @@ def test_only_the_seam_imports_dassl_or_the_builtin_runtime():
             if rel_path.startswith("datasets/") and root == "trainers":
                 offenders.append(f"{rel_path}: {module} (datasets/ must not import trainers/)")
     assert not offenders, "imports that bypass the toolbox seam:\n" + "\n".join(sorted(set(offenders)))
+
+
+def test_dpc_knows_hosts_only_through_the_interface():
+    """trainers/dpc imports the host interface (trainers.host, host_trainer, host_settings), never a host."""
+    offenders = [f"{rel_path}: {module}" for rel_path, path in project_modules() if rel_path.startswith("trainers/dpc/")
+                 for module in imported_modules(rel_path, path) if module.startswith("trainers.hosts")]
+    assert not offenders, "DPC names a host:\n" + "\n".join(sorted(set(offenders)))

@@ -1,0 +1,220 @@
+"""The contract every registered host meets, table-driven over the registry: a host is tested by being registered.
+
+Built on a tiny CLIP, a host meets the interface (its flags tell the truth, class subsets are rows of all classes,
+it trains under autocast); through train.py it lowers its loss, evaluates new classes from its slim checkpoint,
+and DPC over it -- with the one DPC config, the host rebuilt from stage 1 -- keeps its new-class logits exactly at
+TRAINER.DPC.WEIGHT_NEW 0. This module also defines a host of its own, as a new host's module would (a config node,
+a model class with a head of its own, a two-line trainer) plus its yaml: nothing else names it. It is registered
+for this module's tests only: its config node would change the config, and so the identity, of every other run.
+"""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from conftest import run_train
+from datasets.shapes import make_shapes_dataset
+from hosts_support import CLASSNAMES, CPU_CONFIGS, build_host, host_args, random_images
+from trainers import config
+from trainers.config import new_node
+from trainers.engine import TRAINER_REGISTRY
+from trainers.host import HostModel
+from trainers.host_trainer import HostTrainer, host_model_class, registered_hosts
+from trainers.hosts.coop import CoOpPromptLearner
+
+DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"  # one DPC config for every host: the host comes from stage 1
+
+
+# ---- a new host: CoOp's prompts and a learned per-class bias, computed from each class's text features -------
+
+def add_biased_coop_config(cfg):
+    cfg.TRAINER.BIASED_COOP = new_node(N_CTX=4, CTX_INIT="a photo of a", PREC="fp16", BIAS_SCALE=1.0)
+
+
+class BiasedCoOpCLIP(HostModel):
+    config_node = "BIASED_COOP"
+
+    def __init__(self, node, classnames, clip_model):
+        super().__init__(clip_model)
+        self.prompt_learner = CoOpPromptLearner(clip_model, classnames, node.N_CTX, node.CTX_INIT)
+        # Learned, so part of the prompt set: DPC clones it into P and P' like the context.
+        self.prompt_learner.bias_direction = nn.Parameter(torch.full((clip_model.text_projection.shape[1],),
+                                                                     node.BIAS_SCALE))
+
+    def encode_image(self, images):
+        return self.image_encoder(images)
+
+    def encode_text(self, class_idx=None, image_features=None):
+        return self.text_encoder(self.prompt_learner(class_idx), self.prompt_learner.eot_indices(class_idx))
+
+    def head(self, image_features, text_features):
+        bias = F.normalize(text_features, dim=-1) @ self.prompt_learner.bias_direction.to(text_features.dtype)
+        return super().head(image_features, text_features) + bias
+
+
+class BiasedCoOp(HostTrainer):
+    model_class = BiasedCoOpCLIP
+
+
+@pytest.fixture(scope="module", autouse=True)
+def biased_coop(tmp_path_factory):
+    """What ``@config_extension``, ``@TRAINER_REGISTRY.register()`` and the host's yaml
+    (configs/trainers/BiasedCoOp/cpu_tiny.yaml) do for a shipped host, undone after this module."""
+    path = tmp_path_factory.mktemp("biased_coop") / "cpu_tiny.yaml"
+    with open("configs/trainers/CoOp/cpu_tiny.yaml") as f:
+        path.write_text(f.read().replace("  COOP:", "  BIASED_COOP:"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, "_EXTENSIONS", [*config._EXTENSIONS, add_biased_coop_config])
+        patch.setitem(TRAINER_REGISTRY._obj_map, "BiasedCoOp", BiasedCoOp)
+        patch.setitem(CPU_CONFIGS, "BiasedCoOp", str(path))
+        yield
+
+
+HOSTS = [*registered_hosts(), "BiasedCoOp"]  # every registered host, and the new one
+
+
+def test_the_new_host_is_registered_and_its_head_is_its_own():
+    assert "BiasedCoOp" in registered_hosts()
+    model = build_host("BiasedCoOp")
+    images = random_images()
+    with torch.no_grad():
+        plain = HostModel.head(model, model.encode_image(images), model.encode_text())
+        assert not torch.allclose(model.logits(images), plain)
+
+
+# ---- the model --------------------------------------------------------------------------------------------
+
+def reaches_the_prompts(model, output):
+    """Whether ``output`` depends on the prompt set (a gradient reaches some prompt tensor)."""
+    if not output.requires_grad:
+        return False
+    model.zero_grad()
+    output.float().sum().backward()
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prompt_learner.parameters())
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_the_interface_flags_tell_the_truth(host):
+    model = build_host(host)
+    images = random_images()
+    assert reaches_the_prompts(model, model.encode_image(images)) == model.image_encoder_prompted
+    features = model.encode_image(images).detach()
+    depends = model.text_depends_on_image
+    with torch.no_grad():
+        varies = not torch.equal(model.encode_text(None, features if depends else None),
+                                 model.encode_text(None, (features.flip(0) if depends else None)))
+    assert varies == depends
+    assert model.prompt_parameter_names() == [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("host", HOSTS)
+def test_class_subset_equals_the_rows_of_all_classes(host):
+    model = build_host(host)
+    subset = torch.tensor([2, 0])
+    images = random_images()
+    full = model.logits(images)
+    assert full.shape == (3, len(CLASSNAMES))
+    torch.testing.assert_close(model.logits(images, subset), full[:, subset], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_autocast_trains_the_host(host):
+    """The amp path (autocast; bf16 on the CPU), which crashes in the reference for PromptSRC and KgCoOp."""
+    model = build_host(host)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.loss(random_images(), torch.tensor([0, 1, 2]))
+    assert loss.logits.dtype == torch.bfloat16 and torch.isfinite(loss.total)
+    loss.total.backward()
+    assert all(p.grad is not None for p in model.prompt_learner.parameters())
+
+
+# ---- through train.py -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory, tiny_clip_path, biased_coop):
+    """Every host trained on the base classes for 2 epochs (12 classes: 6 base, 6 new, so that DPC finds
+    negatives outside a batch of 4)."""
+    tmp = tmp_path_factory.mktemp("hosts")
+    root = str(tmp / "data")
+    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+    runs = {}
+    for host in HOSTS:
+        runs[host] = tmp / host
+        run_train(*host_args(host, root, tiny_clip_path, runs[host]))
+    return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "runs": runs}
+
+
+def evaluate_new(stage1, host, out):
+    return run_train(*host_args(host, stage1["root"], stage1["clip"], out, subsample="new",
+                                flags=("--eval-only", "--model-dir", stage1["runs"][host], "--load-epoch", 2)))
+
+
+def first_test_images(trainer):
+    return trainer.parse_batch_test(next(iter(trainer.test_loader)))[0]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_base_to_new_from_the_slim_checkpoint(host, stage1):
+    trained = stage1["runs"][host]
+    base = json.loads((trained / "results.json").read_text())
+    assert base["subsample_classes"] == "base" and base["n"] == 18  # 6 classes x 3 test images
+    saved = torch.load(trained / host_model_class(host).checkpoint_name / "model.pth.tar-2", weights_only=True)
+    assert saved["host"]["trainer"] == host  # how the host was built, for DPC's stage 2
+
+    out = stage1["tmp"] / f"{host}_new"
+    trainer = evaluate_new(stage1, host, out)
+    assert set(saved["state_dict"]) == set(trainer.model.prompt_learner.state_dict())  # learnable tensors only
+    for key, value in trainer.model.prompt_learner.state_dict().items():
+        assert torch.equal(value, saved["state_dict"][key])
+    new = json.loads((out / "results.json").read_text())
+    assert new["subsample_classes"] == "new" and new["n"] == 18 and 0 <= new["accuracy"] <= 100
+    assert trainer.model.prompt_learner.token_prefix.shape[0] == 6  # buffers rebuilt for the new classes
+
+
+# Settings under which a few steps on the tiny random CLIP reliably lower each loss. KgCoOp starts at its
+# score's minimum with "a photo of a" (the init equals its template), so it starts from random context here.
+LOWERING = {"KgCoOp": ("OPTIM.LR", 0.002, "TRAINER.COOP.CTX_INIT", "")}
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
+    opts = LOWERING.get(host, ("OPTIM.LR", 0.01))
+    trainer = run_train(*host_args(host, shapes_root, tiny_clip_path, tmp_path, "OPTIM.WARMUP_EPOCH", 0, *opts,
+                                   "TEST.NO_TEST", True, epochs=8, flags=("--no-train",)))
+    images, labels = trainer.parse_batch_test(next(iter(trainer.test_loader)))
+
+    def loss():
+        with torch.no_grad():
+            return trainer.model.loss(images, labels).total.item()
+    before = loss()
+    trainer.train()
+    assert loss() < 0.98 * before
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(host, stage1):
+    tmp, root, clip_path = stage1["tmp"], stage1["root"], stage1["clip"]
+
+    def dpc(out, *opts, flags=(), subsample="base"):
+        return run_train("--trainer", "DPC", *flags, "--root", root, "--seed", 1,
+                         "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
+                         "--output-dir", out, "MODEL.BACKBONE.NAME", clip_path, "DATASET.NUM_SHOTS", 4,
+                         "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
+
+    stage2 = tmp / f"{host}_dpc"
+    trained = dpc(stage2, "TRAINER.DPC.BACKBONE_DIR", str(stage1["runs"][host]))
+    assert trained.cfg.TRAINER.DPC.HOST == host
+    moved = [not torch.equal(p, trained.prompts.frozen()[n]) for n, p in trained.prompts.parallel_values().items()]
+    assert any(moved)  # stage 2 trained P'
+    host_new = evaluate_new(stage1, host, tmp / f"{host}_host_new")
+    wrapped = dpc(tmp / f"{host}_dpc_new", flags=("--eval-only", "--model-dir", stage2, "--load-epoch", 1),
+                  subsample="new")
+    images = first_test_images(host_new)
+    with torch.no_grad():
+        assert torch.equal(wrapped.inference_logits(images), host_new.model(images))
+    accuracy = [json.loads((tmp / d / "results.json").read_text())["accuracy"]
+                for d in (f"{host}_host_new", f"{host}_dpc_new")]
+    assert accuracy[0] == accuracy[1]
