@@ -1,4 +1,4 @@
-"""The construction pipeline shared by every CoOp-style reader (DATASETS.md §1.8), and its error messages."""
+"""The construction pipeline shared by every CoOp-style reader (docs/DATASETS.md), and its error messages."""
 import os
 
 from .fewshot import fewshot_cache_path, fewshot_splits, subsample_classes

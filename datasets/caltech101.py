@@ -1,4 +1,4 @@
-"""Caltech101 (DATASETS.md §3.2): class folders, two ignored, four renamed."""
+"""Caltech101 (docs/DATASETS.md): class folders, two ignored, four renamed."""
 from .benchmark import SplitDataset
 from .splits import read_and_split_data
 from .toolbox import DATASET_REGISTRY

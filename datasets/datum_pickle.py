@@ -1,7 +1,7 @@
 """Pickles of Datum lists in Dassl's format (few-shot caches, ``imagenet/preprocessed.pkl``).
 
 A file is a dict whose list values hold Datums pickled under ``dassl.data.datasets.base_dataset.Datum`` with the
-instance state ``{_impath, _label, _domain, _classname}`` (DATASETS.md §1.6, §9.1). We read such files without
+instance state ``{_impath, _label, _domain, _classname}`` (docs/DATASETS.md). We read such files without
 Dassl and write files Dassl can read. Extra keys we add (``dataset_dir`` and friends) are ignored by Dassl.
 """
 import os

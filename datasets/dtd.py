@@ -1,4 +1,4 @@
-"""DescribableTextures (DATASETS.md §3.8): class folders under ``images/``; ``labels/`` and ``imdb/`` unused."""
+"""DescribableTextures (docs/DATASETS.md): class folders under ``images/``; ``labels/`` and ``imdb/`` unused."""
 from .benchmark import SplitDataset
 from .splits import read_and_split_data
 from .toolbox import DATASET_REGISTRY

@@ -1,4 +1,4 @@
-"""EuroSAT (DATASETS.md §3.9): the RGB release's class folders under ``2750/``, renamed to readable phrases."""
+"""EuroSAT (docs/DATASETS.md): the RGB release's class folders under ``2750/``, renamed to readable phrases."""
 from .benchmark import SplitDataset
 from .splits import read_and_split_data
 from .toolbox import DATASET_REGISTRY

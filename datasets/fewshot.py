@@ -1,4 +1,4 @@
-"""Few-shot sampling, its cache in ``split_fewshot/``, and base/new class subsampling (DATASETS.md §1.6-1.7)."""
+"""Few-shot sampling, its cache in ``split_fewshot/``, and base/new class subsampling (docs/DATASETS.md)."""
 import hashlib
 import json
 import math

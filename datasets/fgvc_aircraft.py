@@ -1,4 +1,4 @@
-"""FGVCAircraft (DATASETS.md §3.6): the official variant-level splits, read from the text files on every run."""
+"""FGVCAircraft (docs/DATASETS.md): the official variant-level splits, read from the text files on every run."""
 import os
 
 from .benchmark import SplitDataset

@@ -1,4 +1,4 @@
-"""Food101 (DATASETS.md §3.5): class folders under ``images/``; the official ``meta/`` split is not used."""
+"""Food101 (docs/DATASETS.md): class folders under ``images/``; the official ``meta/`` split is not used."""
 from .benchmark import SplitDataset
 from .splits import read_and_split_data
 from .toolbox import DATASET_REGISTRY

@@ -1,4 +1,4 @@
-"""ImageNet (DATASETS.md §3.11): ``images/train`` and ``images/val`` in wnid folders, val doubling as test.
+"""ImageNet (docs/DATASETS.md): ``images/train`` and ``images/val`` in wnid folders, val doubling as test.
 
 The scan is cached in ``imagenet/preprocessed.pkl`` in Dassl's format, so the reference code and this one share
 the file. The reference never checks that file; here it is rebuilt when it no longer matches the folders.

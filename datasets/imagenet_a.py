@@ -1,4 +1,4 @@
-"""ImageNetA (DATASETS.md §3.14: ImageNet-A, 200 wnid folders; labels 0..199 follow their sorted order)."""
+"""ImageNetA (docs/DATASETS.md: ImageNet-A, 200 wnid folders; labels 0..199 follow their sorted order)."""
 from .imagenet_common import SortedFolderTestSet
 from .toolbox import DATASET_REGISTRY
 

@@ -1,4 +1,4 @@
-"""ImageNetR (DATASETS.md §3.15: ImageNet-R, 200 wnid folders; labels 0..199 follow their sorted order)."""
+"""ImageNetR (docs/DATASETS.md: ImageNet-R, 200 wnid folders; labels 0..199 follow their sorted order)."""
 from .imagenet_common import SortedFolderTestSet
 from .toolbox import DATASET_REGISTRY
 

@@ -1,4 +1,4 @@
-"""ImageNetSketch (DATASETS.md §3.13: ImageNet-Sketch, one folder per wnid)."""
+"""ImageNetSketch (docs/DATASETS.md: ImageNet-Sketch, one folder per wnid)."""
 from .imagenet_common import SortedFolderTestSet
 from .toolbox import DATASET_REGISTRY
 

@@ -1,4 +1,4 @@
-"""ImageNetV2 matched-frequency (DATASETS.md §3.12): folders ``0``..``999`` named by the ImageNet label."""
+"""ImageNetV2 matched-frequency (docs/DATASETS.md): folders ``0``..``999`` named by the ImageNet label."""
 from .imagenet_common import TestOnlyDataset
 from .toolbox import DATASET_REGISTRY
 

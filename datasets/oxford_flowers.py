@@ -1,4 +1,4 @@
-"""OxfordFlowers / Flowers102 (DATASETS.md §3.4): labels from ``imagelabels.mat``, names from ``cat_to_name.json``."""
+"""OxfordFlowers / Flowers102 (docs/DATASETS.md): labels from ``imagelabels.mat``, names from ``cat_to_name.json``."""
 import json
 import os
 from collections import OrderedDict

@@ -1,4 +1,4 @@
-"""OxfordPets (DATASETS.md §3.1): 37 breeds; labels and names from ``annotations/{trainval,test}.txt``."""
+"""OxfordPets (docs/DATASETS.md): 37 breeds; labels and names from ``annotations/{trainval,test}.txt``."""
 import os
 
 from .benchmark import SplitDataset

@@ -1,4 +1,4 @@
-"""Split JSON files (``split_zhou_<Name>.json``) and the reference split-generation rules (DATASETS.md §1.4-1.5)."""
+"""Split JSON files (``split_zhou_<Name>.json``) and the reference split-generation rules (docs/DATASETS.md)."""
 import json
 import os
 import random

@@ -1,4 +1,4 @@
-"""StanfordCars (DATASETS.md §3.3): 196 models; labels and names from the devkit's MATLAB files."""
+"""StanfordCars (docs/DATASETS.md): 196 models; labels and names from the devkit's MATLAB files."""
 import os
 
 from .benchmark import SplitDataset

@@ -1,4 +1,4 @@
-"""SUN397 (DATASETS.md §3.7): scene categories from ``ClassName.txt``; partition 01 gives train+val and test."""
+"""SUN397 (docs/DATASETS.md): scene categories from ``ClassName.txt``; partition 01 gives train+val and test."""
 import os
 
 from .benchmark import SplitDataset

@@ -1,4 +1,4 @@
-"""UCF101 (DATASETS.md §3.10): the middle frame of each video; split 01 of ``ucfTrainTestlist/``."""
+"""UCF101 (docs/DATASETS.md): the middle frame of each video; split 01 of ``ucfTrainTestlist/``."""
 import os
 import re
 

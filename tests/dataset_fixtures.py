@@ -1,4 +1,4 @@
-"""Generated data trees for the dataset readers: tiny JPEGs plus metadata in the real formats (DATASETS.md §10).
+"""Generated data trees for the dataset readers: tiny JPEGs plus metadata in the real formats (docs/DATASETS.md).
 
 Each ``make_<reader>(root)`` writes the raw layout of one dataset under ``root`` and returns what the reader
 should produce from it when it generates the split file: class names by label and images per label per split.

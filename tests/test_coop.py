@@ -1,4 +1,4 @@
-"""CoOp (HOSTS.md §3) on tiny CLIPs: parity with zero-shot CLIP, token order, CSC, class subsets, training."""
+"""CoOp on tiny CLIPs: parity with zero-shot CLIP, token order, CSC, class subsets, training."""
 import json
 import os
 

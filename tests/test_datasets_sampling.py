@@ -1,4 +1,4 @@
-"""Split generation, few-shot sampling and their caches against the documented procedures (DATASETS.md §1.5-1.7)."""
+"""Split generation, few-shot sampling and their caches against the documented procedures (docs/DATASETS.md)."""
 import math
 import os
 import random

@@ -1,4 +1,4 @@
-"""Few-shot sampling and its ``split_fewshot/shot_K-seed_S.pkl`` cache (DATASETS.md §1.6); base/new classes (§1.7)."""
+"""Few-shot sampling and its ``split_fewshot/shot_K-seed_S.pkl`` cache (docs/DATASETS.md); base/new classes."""
 import contextlib
 import json
 import os
@@ -25,7 +25,7 @@ def as_tuples(items):
 
 
 def reference_fewshot(items, k):
-    """DATASETS.md §1.6, written out: per label in first-appearance order, ``random.sample(items, k)`` or all."""
+    """The documented procedure, written out: per label in first-appearance order, ``random.sample(items, k)`` or all."""
     by_label = {}
     for item in items:
         by_label.setdefault(item.label, []).append(item)

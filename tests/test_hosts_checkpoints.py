@@ -1,4 +1,4 @@
-"""Loading checkpoints written by the reference implementations (whole-model state dicts, HOSTS.md §11)."""
+"""Loading checkpoints written by the reference implementations (whole-model state dicts)."""
 import json
 
 import pytest
@@ -20,7 +20,7 @@ FROZEN_WHOLE_MODEL = {
 
 
 def reference_name(host, ours):
-    """Our key -> the reference's key (HOSTS.md §6.3, §7.3, §8.5, §3.5, §5.5)."""
+    """Our key -> the reference's key."""
     if host in ("IVLP", "PromptSRC"):
         if ours == "ctx":
             return "prompt_learner.ctx"

@@ -1,4 +1,4 @@
-"""``build_optimizer`` / ``build_lr_scheduler``: Dassl's defaults and per-epoch LR sequences (HOSTS.md §1.6)."""
+"""``build_optimizer`` / ``build_lr_scheduler``: Dassl's defaults and per-epoch LR sequences."""
 import math
 
 import pytest
@@ -42,7 +42,7 @@ def test_sgd_gets_dassls_defaults():
 
 
 def test_cosine_with_constant_warmup_matches_hosts_md():
-    """LR 0.0035 over 5 epochs, 1 constant warm-up epoch at 1e-5 (HOSTS.md §1.6)."""
+    """LR 0.0035 over 5 epochs, 1 constant warm-up epoch at 1e-5, as Dassl gives them."""
     cfg = optim_cfg(LR=0.0035, MAX_EPOCH=5, LR_SCHEDULER="cosine", WARMUP_EPOCH=1, WARMUP_TYPE="constant",
                     WARMUP_CONS_LR=1e-5)
     lrs = lr_sequence(cfg)

@@ -1,4 +1,4 @@
-"""``build_transform`` (DATASETS.md §6) and the loaders ``DataManager`` builds from it (§5)."""
+"""``build_transform`` (docs/DATASETS.md) and the loaders ``DataManager`` builds from it."""
 import pytest
 import torch
 from PIL import Image

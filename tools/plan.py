@@ -1,6 +1,6 @@
 """The list of train.py runs a benchmark needs, in an order where every run comes after the runs it needs.
 
-Base-to-new, per dataset and seed (DESIGN §6):
+Base-to-new, per dataset and seed:
     host-train  the host on the base classes; its final test is the host's base accuracy
     host-test   --eval-only on the new classes from the host-train checkpoint
     dpc-train   DPC over the host-train checkpoint, on the base classes; its final test is DPC's base accuracy

@@ -1,5 +1,5 @@
-"""Hand-written prompt templates: CoOp's ``CUSTOM_TEMPLATES`` per dataset (DATASETS.md §8.1), KgCoOp's variant of
-that table, and PromptSRC's 60-template ensemble (DATASETS.md §8.4)."""
+"""Hand-written prompt templates: CoOp's ``CUSTOM_TEMPLATES`` per dataset, KgCoOp's variant of that table, and
+PromptSRC's 60-template ensemble."""
 
 CUSTOM_TEMPLATES = {
     "OxfordPets": "a photo of a {}, a type of pet.",
@@ -26,7 +26,7 @@ def dataset_template(dataset_name):
     return CUSTOM_TEMPLATES.get(dataset_name, DEFAULT_TEMPLATE)
 
 
-# KgCoOp's own table differs from CoOp's in one entry (HOSTS.md §2): DTD reads "a photo of a {}, a type of texture."
+# KgCoOp's own table differs from CoOp's in one entry: DTD reads "a photo of a {}, a type of texture."
 KGCOOP_TEMPLATES = dict(CUSTOM_TEMPLATES, DescribableTextures="a photo of a {}, a type of texture.")
 
 
@@ -34,7 +34,7 @@ def kgcoop_template(dataset_name):
     return KGCOOP_TEMPLATES.get(dataset_name, DEFAULT_TEMPLATE)
 
 
-# PromptSRC's ensemble for its frozen text targets (DATASETS.md §8.4), in order: 60 templates.
+# PromptSRC's ensemble for its frozen text targets, in order: 60 templates.
 PROMPTSRC_TEMPLATES = (
     "a photo of a {}.",
     "a bad photo of a {}.",

@@ -1,4 +1,4 @@
-"""Zero-shot CLIP (HOSTS.md §2): one hand-written template per dataset; nothing is trained or saved."""
+"""Zero-shot CLIP: one hand-written template per dataset; nothing is trained or saved."""
 import torch
 import torch.nn.functional as F
 from torch import nn

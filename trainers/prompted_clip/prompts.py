@@ -1,4 +1,4 @@
-"""Turning class names into token ids and embeddings (HOSTS.md §1.2)."""
+"""Turning class names into token ids and embeddings."""
 import torch
 
 import clip
