@@ -29,7 +29,7 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "ruff"],
         # What `import dassl` needs besides the above; Dassl.pytorch itself is not on PyPI (see the README).
         "dassl": ["gdown", "tensorboard", "scikit-learn", "wilds"],
     },

@@ -71,7 +71,8 @@ def build_parser():
     parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a bad-input error too")
-    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options from the command line")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options from the command line")
     return parser
 
 

@@ -2,7 +2,7 @@
 
 Importing this package registers every reader, as the anchors' ``train.py`` does by importing each module.
 """
-from . import (  # noqa: F401  (registration)
+from . import (  # registration
     caltech101, dtd, eurosat, fgvc_aircraft, food101, image_folder, imagenet, imagenet_a, imagenet_r,
     imagenet_sketch, imagenetv2, oxford_flowers, oxford_pets, stanford_cars, sun397, ucf101,
 )

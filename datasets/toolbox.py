@@ -50,7 +50,6 @@ def make_datum(impath="", label=0, domain=0, classname=""):
     return datum
 
 __all__ = [
-    "DATASET_REGISTRY", "DataManager", "DatasetBase", "DatasetWrapper", "Datum", "HAVE_DASSL", "RUNTIME_NAME",
-    "TRANSFORM_NAMES",
-    "build_data_loader", "build_dataset", "build_transform", "check_transform_names", "make_datum", "read_image", "runtime_location",
+    "DATASET_REGISTRY", "DataManager", "DatasetBase", "Datum", "HAVE_DASSL", "RUNTIME_NAME", "TRANSFORM_NAMES",
+    "build_dataset", "build_transform", "check_transform_names", "make_datum", "read_image", "runtime_location",
 ]

@@ -130,3 +130,10 @@ def test_repository_yamls_merge(tmp_path):
     assert cfg.TRAINER.COOP.CTX_INIT == "a photo of a" and cfg.TRAINER.COOP.PREC == "fp32"
     assert tuple(cfg.INPUT.SIZE) == (32, 32)
     assert cfg.OPTIM.WARMUP_CONS_LR == 1e-5
+
+
+def test_init_weights_is_refused_not_ignored(tmp_path, shapes_root, tiny_clip_path):
+    """Dassl's key for its own backbones means nothing to a CLIP prompt learner: one clear error, not silence."""
+    with pytest.raises(ConfigError, match="MODEL.INIT_WEIGHTS 'weights.pth' is not used here"):
+        run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "out", "MODEL.INIT_WEIGHTS", "weights.pth"))
+    assert not (tmp_path / "out" / "prompt_learner").exists()

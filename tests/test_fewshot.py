@@ -25,7 +25,8 @@ def as_tuples(items):
 
 
 def reference_fewshot(items, k):
-    """The documented procedure, written out: per label in first-appearance order, ``random.sample(items, k)`` or all."""
+    """The documented procedure, written out: per label in first-appearance order, ``random.sample(items, k)``
+    or all."""
     by_label = {}
     for item in items:
         by_label.setdefault(item.label, []).append(item)
@@ -145,7 +146,8 @@ def test_cache_of_another_split_is_not_reused(toy, capsys, change):
     elif change == "drop_train":
         train = train[:-1]
     else:
-        val = val + [make_datum(impath=touch(os.path.join(dataset_dir, "v", "extra.jpg")), label=2, classname="class_2")]
+        extra = touch(os.path.join(dataset_dir, "v", "extra.jpg"))
+        val = val + [make_datum(impath=extra, label=2, classname="class_2")]
     capsys.readouterr()
 
     random.seed(1)

@@ -132,7 +132,8 @@ def main(argv=None):
         size = 224 if args.vit_b16 else 32
         clip_path = save_tiny_clip(os.path.join(tmp, "clip.pt"), **(VIT_B16 if args.vit_b16 else {}))
         write_random_dataset(tmp, args.classes, per_class=20, size=size)
-        common = ("DATALOADER.NUM_WORKERS", args.workers, "TRAINER.COOP.PREC", args.prec, "INPUT.SIZE", f"({size}, {size})")
+        common = ("DATALOADER.NUM_WORKERS", args.workers, "TRAINER.COOP.PREC", args.prec,
+                  "INPUT.SIZE", f"({size}, {size})")
 
         # DPC over CoOp (as vit_b16_ctxv1 builds it) from CoOp's initial prompt: P = P' = ctx before tuning.
         dpc = build("DPC", tmp, clip_path, os.path.join(tmp, "dpc"), "configs/trainers/DPC/vit_b16_ep20_batch4.yaml",

@@ -12,8 +12,9 @@ share one training run per method and seed, as the anchors' scripts do.
 """
 import os
 
+from trainers.run_record import RESULTS_FILE as RESULTS_FILE  # the one name of the completion marker
+
 DPC_TRAINER = "DPC"
-RESULTS_FILE = "results.json"
 
 BASE2NEW = "base2new"
 CROSS_DATASET = "cross-dataset"

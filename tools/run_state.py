@@ -68,7 +68,7 @@ def _checkpoint_problem(run):
             continue
         try:
             info = load_checkpoint(path).get("run")
-        except Exception as err:  # an unreadable checkpoint cannot be resumed either
+        except Exception as err:  # noqa: BLE001  (an unreadable checkpoint cannot be resumed either)
             return f"{path} is unreadable ({err})"
         if info is None:
             return ""

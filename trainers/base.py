@@ -64,6 +64,9 @@ class ClipTrainer(TrainerX):
         """Dassl's hook, called before any data or model is built."""
         super().check_cfg(cfg)
         check_transform_names(cfg.INPUT.TRANSFORMS)
+        if cfg.MODEL.INIT_WEIGHTS:  # a Dassl key for its own backbones: refused rather than silently ignored
+            raise ConfigError(f"MODEL.INIT_WEIGHTS {cfg.MODEL.INIT_WEIGHTS!r} is not used here: CLIP comes from "
+                              "MODEL.BACKBONE.NAME, trained prompts from --model-dir or TRAINER.DPC.BACKBONE_DIR")
 
     # ---- precision and weights -------------------------------------------------------------------------
 

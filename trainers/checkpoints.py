@@ -60,7 +60,7 @@ def load_checkpoint(fpath):
         raise FileNotFoundError(f'No checkpoint file at "{fpath}"')
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
-    except Exception:  # any refusal of the weights-only unpickler: not a file of ours
+    except Exception:  # noqa: BLE001  (any refusal of the weights-only unpickler: not a file of ours)
         return torch.load(fpath, map_location="cpu", weights_only=False)
 
 

@@ -63,8 +63,9 @@ def _set(cfg, dotted, value):
 
 def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
     """The run's config: Dassl's defaults, the project's keys, the yaml files in order, the command-line flags
-    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the trainer's own resolution (``ClipTrainer.resolve_config``: aliases, defaults that depend
-    on other keys), so that what is printed and recorded is what runs. Returned frozen.
+    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the trainer's own
+    resolution (``ClipTrainer.resolve_config``: aliases, defaults that depend on other keys), so that what is
+    printed and recorded is what runs. Returned frozen.
 
     ``train.py``, the pipeline, DPC and the tests all build configs here.
     """

@@ -76,6 +76,6 @@ def host_model_class(name):
     """The model class of the host trainer registered as ``name``."""
     cls = TRAINER_REGISTRY.get(name)
     if not is_host_trainer(cls):
-        raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, trainers/host_trainer.py); "
-                         f"registered hosts: {', '.join(registered_hosts())}")
+        raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, "
+                         f"trainers/host_trainer.py); registered hosts: {', '.join(registered_hosts())}")
     return cls.model_class

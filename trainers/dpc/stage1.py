@@ -5,7 +5,7 @@ evaluating one. For every recorded setting (``trainers/host_settings.py``) the c
 - takes the recorded value when it leaves the key at its default;
 - may repeat the recorded value;
 - may override it when the key only changes how the host computes or trains (``PREC``, the host's
-  ``overridable_settings``, the input normalisation): honoured, and logged;
+  ``overridable_settings``, the input normalisation, ``MODEL.REFERENCE_PARITY``): honoured, and logged;
 - may not set another value otherwise: the prompts would not load, or would mean something else. That is one
   ``ConfigError`` line naming the key and both values.
 A value that equals the default counts as not given (yacs does not say which keys were set).
@@ -59,7 +59,7 @@ def inherit_host(cfg, defaults, record, source):
         raise ConfigError(f"TRAINER.DPC.HOST is {dpc.HOST!r}, but {source} holds prompts of {record['trainer']!r}")
     dpc.HOST = record["trainer"]
     model_class = host_model_class(record["trainer"])
-    notes, inherited = [], 0
+    notes = [f"Host {record['trainer']} rebuilt as {source} records it"]
     for key, recorded in record["settings"].items():
         if not has_key(cfg, key):
             continue  # a key this version no longer has
@@ -68,14 +68,28 @@ def inherit_host(cfg, defaults, record, source):
             continue
         if current == plain(get_key(defaults, key)):
             cfg.merge_from_list([key, recorded])
-            inherited += 1
         elif is_overridable(key, model_class):
             notes.append(f"Override of the host's {key}: {recorded!r} in {source}, {current!r} here")
         else:
             raise ConfigError(f"{key} is {current!r} here, but {source} was trained with {recorded!r}: DPC rebuilds "
                               "the host as it was trained; drop the option (or train stage 1 with it)")
-    notes.insert(0, f"Host {record['trainer']} rebuilt as {source} records it ({inherited} settings taken from there)")
     return notes
+
+
+def inherit_stage1_host(cfg, defaults):
+    """``inherit_host`` from the stage-1 checkpoint of ``TRAINER.DPC.BACKBONE_DIR``, when there is one yet (the
+    model's build says so when there is none; an evaluation reads the DPC checkpoint instead)."""
+    dpc = cfg.TRAINER.DPC
+    if not dpc.BACKBONE_DIR or not has_checkpoint(dpc.BACKBONE_DIR):
+        return []
+    path = stage1_checkpoint(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH, dpc.HOST)
+    record = recorded_host(path)
+    if record is not None:
+        return inherit_host(cfg, defaults, record, path)
+    if not dpc.HOST:
+        raise ConfigError(f"{path} does not record its host (a checkpoint of the reference code?): set "
+                          "TRAINER.DPC.HOST")
+    return [f"{path} does not record its host's settings: the host is built from this run's config"]
 
 
 def recorded_host(path):

@@ -24,7 +24,7 @@ from .loss import batch_classes, symmetric_infonce
 from .negative_pool import NegativePool, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
-from .stage1 import has_checkpoint, inherit_host, recorded_host, stage1_checkpoint
+from .stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
 from .steps import PreparedStep, PreparedSteps
 
 
@@ -60,24 +60,10 @@ class DPC(ClipTrainer):
         note = map_reference_keys(cfg, defaults)
         if note:
             notes.append(note)
-        notes += cls.inherit_stage1_host(cfg, defaults)
+        notes += inherit_stage1_host(cfg, defaults)
         if frozen:
             cfg.freeze()
         return notes
-
-    @staticmethod
-    def inherit_stage1_host(cfg, defaults):
-        dpc = cfg.TRAINER.DPC
-        if not dpc.BACKBONE_DIR or not has_checkpoint(dpc.BACKBONE_DIR):
-            return []  # no stage 1 (yet): building the model says so; an evaluation reads the DPC checkpoint
-        path = stage1_checkpoint(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH, dpc.HOST)
-        record = recorded_host(path)
-        if record is not None:
-            return inherit_host(cfg, defaults, record, path)
-        if not dpc.HOST:
-            raise ConfigError(f"{path} does not record its host (a checkpoint of the reference code?): set "
-                              "TRAINER.DPC.HOST")
-        return [f"{path} does not record its host's settings: the host is built from this run's config"]
 
     @classmethod
     def identity_extra(cls, cfg):
@@ -201,9 +187,8 @@ class DPC(ClipTrainer):
         parallel = self.prompts.view(self.prompts.parallel_values())
         image_features = None
         if anchor_features is not None:  # the host's image side has no prompts: the anchors' features are P''s too
-            rest = images[anchor_features.shape[0]:]
-            image_features = torch.cat([anchor_features, parallel.image_features(rest)]) if len(rest) else \
-                anchor_features
+            rest = images[len(anchor_features):]
+            image_features = torch.cat([anchor_features, *([parallel.image_features(rest)] if len(rest) else [])])
         return symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
 
     def prepare_step(self, batch):

@@ -86,7 +86,8 @@ class PromptSRCCLIP(IndependentVLCLIP):
 @TRAINER_REGISTRY.register()
 class PromptSRC(HostTrainer):
     model_class = PromptSRCCLIP
-    paper_configs = {"base2new": "vit_b16_c2_ep20_batch4_4+4ctx", "cross": "vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets",
+    paper_configs = {"base2new": "vit_b16_c2_ep20_batch4_4+4ctx",
+                     "cross": "vit_b16_c2_ep20_batch4_4+4ctx_cross_datasets",
                      "few_shot": "vit_b16_c2_ep50_batch4_4+4ctx_few_shot"}
 
     def build_model(self):

@@ -32,7 +32,7 @@ def resolve_weights_file(name, cache_dir=""):
         root = os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR)
         try:
             return _download(_MODELS[name], root)  # reuses a cached file when its SHA256 matches
-        except Exception as err:  # noqa: BLE001 - urllib/ssl/socket errors all mean "no download possible"
+        except Exception as err:  # urllib, ssl and socket errors all mean "no download possible"
             target = os.path.join(root, os.path.basename(_MODELS[name]))
             raise RuntimeError(
                 f"Could not download the CLIP weights for MODEL.BACKBONE.NAME={name!r} ({err}). On a machine "
