@@ -48,8 +48,11 @@ class NegativePool:
             self.paths[item.label].append(item.impath)
         self.num_workers = num_workers
         self.requests = _Requests()
+        # Its own generator: the workers' base seed is then never drawn from the global RNG, whose stream
+        # (checkpointed at epoch ends) must not depend on when the persistent workers happened to start.
         self.loader = DataLoader(_SeededImages(transform), batch_sampler=self.requests, num_workers=num_workers,
-                                 persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available())
+                                 persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
+                                 generator=torch.Generator())
 
     @property
     def classes(self):
