@@ -13,11 +13,13 @@
 import contextlib
 import os
 import time
+from collections import Counter
 
 import torch
 from tqdm import tqdm
 
-from datasets.toolbox import check_transform_names
+from datasets.image_errors import NamingDatasetWrapper
+from datasets.toolbox import DataManager, check_transform_names
 
 from . import distributed
 from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -97,10 +99,27 @@ class ClipTrainer(TrainerX):
             self.cfg.INPUT.SIZE = (size, size)
             self.cfg.freeze()
         with distributed.main_process_first():
-            super().build_data_loader()
+            # Dassl's SimpleTrainer.build_data_loader, with loaders whose read errors name the image
+            dm = DataManager(self.cfg, dataset_wrapper=NamingDatasetWrapper)
+        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
+        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
+        self.num_classes, self.num_source_domains, self.lab2cname = dm.num_classes, dm.num_source_domains, dm.lab2cname
+        self.dm = dm
+        self.shots_per_class = self.count_shots(dm.dataset.train_x)
         if distributed.is_distributed():
             print(f"Distributed training: {distributed.world_size()} processes, each on its shard of an epoch")
             self.train_loader_x = distributed.shard_loader(self.train_loader_x, self.cfg.SEED)
+
+    def count_shots(self, items):
+        """(fewest, most) training images of a class; a warning when the data holds fewer than NUM_SHOTS."""
+        counts = Counter(item.label for item in items)
+        fewest, most = min(counts.values()), max(counts.values())
+        asked = self.cfg.DATASET.NUM_SHOTS
+        if 0 < fewest < asked:
+            short = sum(count < asked for count in counts.values())
+            print(f"Warning: DATASET.NUM_SHOTS is {asked}, but {short} of {len(counts)} classes have fewer training "
+                  f"images (the fewest: {fewest}); results.json records the counts")
+        return fewest, most
 
     # The batch contract is the project's (as in the CoOp family): Dassl's TrainerX returns domain labels too.
     def parse_batch_train(self, batch):
@@ -336,6 +355,8 @@ class ClipTrainer(TrainerX):
         evaluation = not self.trained  # test() without train(): --eval-only
         extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
+        if not evaluation:
+            extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         if evaluation:
             extra["evaluated"] = self.loaded
             if self.loaded is None and self.registered_parameters():
