@@ -21,6 +21,8 @@ from datasets.demo_world import make_demo_world
 
 from tabulate import tabulate
 
+from trainers.cli_errors import run_reporting_bad_input
+
 from . import layout
 from .configs import resolve_dataset_config
 from .plan import Run, Spec, build_plan
@@ -42,11 +44,10 @@ def zero_shot_runs(root, out, seeds):
     for seed in seeds:
         for phase, subsample in (("train", "base"), ("test", "new")):
             output_dir = layout.run_dir(out, layout.BASE2NEW, phase, dataset, SHOTS, ZERO_SHOT, cfg_name, seed)
-            argv = ["--root", root, "--seed", str(seed), "--trainer", ZERO_SHOT, "--dataset-config-file",
-                    DATASET_CONFIG, "--config-file", HOST_CONFIG, "--output-dir", output_dir, "--eval-only",
-                    "DATASET.NUM_SHOTS", str(SHOTS), "DATASET.SUBSAMPLE_CLASSES", subsample]
-            key = os.path.relpath(output_dir, out)
-            runs.append(Run(key, f"zero-shot-{subsample}", dataset, seed, SHOTS, ZERO_SHOT, output_dir, argv))
+            opts = ["DATASET.NUM_SHOTS", SHOTS, "DATASET.SUBSAMPLE_CLASSES", subsample]
+            runs.append(Run(os.path.relpath(output_dir, out), f"zero-shot-{subsample}", dataset, seed, SHOTS,
+                            ZERO_SHOT, output_dir, ZERO_SHOT, root, DATASET_CONFIG, HOST_CONFIG, opts,
+                            eval_only=True))
     return runs
 
 
@@ -91,4 +92,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_bad_input(main, program="python -m tools.demo"))

@@ -12,6 +12,10 @@ import argparse
 import os
 import sys
 
+from trainers.checkpoints import write_text_atomically
+
+from trainers.cli_errors import run_reporting_bad_input
+
 from . import layout
 from .figure import save_base2new_figure
 from .paper import PAPER_FILE, PaperResults
@@ -44,8 +48,7 @@ def build_parser():
 def _write(path, text):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text if text.endswith("\n") else text + "\n")
+    write_text_atomically(path, text if text.endswith("\n") else text + "\n")
 
 
 def make_report(out, mode=layout.BASE2NEW, paper_path=PAPER_FILE, **filters):
@@ -82,4 +85,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_bad_input(main, program="python -m tools.tables"))
