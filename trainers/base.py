@@ -329,6 +329,8 @@ class ClipTrainer(TrainerX):
     def test(self, split=None):
         """Dassl's test loop; after the final test (not a model-selection one) ``results.json`` is written."""
         split = split or self.cfg.TEST.SPLIT
+        if not distributed.is_main_process():
+            return 0.0  # rank 0 evaluates (and selects the best epoch) for all processes
         self.set_model_mode("eval")
         self.evaluator.reset()
         loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
