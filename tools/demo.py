@@ -25,6 +25,7 @@ from trainers.cli_errors import run_reporting_bad_input
 
 from . import layout
 from .configs import resolve_dataset_config
+from .figure import matplotlib_available, save_base2new_figure
 from .plan import Run, Spec, build_plan
 from .runner import InProcessExecutor, execute, summarize
 from .table_report import base2new_report
@@ -51,10 +52,18 @@ def zero_shot_runs(root, out, seeds):
     return runs
 
 
+METHODS = [ZERO_SHOT, "CoOp", layout.method_dir_name("CoOp", dpc=True)]
+FIGURE = "demo_figure.png"
+
+
+def demo_report(out, seeds):
+    return base2new_report(out, methods=set(METHODS), seeds=seeds)
+
+
 def demo_table(out, seeds):
     """One row per method: base, new (mean ± std over seeds) and HM, read from the runs' results.json."""
-    methods = [ZERO_SHOT, "CoOp", layout.method_dir_name("CoOp", dpc=True)]
-    report = base2new_report(out, methods=set(methods), seeds=seeds)
+    methods = METHODS
+    report = demo_report(out, seeds)
     lines = []
     for table in sorted(report["tables"], key=lambda t: methods.index(t["method"])):
         row = table["rows"][0]
@@ -84,9 +93,14 @@ def main(argv=None):
     runs = zero_shot_runs(args.root, args.out, args.seeds) + build_plan(spec)
     outcomes = execute(runs, executor=InProcessExecutor(), progress=sys.stderr.isatty())
     print(summarize(outcomes))
-    print(f"\nDemo world, base-to-new, 16 shots, seeds {' '.join(map(str, args.seeds))} (mean ± std over seeds):\n")
+    seed_list = " ".join(map(str, args.seeds))
+    print(f"\nDemo world, base-to-new, 16 shots, seeds {seed_list} (mean ± std over seeds):\n")
     print(demo_table(args.out, args.seeds))
     print(f"\nPer-method tables and CSV/JSON: python -m tools.tables {args.out} --paper none")
+    figure = os.path.join(args.out, FIGURE)
+    if matplotlib_available() and save_base2new_figure(demo_report(args.out, args.seeds), figure,
+                                                       title=f"Demo world, base-to-new, seeds {seed_list}"):
+        print(f"Figure: {os.path.abspath(figure)}")
     print(f"\nWall time: {time.time() - start:.0f} s")
     return 0 if all(o.status in ("done", "ran") for o in outcomes) else 1
 

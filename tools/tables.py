@@ -17,7 +17,7 @@ from trainers.checkpoints import write_text_atomically
 from trainers.cli_errors import run_reporting_bad_input
 
 from . import layout
-from .figure import save_base2new_figure
+from .figure import matplotlib_available, save_base2new_figure
 from .paper import PAPER_FILE, PaperResults
 from .summary import TableError
 from .table_render import to_csv, to_json, to_markdown
@@ -78,9 +78,10 @@ def main(argv=None):
     if args.figure:
         if args.mode != layout.BASE2NEW:
             print("Note: --figure is drawn for base-to-new reports only; skipped", file=sys.stderr)
-        elif not save_base2new_figure(report, args.figure):
-            print("Note: matplotlib is not installed; the figure is skipped (pip install matplotlib)",
-                  file=sys.stderr)
+        elif not matplotlib_available():
+            print('Note: matplotlib is not installed; the figure is skipped (pip install ".[plot]")', file=sys.stderr)
+        elif save_base2new_figure(report, args.figure):
+            print(f"Figure written to {os.path.abspath(args.figure)}")
     return 0
 
 

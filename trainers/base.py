@@ -16,17 +16,17 @@ import time
 from collections import Counter
 
 import torch
-from tqdm import tqdm
 
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 
 from . import distributed
 from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import ConfigError
+from .console_log import progress_bar
 from .engine import TrainerX
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
-from .config import ConfigError
 from .run_record import (
     build_record, identity_differences, new_run_id, remove_results, run_identity, write_results,
 )
@@ -336,7 +336,7 @@ class ClipTrainer(TrainerX):
         loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
         print(f"Evaluate on the *{split}* set")
         num_samples, finite = 0, torch.tensor(True, device=self.device)
-        for batch in tqdm(loader, disable=not self.cfg.VERBOSE):
+        for batch in progress_bar(loader, enabled=self.cfg.VERBOSE):
             images, labels = self.parse_batch_test(batch)
             with self.autocast():
                 logits = self.model_inference(images)
