@@ -223,3 +223,11 @@ def test_two_results_for_one_seed_are_an_error(tmp_path):
         results = collect(str(tmp_path), layout.BASE2NEW)
         base2new_rows(results + results[:1], PAPER)
     assert math.isfinite(build_report(str(tmp_path), paper=PAPER)["tables"][0]["rows"][0]["hm"])
+
+
+def test_runs_outside_the_layout_are_an_error_that_names_the_layout(tmp_path, capsys):
+    write_results(str(tmp_path / "my_runs" / "coop_seed1"), finished_record(70.0))
+    assert tables_main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "base2new/train_base/<dataset>/shots_<K>/<Method>/<cfg>/seed<S>/results.json" in err
+    assert "1 results.json file(s) lie elsewhere" in err

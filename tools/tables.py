@@ -56,6 +56,23 @@ def make_report(out, mode=layout.BASE2NEW, paper_path=PAPER_FILE, **filters):
     return build_report(os.path.abspath(out), mode, paper=paper, **filters)
 
 
+def _is_empty(report):
+    return not any(t["rows"] for t in report["tables"]) if "tables" in report else not report["rows"]
+
+
+def _why_empty(out, mode):
+    """No run of ``mode`` in the layout: say which layout the tables read, and how many records lie elsewhere."""
+    found = sum("results.json" in files for _, _, files in os.walk(out))
+    expected = os.path.join(layout.phase_root(out, mode, "train"), "<dataset>", "shots_<K>", "<Method>", "<cfg>",
+                            "seed<S>")
+    where = f"no {mode} run in the pipeline's layout ({expected}/results.json; see tools/layout.py)"
+    if found:
+        return (f"{out}: {where}, though {found} results.json file(s) lie elsewhere under it. The tables read "
+                "that layout only: run the benchmark with python -m tools.pipeline, or use its folders for "
+                "--output-dir when you run train.py by hand")
+    return f"{out}: {where}, and no results.json at all"
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if not os.path.isdir(args.out):
@@ -68,6 +85,9 @@ def main(argv=None):
     except TableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if _is_empty(report):
+        print(f"error: {_why_empty(args.out, args.mode)}", file=sys.stderr)
+        return 1
     markdown = to_markdown(report, args.digits)
     # files first, so that a closed stdout (| head) cannot lose them
     for path, text in ((args.markdown, markdown), (args.csv, to_csv(report)), (args.json, to_json(report))):
