@@ -54,6 +54,8 @@ def build_parser():
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a bad-input error too")
     parser.add_argument("--list", action="store_true", help="list the trainers, datasets and config files, and exit")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: OMP_NUM_THREADS if set, else torch's choice: all cores)")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options from the command line")
     return parser
 

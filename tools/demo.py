@@ -77,7 +77,9 @@ def build_parser():
     parser.add_argument("--root", default="data", help="data root; the demo world goes to <root>/demo_world")
     parser.add_argument("--out", default=os.path.join("output", "demo"), help="output root of the runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    # The tiny demo models gain nothing from more threads, and threads that wait for each other on a busy
+    # machine made the demo several times slower: one thread unless asked.
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     return parser
 
 

@@ -87,8 +87,11 @@ def save_base2new_figure(report, path, title=""):
             offsets = [i - 0.4 + width * (m + 0.5) for i in range(len(labels))]
             bars = values[method][metric]
             heights = [value if value is not None else 0.0 for value, _, _ in bars]
-            ax.bar(offsets, heights, width=width * 0.92, yerr=[spread for _, spread, _ in bars], capsize=2,
-                   color=colours[m % len(colours)], label=method, error_kw={"elinewidth": 0.8})
+            drawn = ax.bar(offsets, heights, width=width * 0.92, yerr=[spread for _, spread, _ in bars], capsize=2,
+                           color=colours[m % len(colours)], label=method, error_kw={"elinewidth": 0.8})
+            if len(labels) <= 4:  # few groups: the numbers fit above the bars
+                ax.bar_label(drawn, labels=[f"{v:.1f}" if v is not None else "" for v, _, _ in bars], fontsize=7,
+                             padding=2)
             papers = [(x, paper) for x, (_, _, paper) in zip(offsets, bars) if paper is not None]
             if papers:
                 ax.scatter(*zip(*papers), marker="D", s=14, color="black", zorder=3,

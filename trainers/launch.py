@@ -64,6 +64,8 @@ def main(args):
 
 
 def run(args, cfg):
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
