@@ -186,12 +186,13 @@ class ClipTrainer(TrainerX):
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
         return epoch + 1 == self.max_epoch or (freq > 0 and (epoch + 1) % freq == 0)
 
-    def check_finite(self, what):
-        bad = [name for name, module in self._models.items() for tensor_name, tensor in module.state_dict().items()
-               if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    def check_finite(self, when):
+        """Refuse to save or record a model whose learnable tensors hold NaN or inf."""
+        bad = sorted({name for name, module in self._models.items() for tensor in module.state_dict().values()
+                      if tensor.is_floating_point() and not torch.isfinite(tensor).all()})
         if bad:
-            raise FloatingPointError(f"The learnable tensors of {bad} hold NaN or inf {what}: training diverged "
-                                     f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); nothing was saved")
+            raise FloatingPointError(f"The learnable tensors of {bad} hold NaN or inf {when}: training diverged "
+                                     f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); this state is not saved")
 
     def after_epoch(self):
         """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed."""
@@ -359,7 +360,7 @@ class ClipTrainer(TrainerX):
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
-        if evaluation:
+        else:
             extra["evaluated"] = self.loaded
             if self.loaded is None and self.registered_parameters():
                 print("Warning: no weights were loaded (no --model-dir): the untrained prompt was evaluated")
