@@ -29,7 +29,8 @@ setup(
         "pyyaml",
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff"],
+        "test": ["pytest>=7", "matplotlib", "ruff"],  # matplotlib: the figure is tested too
+        "plot": ["matplotlib"],  # python -m tools.tables --figure
         # What `import dassl` needs besides the above; Dassl.pytorch itself is not on PyPI (see the README).
         "dassl": ["gdown", "tensorboard", "scikit-learn", "wilds"],
     },

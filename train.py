@@ -4,52 +4,34 @@
         --dataset-config-file configs/datasets/caltech101.yaml \
         --config-file configs/trainers/CoOp/vit_b16_ctxv1.yaml \
         --output-dir output/... DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
+
+Bad input (a config key, a missing file, a checkpoint of another run) is reported in two lines; --debug or
+DPC_DEBUG=1 shows its traceback.
 """
 import argparse
 import sys
+import warnings
 
-import torch
-
-import datasets  # noqa: F401  (registers the dataset readers)
-import trainers  # noqa: F401  (registers the trainers)
-from datasets.toolbox import runtime_location
-from trainers import distributed
-from trainers.cli_errors import run_reporting_bad_input
-from trainers.config import build_cfg
-from trainers.console_log import setup_logger
-from trainers.engine import RUNTIME_NAME, build_trainer, set_random_seed
-from trainers.run_lock import run_lock
-from trainers.run_record import refuse_evaluation_into_training_run
+# The openai-clip package imports pkg_resources, which warns on every start-up.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
-def print_args(args, cfg):
-    print("***************")
-    print("** Arguments **")
-    print("***************")
-    for key in sorted(args.__dict__):
-        print(f"{key}: {args.__dict__[key]}")
-    print("************")
-    print("** Config **")
-    print("************")
-    print(cfg)
+def _launch():
+    """The project's modules, imported when a run starts: ``train.py --help`` answers before torch loads."""
+    import datasets  # noqa: F401  (registers the dataset readers)
+    import trainers  # noqa: F401  (registers the trainers)
+    from trainers import launch
 
-
-# Flags of the anchors' train.py and the config keys they set (after the yaml files, before KEY VALUE opts).
-FLAG_KEYS = {
-    "root": "DATASET.ROOT", "output_dir": "OUTPUT_DIR", "resume": "RESUME", "seed": "SEED",
-    "source_domains": "DATASET.SOURCE_DOMAINS", "target_domains": "DATASET.TARGET_DOMAINS",
-    "transforms": "INPUT.TRANSFORMS", "trainer": "TRAINER.NAME", "backbone": "MODEL.BACKBONE.NAME",
-    "head": "MODEL.HEAD.NAME",
-}
+    return launch
 
 
 def setup_cfg(args):
-    """Defaults, then the dataset yaml, the method yaml, the flags, and finally the trailing KEY VALUE pairs.
+    return _launch().setup_cfg(args)
 
-    Unlike the anchors, ``--seed 0`` seeds (only an omitted flag leaves the config's value)."""
-    flags = {key: getattr(args, name) for name, key in FLAG_KEYS.items()
-             if getattr(args, name) not in (None, "", [])}
-    return build_cfg([args.dataset_config_file, args.config_file], args.opts or [], flags)
+
+def main(args):
+    """Run ``train.py`` with parsed arguments; returns the trainer."""
+    return _launch().main(args)
 
 
 def build_parser():
@@ -71,42 +53,23 @@ def build_parser():
     parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a bad-input error too")
+    parser.add_argument("--list", action="store_true", help="list the trainers, datasets and config files, and exit")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: OMP_NUM_THREADS if set, else torch's choice: all cores)")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                         help="modify config options from the command line")
     return parser
 
 
-def main(args):
-    cfg = setup_cfg(args)
-    distributed.init_from_env()  # under torchrun
-    if not distributed.is_main_process():
-        return run(args, cfg)
-    if args.eval_only:
-        refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
-    with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
-        return run(args, cfg)
+def command_line(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.list:
+        print("\n".join(_launch().registered_lines()))
+        return 0
+    from trainers.cli_errors import run_reporting_bad_input
 
-
-def run(args, cfg):
-    if cfg.SEED >= 0:
-        print(f"Setting fixed seed: {cfg.SEED}")
-        set_random_seed(cfg.SEED)
-    if distributed.is_main_process():
-        setup_logger(cfg.OUTPUT_DIR)
-    if torch.cuda.is_available() and cfg.USE_CUDA:
-        torch.backends.cudnn.benchmark = True
-    print_args(args, cfg)
-    print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
-    trainer = build_trainer(cfg)
-    if args.eval_only:
-        trainer.load_model(args.model_dir, epoch=args.load_epoch)
-        trainer.test()
-        return trainer
-    if not args.no_train:
-        trainer.train()
-    return trainer
+    return run_reporting_bad_input(lambda: main(args), debug=args.debug)
 
 
 if __name__ == "__main__":
-    arguments = build_parser().parse_args()
-    sys.exit(run_reporting_bad_input(lambda: main(arguments), debug=arguments.debug))
+    sys.exit(command_line())

@@ -1,6 +1,8 @@
 """A user's own data: ``<root>/<DATASET.FOLDER>/<class>/<image>``, split 50/20/30 once into a JSON file."""
 import os
 
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
 from .benchmark import SplitDataset
 from .splits import list_visible, split_by_ratio
 from .toolbox import DATASET_REGISTRY
@@ -10,7 +12,8 @@ NOT_CLASSES = {"split_fewshot"}
 
 @DATASET_REGISTRY.register()
 class ImageFolder(SplitDataset):
-    """Labels follow the sorted class-folder names; the split is written to ``split_<folder>.json``."""
+    """Labels follow the sorted class-folder names; the split is written to ``split_<folder>.json``. Only files
+    with an image extension (torchvision's list) count: ``Thumbs.db``, notes and sub-folders are left out."""
 
     docs_section = "your-own-dataset"
 
@@ -30,5 +33,7 @@ class ImageFolder(SplitDataset):
         per_class = []
         for label, name in enumerate(classes):
             folder = os.path.join(self.dataset_dir, name)
-            per_class.append((name, label, [os.path.join(folder, f) for f in sorted(list_visible(folder))]))
+            images = [f for f in sorted(list_visible(folder))
+                      if f.lower().endswith(IMG_EXTENSIONS) and os.path.isfile(os.path.join(folder, f))]
+            per_class.append((name, label, [os.path.join(folder, f) for f in images]))
         return split_by_ratio(per_class)

@@ -11,16 +11,28 @@ def read_split(filepath, path_prefix):
     """Read train/val/test Datum lists; relative paths are joined to ``path_prefix``, class names kept verbatim."""
     print(f"Reading split from {filepath}")
     with open(filepath) as f:
-        split = json.load(f)
-    missing = [key for key in ("train", "val", "test") if key not in split]
+        try:
+            split = json.load(f)
+        except ValueError as err:
+            raise ValueError(f"{filepath} is not valid JSON ({err}); delete it to have it written again") from None
+    if not isinstance(split, dict):
+        raise ValueError(f"{filepath}: a split file holds an object with train, val and test lists")
+    missing = [key for key in ("train", "val", "test") if not isinstance(split.get(key), list)]
     if missing:
-        raise ValueError(f"{filepath}: the split file lacks the keys {missing} (expected train, val and test)")
+        raise ValueError(f"{filepath}: the split file lacks the lists {missing} (expected train, val and test)")
 
-    def to_datums(entries):
-        return [make_datum(impath=os.path.join(path_prefix, rel), label=int(label), classname=cname)
-                for rel, label, cname in entries]
+    def to_datums(key):
+        datums = []
+        for i, entry in enumerate(split[key]):
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                    and isinstance(entry[1], int) and isinstance(entry[2], str)):
+                raise ValueError(f'{filepath}: entry {i} of "{key}" is {entry!r}; expected '
+                                 "[relative image path, integer label, class name]")
+            rel, label, cname = entry
+            datums.append(make_datum(impath=os.path.join(path_prefix, rel), label=label, classname=cname))
+        return datums
 
-    return to_datums(split["train"]), to_datums(split["val"]), to_datums(split["test"])
+    return to_datums("train"), to_datums("val"), to_datums("test")
 
 
 def relative_path(impath, path_prefix):

@@ -10,13 +10,15 @@ HAVE_DASSL = os.environ.get("DPC_RUNTIME", "").lower() != "builtin" and importli
 
 if HAVE_DASSL:
     from dassl.data import DataManager
+    from dassl.data.data_manager import DatasetWrapper
     from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
     from dassl.data.transforms import build_transform
     from dassl.data.transforms.transforms import AVAI_CHOICES as TRANSFORM_NAMES
     from dassl.utils import read_image
 else:
     from .runtime import (
-        DATASET_REGISTRY, DataManager, DatasetBase, Datum, build_dataset, build_transform, read_image,
+        DATASET_REGISTRY, DataManager, DatasetBase, DatasetWrapper, Datum, build_dataset, build_transform,
+        read_image,
     )
     from .runtime.transforms import DASSL_CHOICES as TRANSFORM_NAMES
 
@@ -50,6 +52,7 @@ def make_datum(impath="", label=0, domain=0, classname=""):
     return datum
 
 __all__ = [
-    "DATASET_REGISTRY", "DataManager", "DatasetBase", "Datum", "HAVE_DASSL", "RUNTIME_NAME", "TRANSFORM_NAMES",
+    "DATASET_REGISTRY", "DataManager", "DatasetBase", "DatasetWrapper", "Datum", "HAVE_DASSL", "RUNTIME_NAME",
+    "TRANSFORM_NAMES",
     "build_dataset", "build_transform", "check_transform_names", "make_datum", "read_image", "runtime_location",
 ]

@@ -17,7 +17,9 @@ def mark_finished(run, accuracy=42.0):
     links = [load_record(need.output_dir)[0]["run_id"] for need in run.needs]
     record = finished_record(accuracy, identity=expected_identity(run))
     if links:
-        record["evaluated" if "--eval-only" in run.argv else "built_on"] = (
-            {"run_id": links[0]} if "--eval-only" in run.argv else links[0])
+        if run.eval_only:
+            record["evaluated"] = {"run_id": links[0]}
+        else:
+            record["built_on"] = links[0]
     write_results(run.output_dir, record)
     return record

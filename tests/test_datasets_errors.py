@@ -138,7 +138,7 @@ def test_split_file_without_its_keys_is_named(tmp_path):
     del split["val"]
     with open(path, "w") as f:
         json.dump(split, f)
-    with pytest.raises(ValueError, match=r"DescribableTextures\.json: the split file lacks the keys \['val'\]"):
+    with pytest.raises(ValueError, match=r"DescribableTextures\.json: the split file lacks the lists \['val'\]"):
         build(tmp_path, "DescribableTextures")
 
 

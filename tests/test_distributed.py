@@ -26,3 +26,6 @@ def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_roo
     # after_train raises when the processes' prompts differ; rank 0 alone wrote the run.
     assert json.loads((out / "results.json").read_text())["n"] == 9
     assert sorted(os.listdir(out / "prompt_learner")) == ["checkpoint", "model.pth.tar-2"]
+    # one console: rank 0 prints every line once, and only rank 0 evaluates
+    assert done.stdout.count("Distributed training: 2 processes") == 1
+    assert done.stdout.count("Evaluate on the *test* set") == 1 and done.stdout.count("* accuracy:") == 1

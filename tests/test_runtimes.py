@@ -83,11 +83,15 @@ def world(tmp_path_factory, tiny_clip_path):
     return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "stage1": stage1}
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("trainer, model_name", [("CoOp", "prompt_learner"), ("DPC", "dual_prompts")])
-def test_a_run_killed_mid_epoch_resumes_to_the_bit_identical_prompt(world, trainer, model_name):
-    """Killed with SIGKILL during epoch 3 of 4 (after its first step), then the same command again."""
-    opts = ("TRAINER.DPC.BACKBONE_DIR", world["stage1"]) if trainer == "DPC" else ()
-    reference, killed = world["tmp"] / f"{trainer}_uninterrupted", world["tmp"] / f"{trainer}_killed"
+def test_a_run_killed_mid_epoch_resumes_to_the_bit_identical_prompt(world, trainer, model_name, workers):
+    """Killed with SIGKILL during epoch 3 of 4 (after its first step), then the same command again; with data
+    workers too (random augmentations in the workers, negative images of DPC loaded by its own workers)."""
+    opts = ("DATALOADER.NUM_WORKERS", workers)
+    opts += ("TRAINER.DPC.BACKBONE_DIR", world["stage1"]) if trainer == "DPC" else ()
+    reference = world["tmp"] / f"{trainer}_{workers}_uninterrupted"
+    killed = world["tmp"] / f"{trainer}_{workers}_killed"
     uninterrupted = python(["train.py", *train_args(trainer, world["root"], world["clip"], reference, *opts)])
 
     dead = python(["-c", KILL_AT_STEP, trainer, 2, 1, *train_args(trainer, world["root"], world["clip"], killed,

@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from tools import layout, presets
-from tools.figure import matplotlib_available
+from records import finished_record
+from tools import layout, presets, tables
+from tools.figure import figure_groups, matplotlib_available
 from tools.paper import PaperResults
 from tools.summary import TableError, harmonic_mean, mean_std
 from tools.table_report import build_report
 from tools.tables import main as tables_main
-from records import finished_record
 from trainers.run_record import write_results
 
 PAPER = PaperResults.load()
@@ -158,14 +158,32 @@ def test_unfinished_runs_are_not_counted(two_datasets):
     assert table["rows"][0]["seeds_base"] == [1, 2]
 
 
-def test_figure_is_optional(two_datasets, tmp_path, capsys):
-    figure = tmp_path / "hm.png"
+def test_figure_is_optional(two_datasets, tmp_path, capsys, monkeypatch):
+    figure = tmp_path / "figure.png"
+    monkeypatch.setattr(tables, "matplotlib_available", lambda: False)
     assert tables_main([str(two_datasets), "--quiet", "--figure", str(figure)]) == 0
-    if matplotlib_available():
-        assert figure.stat().st_size > 0
-    else:
-        assert not figure.exists()
-        assert "matplotlib is not installed" in capsys.readouterr().err
+    assert not figure.exists() and 'pip install ".[plot]"' in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not matplotlib_available(), reason="matplotlib is a test extra: pip install '.[test]'")
+def test_figure_shows_base_new_and_hm_per_method_beside_the_paper(two_datasets, tmp_path, capsys):
+    figure = tmp_path / "figure.png"
+    assert tables_main([str(two_datasets), "--quiet", "--figure", str(figure)]) == 0
+    assert f"Figure written to {figure}" in capsys.readouterr().out and figure.stat().st_size > 10_000
+    labels, methods, values = figure_groups(build_report(str(two_datasets), paper=PAPER))
+    assert labels[-1] == "Average" and len(labels) == 3  # two datasets and their average
+    assert methods == ["CoOp", "CoOp+DPC"]
+    caltech = labels.index(next(label for label in labels if "Caltech" in label))
+    value, spread, paper = values["CoOp"]["base"][caltech]
+    assert (value, spread) == (95.0, 5.0) and paper == PAPER.row("CoOp", "Caltech101")[0]
+    value, spread, paper = values["CoOp"]["hm"][caltech]  # HM of the means; spread of the per-seed HMs
+    assert value == pytest.approx(2 * 95 * 60 / 155) and spread > 0
+
+
+def test_a_single_dataset_has_no_average_group(tmp_path):
+    put_b2n(tmp_path, "caltech101", "CoOp", 1, 90.0, 50.0)
+    labels, _, _ = figure_groups(build_report(str(tmp_path), paper=PAPER))
+    assert labels == ["Caltech101"]
 
 
 def test_cross_dataset_and_dg_tables(tmp_path):
@@ -205,3 +223,11 @@ def test_two_results_for_one_seed_are_an_error(tmp_path):
         results = collect(str(tmp_path), layout.BASE2NEW)
         base2new_rows(results + results[:1], PAPER)
     assert math.isfinite(build_report(str(tmp_path), paper=PAPER)["tables"][0]["rows"][0]["hm"])
+
+
+def test_runs_outside_the_layout_are_an_error_that_names_the_layout(tmp_path, capsys):
+    write_results(str(tmp_path / "my_runs" / "coop_seed1"), finished_record(70.0))
+    assert tables_main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "base2new/train_base/<dataset>/shots_<K>/<Method>/<cfg>/seed<S>/results.json" in err
+    assert "1 results.json file(s) lie elsewhere" in err

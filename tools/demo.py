@@ -21,8 +21,11 @@ from datasets.demo_world import make_demo_world
 
 from tabulate import tabulate
 
+from trainers.cli_errors import run_reporting_bad_input
+
 from . import layout
 from .configs import resolve_dataset_config
+from .figure import matplotlib_available, save_base2new_figure
 from .plan import Run, Spec, build_plan
 from .runner import InProcessExecutor, execute, summarize
 from .table_report import base2new_report
@@ -42,18 +45,25 @@ def zero_shot_runs(root, out, seeds):
     for seed in seeds:
         for phase, subsample in (("train", "base"), ("test", "new")):
             output_dir = layout.run_dir(out, layout.BASE2NEW, phase, dataset, SHOTS, ZERO_SHOT, cfg_name, seed)
-            argv = ["--root", root, "--seed", str(seed), "--trainer", ZERO_SHOT, "--dataset-config-file",
-                    DATASET_CONFIG, "--config-file", HOST_CONFIG, "--output-dir", output_dir, "--eval-only",
-                    "DATASET.NUM_SHOTS", str(SHOTS), "DATASET.SUBSAMPLE_CLASSES", subsample]
-            key = os.path.relpath(output_dir, out)
-            runs.append(Run(key, f"zero-shot-{subsample}", dataset, seed, SHOTS, ZERO_SHOT, output_dir, argv))
+            opts = ["DATASET.NUM_SHOTS", SHOTS, "DATASET.SUBSAMPLE_CLASSES", subsample]
+            runs.append(Run(os.path.relpath(output_dir, out), f"zero-shot-{subsample}", dataset, seed, SHOTS,
+                            ZERO_SHOT, output_dir, ZERO_SHOT, root, DATASET_CONFIG, HOST_CONFIG, opts,
+                            eval_only=True))
     return runs
+
+
+METHODS = [ZERO_SHOT, "CoOp", layout.method_dir_name("CoOp", dpc=True)]
+FIGURE = "demo_figure.png"
+
+
+def demo_report(out, seeds):
+    return base2new_report(out, methods=set(METHODS), seeds=seeds)
 
 
 def demo_table(out, seeds):
     """One row per method: base, new (mean ± std over seeds) and HM, read from the runs' results.json."""
-    methods = [ZERO_SHOT, "CoOp", layout.method_dir_name("CoOp", dpc=True)]
-    report = base2new_report(out, methods=set(methods), seeds=seeds)
+    methods = METHODS
+    report = demo_report(out, seeds)
     lines = []
     for table in sorted(report["tables"], key=lambda t: methods.index(t["method"])):
         row = table["rows"][0]
@@ -67,7 +77,9 @@ def build_parser():
     parser.add_argument("--root", default="data", help="data root; the demo world goes to <root>/demo_world")
     parser.add_argument("--out", default=os.path.join("output", "demo"), help="output root of the runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    # The tiny demo models gain nothing from more threads, and threads that wait for each other on a busy
+    # machine made the demo several times slower: one thread unless asked.
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     return parser
 
 
@@ -83,12 +95,17 @@ def main(argv=None):
     runs = zero_shot_runs(args.root, args.out, args.seeds) + build_plan(spec)
     outcomes = execute(runs, executor=InProcessExecutor(), progress=sys.stderr.isatty())
     print(summarize(outcomes))
-    print(f"\nDemo world, base-to-new, 16 shots, seeds {' '.join(map(str, args.seeds))} (mean ± std over seeds):\n")
+    seed_list = " ".join(map(str, args.seeds))
+    print(f"\nDemo world, base-to-new, 16 shots, seeds {seed_list} (mean ± std over seeds):\n")
     print(demo_table(args.out, args.seeds))
     print(f"\nPer-method tables and CSV/JSON: python -m tools.tables {args.out} --paper none")
+    figure = os.path.join(args.out, FIGURE)
+    if matplotlib_available() and save_base2new_figure(demo_report(args.out, args.seeds), figure,
+                                                       title=f"Demo world, base-to-new, seeds {seed_list}"):
+        print(f"Figure: {os.path.abspath(figure)}")
     print(f"\nWall time: {time.time() - start:.0f} s")
     return 0 if all(o.status in ("done", "ran") for o in outcomes) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_bad_input(main, program="python -m tools.demo"))

@@ -19,6 +19,8 @@ import argparse
 import os
 import sys
 
+from trainers.cli_errors import run_reporting_bad_input
+
 from . import layout, presets
 from .configs import ConfigError, registered_trainers
 from .plan import STAGES, Spec, build_plan
@@ -90,7 +92,7 @@ def spec_from_args(args):
 
 def check_trainers(runs):
     """Every trainer a selected run needs must be registered before hours of training start."""
-    needed = {run.argv[run.argv.index("--trainer") + 1] for run in runs}
+    needed = {run.trainer for run in runs}
     missing = sorted(needed - registered_trainers())
     if missing:
         raise ConfigError(f"Trainer(s) {', '.join(missing)} not registered in trainers/ "
@@ -102,7 +104,7 @@ def print_table(spec, runs):
     from .table_render import to_markdown
     from .tables import make_report
 
-    cfgs = sorted({run.argv[run.argv.index("--config-file") + 1] for run in runs})
+    cfgs = sorted({run.config_file for run in runs})
     names = [os.path.splitext(os.path.basename(c))[0] for c in cfgs]
     shots = sorted({run.shots for run in runs})
     datasets = sorted({run.dataset for run in runs})  # this invocation's rows only
@@ -140,4 +142,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_bad_input(main, program="python -m tools.pipeline"))

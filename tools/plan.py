@@ -46,6 +46,8 @@ class Spec:
 
 @dataclass
 class Run:
+    """One train.py run, as data: its command line is derived (``argv``), never parsed back."""
+
     key: str  # readable and unique: <phase dir>/<dataset>/shots_<K>/<Method>/<cfg>/seed<S>
     stage: str
     dataset: str
@@ -53,8 +55,27 @@ class Run:
     shots: int
     method: str
     output_dir: str
-    argv: list
+    trainer: str
+    root: str
+    dataset_config: str  # path, as train.py is given it
+    config_file: str  # path, as train.py is given it
+    opts: list = field(default_factory=list)  # KEY VALUE pairs
+    eval_only: bool = False
+    model_dir: str = ""  # the checkpoint an --eval-only run evaluates ("" for zero-shot)
+    load_epoch: int = None
     needs: list = field(default_factory=list)  # the runs whose checkpoints this one loads
+
+    @property
+    def argv(self):
+        """The anchors' flags, then --eval-only ..., then the KEY VALUE options."""
+        flags = ["--eval-only"] if self.eval_only else []
+        if self.model_dir:
+            flags += ["--model-dir", self.model_dir]
+        if self.load_epoch is not None:
+            flags += ["--load-epoch", str(self.load_epoch)]
+        return ["--root", self.root, "--seed", str(self.seed), "--trainer", self.trainer,
+                "--dataset-config-file", self.dataset_config, "--config-file", self.config_file,
+                "--output-dir", self.output_dir, *flags, *[str(v) for v in self.opts]]
 
     def command(self):
         return ["python", "train.py", *self.argv]
@@ -108,18 +129,17 @@ class _Planner:
             "TRAINER.DPC.HOST", self.spec.host, "TRAINER.DPC.BACKBONE_DIR", backbone_dir,
             "TRAINER.DPC.BACKBONE_EPOCH", str(backbone_epoch)]
 
-    def _run(self, stage, phase, dataset_cfg, seed, shots, config, flags, opts, needs=()):
-        """One train.py run: the anchors' flags, then ``flags`` (eval-only ...), then the KEY VALUE options."""
+    def _run(self, stage, phase, dataset_cfg, seed, shots, config, opts, evaluate=None, needs=()):
+        """One train.py run; ``evaluate`` = (training run, its last epoch) for an --eval-only run."""
         dpc = stage.startswith("dpc")
         trainer = layout.DPC_TRAINER if dpc else self.spec.host
         method = layout.method_dir_name(self.spec.host, dpc)
         output_dir = layout.run_dir(self.out, self.spec.mode, phase, dataset_cfg.name, shots, method, config.name,
                                     seed)
-        argv = ["--root", self.root, "--seed", str(seed), "--trainer", trainer,
-                "--dataset-config-file", dataset_cfg.path, "--config-file", config.path, "--output-dir", output_dir,
-                *flags, *opts]
+        model_dir, epoch = (evaluate[0].output_dir, evaluate[1]) if evaluate else ("", None)
         return Run(os.path.relpath(output_dir, self.out), stage, dataset_cfg.name, seed, shots, method, output_dir,
-                   argv, list(needs))
+                   trainer, self.root, dataset_cfg.path, config.path, list(opts), eval_only=evaluate is not None,
+                   model_dir=model_dir, load_epoch=epoch, needs=list(needs))
 
     # ---- the four stages -------------------------------------------------------------------------------
 
@@ -128,12 +148,12 @@ class _Planner:
         protocol = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
         config = self.host_config(dataset_cfg.name)
         opts = self.host_opts() + protocol
-        host_train = self._run("host-train", "train", dataset_cfg, seed, shots, config, [], opts)
+        host_train = self._run("host-train", "train", dataset_cfg, seed, shots, config, opts)
         e1 = self._epoch(self.spec.host, dataset_cfg, config, opts)
         if not self.with_dpc:
             return host_train, e1, None, None
         opts = self.dpc_opts(host_train.output_dir, e1) + protocol
-        dpc_train = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, [], opts,
+        dpc_train = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, opts,
                               needs=[host_train])
         e2 = self._epoch(layout.DPC_TRAINER, dataset_cfg, self.dpc_config, opts)
         return host_train, e1, dpc_train, e2
@@ -142,14 +162,13 @@ class _Planner:
         """host-test and dpc-test (None without DPC stages) of a trained pair, evaluated on ``dataset_cfg``."""
         host_train, e1, dpc_train, e2 = trained
         config = self.host_config(host_train.dataset)  # the config the checkpoint was trained with
-        flags = ["--eval-only", "--model-dir", host_train.output_dir, "--load-epoch", str(e1)]
-        host_test = self._run("host-test", "test", dataset_cfg, seed, shots, config, flags,
-                              self.host_opts() + protocol, needs=[host_train])
+        host_test = self._run("host-test", "test", dataset_cfg, seed, shots, config, self.host_opts() + protocol,
+                              evaluate=(host_train, e1), needs=[host_train])
         if dpc_train is None:
             return host_test, None
-        flags = ["--eval-only", "--model-dir", dpc_train.output_dir, "--load-epoch", str(e2)]
-        dpc_test = self._run("dpc-test", "test", dataset_cfg, seed, shots, self.dpc_config, flags,
-                             self.dpc_opts(host_train.output_dir, e1) + protocol, needs=[dpc_train])
+        dpc_test = self._run("dpc-test", "test", dataset_cfg, seed, shots, self.dpc_config,
+                             self.dpc_opts(host_train.output_dir, e1) + protocol, evaluate=(dpc_train, e2),
+                             needs=[dpc_train])
         return host_test, dpc_test
 
     # ---- the benchmarks --------------------------------------------------------------------------------

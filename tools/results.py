@@ -1,11 +1,14 @@
 """Reading finished runs back from an output root: ``results.json`` files only, never logs.
 
-Each record names where the run sits in the layout (``tools.layout``) and what it measured.
+Each record names where the run sits in the layout (``tools.layout``) and what it measured. A record that is
+not valid, or whose classes are not the ones its folder stands for (a new-class test written into a base
+folder), is left out with a warning naming the file.
 """
 import os
+import sys
 from dataclasses import dataclass
 
-from trainers.run_record import read_results
+from trainers.run_record import load_record
 
 from . import layout
 
@@ -41,13 +44,26 @@ def _phase_results(out, mode, phase):
         if layout.RESULTS_FILE not in files:
             continue
         where = layout.parse_run_dir(directory, root)
-        record = read_results(directory)
-        if where is None or record is None:
+        if where is None:
+            continue
+        record, problem = load_record(directory)
+        expected = _expected_classes(mode, phase)
+        if record is not None and record["subsample_classes"] != expected:
+            problem = (f"{os.path.join(directory, layout.RESULTS_FILE)} holds a run on the "
+                       f"{record['subsample_classes']!r} classes, but its folder is for the {expected!r} classes")
+        if problem:
+            print(f"Warning: left out of the table: {problem}", file=sys.stderr)
             continue
         found.append(RunResult(phase, where["dataset"], record.get("dataset") or where["dataset"], where["shots"],
                                where["method"], where["cfg"], where["seed"], float(record["accuracy"]),
                                os.path.join(directory, layout.RESULTS_FILE)))
     return found
+
+
+def _expected_classes(mode, phase):
+    if mode == layout.BASE2NEW:
+        return "base" if phase == "train" else "new"
+    return "all"
 
 
 def collect(out, mode, phases=("train", "test"), methods=None, cfgs=None, shots=None, seeds=None):

@@ -31,7 +31,7 @@ def expected_identity(run):
 
 def _link(record, run):
     """The run id of the run this one was made from: the checkpoint it evaluated, or DPC's stage 1."""
-    if "--eval-only" in run.argv:
+    if run.eval_only:
         return (record.get("evaluated") or {}).get("run_id")
     return record.get("built_on")
 

@@ -36,6 +36,7 @@ class Outcome:
     status: str
     message: str = ""
     seconds: float = 0.0
+    rerun_because: str = ""  # the folder held another run, moved aside first
 
     @property
     def output_file(self):
@@ -149,11 +150,10 @@ def _execute_one(run, executor, outcomes, say):
     if reason:
         say(f"[blocked] {run.key}: {reason}")
         return Outcome(run, BLOCKED, reason)
-    note = ""
-    stale = stale_reason(run)
-    if stale:
-        note = f"rerun: {stale}; the earlier folder was moved to {move_aside(run)}"
-        say(f"[rerun] {run.key}: {stale}")
+    rerun_because = stale_reason(run)
+    if rerun_because:
+        rerun_because += f"; the earlier folder was moved to {move_aside(run)}"
+        say(f"[rerun] {run.key}: {rerun_because}")
     os.makedirs(run.output_dir, exist_ok=True)
     output_file = os.path.join(run.output_dir, OUTPUT_FILE)
     say(f"[run] {run.key}")
@@ -161,14 +161,14 @@ def _execute_one(run, executor, outcomes, say):
     status = executor(run, output_file)
     seconds = time.time() - start
     if status == 0 and is_finished(run):
-        return Outcome(run, RAN, note, seconds)
+        return Outcome(run, RAN, "", seconds, rerun_because)
     what = f"exit status {status}" if status != 0 else f"exited 0 but {unfinished_reason(run)}"
     message = f"{what}; see {output_file}"
     tail = _last_lines(output_file)
     if tail:
         message += f" (last lines: {tail})"
     say(f"[failed] {run.key}: {message}")
-    return Outcome(run, FAILED, message, seconds)
+    return Outcome(run, FAILED, message, seconds, rerun_because)
 
 
 def summarize(outcomes):
@@ -177,7 +177,9 @@ def summarize(outcomes):
     lines = [f"{len(outcomes)} runs: {counts[RAN]} ran, {counts[DONE]} already finished (skipped), "
              f"{counts[FAILED]} failed, {counts[BLOCKED]} blocked"]
     for outcome in outcomes:
-        if outcome.status in (FAILED, BLOCKED) or outcome.message.startswith("rerun"):
+        if outcome.rerun_because:
+            lines.append(f"  rerun: {outcome.run.key}: {outcome.rerun_because}")
+        if outcome.status in (FAILED, BLOCKED):
             lines.append(f"  {outcome.status}: {outcome.run.key}: {outcome.message}")
     return "\n".join(lines)
 

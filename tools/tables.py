@@ -12,8 +12,12 @@ import argparse
 import os
 import sys
 
+from trainers.checkpoints import write_text_atomically
+
+from trainers.cli_errors import run_reporting_bad_input
+
 from . import layout
-from .figure import save_base2new_figure
+from .figure import matplotlib_available, save_base2new_figure
 from .paper import PAPER_FILE, PaperResults
 from .summary import TableError
 from .table_render import to_csv, to_json, to_markdown
@@ -44,13 +48,29 @@ def build_parser():
 def _write(path, text):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text if text.endswith("\n") else text + "\n")
+    write_text_atomically(path, text if text.endswith("\n") else text + "\n")
 
 
 def make_report(out, mode=layout.BASE2NEW, paper_path=PAPER_FILE, **filters):
     paper = None if paper_path in (None, "", "none") else PaperResults.load(paper_path)
     return build_report(os.path.abspath(out), mode, paper=paper, **filters)
+
+
+def _is_empty(report):
+    return not any(t["rows"] for t in report["tables"]) if "tables" in report else not report["rows"]
+
+
+def _why_empty(out, mode):
+    """No run of ``mode`` in the layout: say which layout the tables read, and how many records lie elsewhere."""
+    found = sum("results.json" in files for _, _, files in os.walk(out))
+    expected = os.path.join(layout.phase_root(out, mode, "train"), "<dataset>", "shots_<K>", "<Method>", "<cfg>",
+                            "seed<S>")
+    where = f"no {mode} run in the pipeline's layout ({expected}/results.json; see tools/layout.py)"
+    if found:
+        return (f"{out}: {where}, though {found} results.json file(s) lie elsewhere under it. The tables read "
+                "that layout only: run the benchmark with python -m tools.pipeline, or use its folders for "
+                "--output-dir when you run train.py by hand")
+    return f"{out}: {where}, and no results.json at all"
 
 
 def main(argv=None):
@@ -65,6 +85,9 @@ def main(argv=None):
     except TableError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if _is_empty(report):
+        print(f"error: {_why_empty(args.out, args.mode)}", file=sys.stderr)
+        return 1
     markdown = to_markdown(report, args.digits)
     # files first, so that a closed stdout (| head) cannot lose them
     for path, text in ((args.markdown, markdown), (args.csv, to_csv(report)), (args.json, to_json(report))):
@@ -75,11 +98,12 @@ def main(argv=None):
     if args.figure:
         if args.mode != layout.BASE2NEW:
             print("Note: --figure is drawn for base-to-new reports only; skipped", file=sys.stderr)
-        elif not save_base2new_figure(report, args.figure):
-            print("Note: matplotlib is not installed; the figure is skipped (pip install matplotlib)",
-                  file=sys.stderr)
+        elif not matplotlib_available():
+            print('Note: matplotlib is not installed; the figure is skipped (pip install ".[plot]")', file=sys.stderr)
+        elif save_base2new_figure(report, args.figure):
+            print(f"Figure written to {os.path.abspath(args.figure)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_reporting_bad_input(main, program="python -m tools.tables"))

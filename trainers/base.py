@@ -13,18 +13,20 @@
 import contextlib
 import os
 import time
+from collections import Counter
 
 import torch
-from tqdm import tqdm
 
-from datasets.toolbox import check_transform_names
+from datasets.image_errors import NamingDatasetWrapper
+from datasets.toolbox import DataManager, check_transform_names
 
 from . import distributed
 from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import ConfigError
+from .console_log import progress_bar
 from .engine import TrainerX
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
-from .config import ConfigError
 from .run_record import (
     build_record, identity_differences, new_run_id, remove_results, run_identity, write_results,
 )
@@ -102,10 +104,27 @@ class ClipTrainer(TrainerX):
             self.cfg.INPUT.SIZE = (size, size)
             self.cfg.freeze()
         with distributed.main_process_first():
-            super().build_data_loader()
+            # Dassl's SimpleTrainer.build_data_loader, with loaders whose read errors name the image
+            dm = DataManager(self.cfg, dataset_wrapper=NamingDatasetWrapper)
+        self.train_loader_x, self.train_loader_u = dm.train_loader_x, dm.train_loader_u
+        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
+        self.num_classes, self.num_source_domains, self.lab2cname = dm.num_classes, dm.num_source_domains, dm.lab2cname
+        self.dm = dm
+        self.shots_per_class = self.count_shots(dm.dataset.train_x)
         if distributed.is_distributed():
             print(f"Distributed training: {distributed.world_size()} processes, each on its shard of an epoch")
             self.train_loader_x = distributed.shard_loader(self.train_loader_x, self.cfg.SEED)
+
+    def count_shots(self, items):
+        """(fewest, most) training images of a class; a warning when the data holds fewer than NUM_SHOTS."""
+        counts = Counter(item.label for item in items)
+        fewest, most = min(counts.values()), max(counts.values())
+        asked = self.cfg.DATASET.NUM_SHOTS
+        if 0 < fewest < asked:
+            short = sum(count < asked for count in counts.values())
+            print(f"Warning: DATASET.NUM_SHOTS is {asked}, but {short} of {len(counts)} classes have fewer training "
+                  f"images (the fewest: {fewest}); results.json records the counts")
+        return fewest, most
 
     # The batch contract is the project's (as in the CoOp family): Dassl's TrainerX returns domain labels too.
     def parse_batch_train(self, batch):
@@ -172,12 +191,13 @@ class ClipTrainer(TrainerX):
         freq = self.cfg.TRAIN.CHECKPOINT_FREQ
         return epoch + 1 == self.max_epoch or (freq > 0 and (epoch + 1) % freq == 0)
 
-    def check_finite(self, what):
-        bad = [name for name, module in self._models.items() for tensor_name, tensor in module.state_dict().items()
-               if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    def check_finite(self, when):
+        """Refuse to save or record a model whose learnable tensors hold NaN or inf."""
+        bad = sorted({name for name, module in self._models.items() for tensor in module.state_dict().values()
+                      if tensor.is_floating_point() and not torch.isfinite(tensor).all()})
         if bad:
-            raise FloatingPointError(f"The learnable tensors of {bad} hold NaN or inf {what}: training diverged "
-                                     f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); nothing was saved")
+            raise FloatingPointError(f"The learnable tensors of {bad} hold NaN or inf {when}: training diverged "
+                                     f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); this state is not saved")
 
     def after_epoch(self):
         """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed."""
@@ -314,12 +334,14 @@ class ClipTrainer(TrainerX):
     def test(self, split=None):
         """Dassl's test loop; after the final test (not a model-selection one) ``results.json`` is written."""
         split = split or self.cfg.TEST.SPLIT
+        if not distributed.is_main_process():
+            return 0.0  # rank 0 evaluates (and selects the best epoch) for all processes
         self.set_model_mode("eval")
         self.evaluator.reset()
         loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
         print(f"Evaluate on the *{split}* set")
         num_samples, finite = 0, torch.tensor(True, device=self.device)
-        for batch in tqdm(loader, disable=not self.cfg.VERBOSE):
+        for batch in progress_bar(loader, enabled=self.cfg.VERBOSE):
             images, labels = self.parse_batch_test(batch)
             with self.autocast():
                 logits = self.model_inference(images)
@@ -340,7 +362,9 @@ class ClipTrainer(TrainerX):
         evaluation = not self.trained  # test() without train(): --eval-only
         extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
-        if evaluation:
+        if not evaluation:
+            extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
+        else:
             extra["evaluated"] = self.loaded
             if self.loaded is None and self.registered_parameters():
                 print("Warning: no weights were loaded (no --model-dir): the untrained prompt was evaluated")

@@ -7,6 +7,7 @@ temporary file and renamed, so a crash never leaves a truncated file; unlike Das
 are read with ``weights_only=True`` where the file allows it, on any torch from 1.13 on.
 """
 import os
+import pickle
 import re
 import shutil
 from collections import OrderedDict
@@ -43,7 +44,11 @@ def save_checkpoint(state, save_dir, is_best=False, model_name=""):
         for key, value in state["state_dict"].items()
     )
     fpath = os.path.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
-    _replace_atomically(lambda tmp: torch.save(state, tmp), fpath)
+    try:
+        _replace_atomically(lambda tmp: torch.save(state, tmp), fpath)
+    except (RuntimeError, OSError) as err:  # e.g. a full disk: torch reports it from its zip writer
+        raise OSError(f"Could not write the checkpoint {fpath} ({' '.join(str(err).split())[:200]}); "
+                      "the previous checkpoint is intact") from None
     print(f"Checkpoint saved to {fpath}")
     write_text_atomically(os.path.join(save_dir, POINTER_FILE), f"{os.path.basename(fpath)}\n")
     if is_best:
@@ -60,8 +65,19 @@ def load_checkpoint(fpath):
         raise FileNotFoundError(f'No checkpoint file at "{fpath}"')
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001  (any refusal of the weights-only unpickler: not a file of ours)
+    except pickle.UnpicklingError:  # the weights-only unpickler's refusal: not a file of ours
+        pass
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        raise _unreadable(fpath, err) from None
+    try:
         return torch.load(fpath, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - whatever the unpickler meets, the file is not a checkpoint
+        raise _unreadable(fpath, err) from None
+
+
+def _unreadable(fpath, err):
+    return ValueError(f"Checkpoint {fpath} cannot be read ({' '.join(str(err).split())[:200]}): it is truncated "
+                      "or not a checkpoint; delete it (its run resumes from an earlier one, or starts again)")
 
 
 def epoch_checkpoints(model_dir):

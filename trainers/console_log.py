@@ -2,10 +2,13 @@
 
 Owned by the project under both runtimes: Dassl's ``Logger`` tees stdout only and closes the stream it wraps when
 it is garbage-collected (under pytest that is the capture file), so several runs in one process break.
+Progress bars go to the terminal only (``progress_bar``): a bar's carriage returns never enter a log.
 """
 import os
 import sys
 import time
+
+from tqdm import tqdm
 
 
 class Tee:
@@ -46,3 +49,17 @@ def setup_logger(output=None):
             stream.close()
             stream = stream.stream
         setattr(sys, name, Tee(stream, fpath))
+
+
+def terminal_stream():
+    """stderr as it was before any tee: where progress bars go, so that they never enter ``log.txt``."""
+    stream = sys.stderr
+    while isinstance(stream, Tee):
+        stream = stream.stream
+    return stream
+
+
+def progress_bar(iterable, enabled=True):
+    """A tqdm bar on the terminal only: none in log files, none when stderr is redirected to a file."""
+    stream = terminal_stream()
+    return tqdm(iterable, file=stream, disable=not (enabled and stream.isatty()), dynamic_ncols=True)

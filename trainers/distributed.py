@@ -2,7 +2,9 @@
 
 Each process trains on its own shard of every epoch (``DistributedSampler``); gradients of the registered
 models are averaged before each optimiser step, so every process holds the same prompts; rank 0 alone
-writes checkpoints, ``log.txt`` and ``results.json``. Evaluation runs the whole test set on each process.
+prints, evaluates and writes checkpoints, ``log.txt`` and ``results.json`` (the other processes print only
+their errors). ``DATALOADER.TRAIN_X.BATCH_SIZE`` is per process, as in PyTorch's DDP: N processes step on
+N x BATCH_SIZE images together.
 """
 import contextlib
 import os
@@ -49,7 +51,7 @@ def shard_loader(loader, seed):
     sampler = DistributedSampler(loader.dataset, shuffle=True, seed=max(seed, 0))
     drop_last = len(sampler) >= loader.batch_size  # Dassl's rule, applied to the shard
     sharded = DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
-                         drop_last=drop_last, pin_memory=loader.pin_memory, persistent_workers=loader.num_workers > 0)
+                         drop_last=drop_last, pin_memory=loader.pin_memory)  # workers anew per epoch: exact resume
     if len(sharded) == 0:
         raise ValueError(f"Each of the {dist.get_world_size()} processes gets no batch of {loader.batch_size}")
     return sharded

@@ -56,7 +56,8 @@ def build_data_loader(cfg, sampler_type="SequentialSampler", data_source=None, b
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         drop_last=is_train and len(data_source) >= batch_size,
         pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
-        persistent_workers=cfg.DATALOADER.NUM_WORKERS > 0,
+        # Workers start anew every epoch, as in Dassl: their seeds are then drawn from the main process's
+        # generator at the epoch's start, which checkpoints restore, so a resumed run repeats the data exactly.
     )
     if len(loader) == 0:
         raise ValueError(f"Empty data loader: the split has {len(data_source)} items")

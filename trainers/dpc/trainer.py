@@ -156,11 +156,11 @@ class DPC(ClipTrainer):
     # ---- training ------------------------------------------------------------------------------------
 
     def before_train(self):
+        if self.negative_pool is None:  # first: a bad pool is reported before the run's outputs are touched
+            self.negative_pool = self.build_negative_pool()
         super().before_train()
         if not self.stage1_loaded and self.start_epoch == 0:
             raise ValueError("TRAINER.DPC.BACKBONE_DIR is required for training: the host's stage-1 output directory")
-        if self.negative_pool is None:
-            self.negative_pool = self.build_negative_pool()
 
     def after_train(self):
         super().after_train()

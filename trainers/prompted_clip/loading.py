@@ -52,9 +52,13 @@ def load_state_dict(path):
 
 @functools.lru_cache(maxsize=2)
 def _load_state_dict(path, mtime_ns, size):
-    if _is_torchscript_archive(path):
-        return torch.jit.load(path, map_location="cpu").eval().state_dict()
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if _is_torchscript_archive(path):
+            return torch.jit.load(path, map_location="cpu").eval().state_dict()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - whatever the unpickler meets, the file is not usable weights
+        raise ValueError(f"CLIP weights {path} cannot be read ({' '.join(str(err).split())[:200]}): the file is "
+                         "truncated or not a torch file; download or copy it again") from None
     if isinstance(state, dict) and "format" in state:
         state = expand_compact_state_dict(state, path)
     if isinstance(state, dict) and "state_dict" in state:
