@@ -430,3 +430,24 @@ def _alive(pid):
     except FileNotFoundError:
         return False
 
+
+
+def test_3_registering_another_trainer_leaves_every_run_identity_as_it_was(tmp_path):
+    """A new host adds a config node: the runs of other trainers must not all look stale."""
+    import tools.run_state
+    from tools.run_state import expected_identity
+    from trainers.config import _EXTENSIONS, config_extension, new_node
+
+    runs = plan(tmp_path)
+    before = [expected_identity(run)["config_hash"] for run in runs]
+
+    @config_extension
+    def add_a_new_host(cfg):
+        cfg.TRAINER.SOME_NEW_HOST = new_node(N_CTX=4)
+
+    try:
+        tools.run_state._expected_identity.cache_clear()
+        assert [expected_identity(run)["config_hash"] for run in plan(tmp_path)] == before
+    finally:
+        _EXTENSIONS.remove(add_a_new_host)
+        tools.run_state._expected_identity.cache_clear()

@@ -20,8 +20,9 @@ def _expected_identity(argv):
 
     args = train.build_parser().parse_args(list(argv))
     cfg = train.setup_cfg(args)
-    return {**run_identity(cfg, eval_only=args.eval_only),
-            **TRAINER_REGISTRY.get(cfg.TRAINER.NAME).identity_extra(cfg)}
+    trainer = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
+    return {**run_identity(cfg, eval_only=args.eval_only, trainer_nodes=trainer.identity_nodes(cfg)),
+            **trainer.identity_extra(cfg)}
 
 
 def expected_identity(run):

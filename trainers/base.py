@@ -43,7 +43,7 @@ class ClipTrainer(TrainerX):
         self.trained = False  # train() was called: the record is a training run's
         self._precision_noted = False
         # what this run is, from the config as given (before the input size follows the weights)
-        self.identity = {**run_identity(cfg), **self.identity_extra(cfg)}
+        self.identity = {**run_identity(cfg, trainer_nodes=self.identity_nodes(cfg)), **self.identity_extra(cfg)}
         self.run_id = new_run_id()
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
@@ -55,6 +55,12 @@ class ClipTrainer(TrainerX):
         """Hook for ``trainers.config.build_cfg``: settle keys that depend on the trainer (aliases, defaults)
         in ``cfg`` before it is frozen, printed and recorded; returns notes to log. Must be idempotent."""
         return []
+
+    @classmethod
+    def identity_nodes(cls, cfg):
+        """The ``cfg.TRAINER`` nodes this trainer reads: the only ones its identity's config hash covers."""
+        node = getattr(cls, "config_node", None)
+        return [node] if isinstance(node, str) else []  # (a trainer whose node is a property overrides this)
 
     @classmethod
     def identity_extra(cls, cfg):

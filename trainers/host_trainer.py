@@ -27,6 +27,10 @@ class HostTrainer(ClipTrainer):
     def config_node(self):
         return self.model_class.config_node
 
+    @classmethod
+    def identity_nodes(cls, cfg):
+        return [cls.model_class.config_node]
+
     @property
     def registered_name(self):
         return self.model_class.checkpoint_name

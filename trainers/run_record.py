@@ -40,9 +40,13 @@ IDENTITY_IGNORED_KEYS = (
 )
 
 
-def config_hash(cfg):
-    """16 hex digits of the resolved config, without ``IDENTITY_IGNORED_KEYS``."""
+def config_hash(cfg, trainer_nodes=None):
+    """16 hex digits of the resolved config, without ``IDENTITY_IGNORED_KEYS``. With ``trainer_nodes``, of the
+    ``TRAINER`` nodes only those the run reads: registering another trainer leaves every hash as it was."""
     config = yaml.safe_load(cfg.dump())
+    if trainer_nodes is not None:
+        config["TRAINER"] = {key: value for key, value in config["TRAINER"].items()
+                             if key == "NAME" or key in trainer_nodes}
     for dotted in IDENTITY_IGNORED_KEYS:
         *parents, leaf = dotted.split(".")
         node = config
@@ -53,7 +57,7 @@ def config_hash(cfg):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_identity(cfg, eval_only=False):
+def run_identity(cfg, eval_only=False, trainer_nodes=None):
     return {
         "trainer": cfg.TRAINER.NAME,
         "dataset": cfg.DATASET.NAME,
@@ -61,7 +65,7 @@ def run_identity(cfg, eval_only=False):
         "num_shots": cfg.DATASET.NUM_SHOTS,
         "seed": cfg.SEED,
         "eval_only": bool(eval_only),
-        "config_hash": config_hash(cfg),
+        "config_hash": config_hash(cfg, trainer_nodes),
     }
 
 

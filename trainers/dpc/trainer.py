@@ -69,6 +69,11 @@ class DPC(ClipTrainer):
     def identity_extra(cls, cfg):
         return {"host": cfg.TRAINER.DPC.HOST}
 
+    @classmethod
+    def identity_nodes(cls, cfg):
+        host = cfg.TRAINER.DPC.HOST
+        return ["DPC", host_model_class(host).config_node] if host else ["DPC"]
+
     @property
     def config_node(self):
         """The host's node: PREC and every prompt setting come from there."""
