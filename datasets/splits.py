@@ -7,16 +7,22 @@ from collections import OrderedDict
 from .toolbox import make_datum
 
 
+def read_json_object(path, what, remedy=""):
+    """The JSON object in ``path``; an invalid file or another kind of value is an error naming the file."""
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except ValueError as err:
+            raise ValueError(f"{what} {path} is not valid JSON ({err}){remedy}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} holds a {type(data).__name__}, not an object{remedy}")
+    return data
+
+
 def read_split(filepath, path_prefix):
     """Read train/val/test Datum lists; relative paths are joined to ``path_prefix``, class names kept verbatim."""
     print(f"Reading split from {filepath}")
-    with open(filepath) as f:
-        try:
-            split = json.load(f)
-        except ValueError as err:
-            raise ValueError(f"{filepath} is not valid JSON ({err}); delete it to have it written again") from None
-    if not isinstance(split, dict):
-        raise ValueError(f"{filepath}: a split file holds an object with train, val and test lists")
+    split = read_json_object(filepath, "Split file", "; delete it to have it written again")
     missing = [key for key in ("train", "val", "test") if not isinstance(split.get(key), list)]
     if missing:
         raise ValueError(f"{filepath}: the split file lacks the lists {missing} (expected train, val and test)")

@@ -286,7 +286,7 @@ def library(tmp_path, content):
 
 @pytest.mark.parametrize("content, message", [
     ({"red circle": "a.png"}, '"red circle" maps to a.png; expected a list of image paths'),
-    ([["a.png", 0, "red circle"]], "holds a list; expected an object"),
+    ([["a.png", 0, "red circle"]], "holds a list, not an object: expected"),
     ({"train": [["a.png", 0]]}, 'entry 0 of "train" is'),
     ({"red circle": ["missing.png"]}, "missing on disk: .*missing.png.*listed in the image library"),
 ])

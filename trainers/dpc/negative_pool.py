@@ -5,7 +5,6 @@ The class -> images index is built once. Images are read and augmented by persis
 drawn from the global torch RNG in the trainer's process, so a run is reproducible whatever the number
 of workers and the order in which they finish.
 """
-import json
 import os
 from collections import defaultdict
 
@@ -13,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from datasets.image_errors import read_image_naming_errors
-from datasets.splits import verify_images_exist
+from datasets.splits import read_json_object, verify_images_exist
 
 
 class _SeededImages(Dataset):
@@ -96,14 +95,8 @@ def read_image_library(path, classnames):
     relative to the json's folder. Classes absent from ``classnames`` are ignored. Every listed image of the
     current classes must exist: a missing one is named here, before training.
     """
-    with open(path) as f:
-        try:
-            library = json.load(f)
-        except ValueError as err:
-            raise ValueError(f"Image library {path} is not valid JSON ({err})") from None
-    if not isinstance(library, dict):
-        raise ValueError(f"Image library {path} holds a {type(library).__name__}; expected an object "
-                         '{"class name": [image paths]} or a split file {"train": [[path, label, class name]]}')
+    library = read_json_object(path, "Image library", ': expected {"class name": [image paths]} or a split file '
+                               '{"train": [[path, label, class name]]}')
     folder = os.path.dirname(os.path.abspath(path))
     if isinstance(library.get("train"), list):
         pairs = []
