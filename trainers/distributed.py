@@ -23,6 +23,14 @@ def init_from_env():
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
+def finish():
+    """Leave together: the other processes wait for rank 0's test, then the group is taken down (a process
+    that exits with the group still up can abort in gloo's threads)."""
+    if is_distributed():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def is_distributed():
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 

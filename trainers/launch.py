@@ -56,11 +56,14 @@ def main(args):
     distributed.init_from_env()  # under torchrun
     if not distributed.is_main_process():
         sys.stdout = open(os.devnull, "w")  # rank 0 prints for all; errors still reach stderr
-        return run(args, cfg)
-    if args.eval_only:
-        refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
-    with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
-        return run(args, cfg)
+        trainer = run(args, cfg)
+    else:
+        if args.eval_only:
+            refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
+        with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
+            trainer = run(args, cfg)
+    distributed.finish()
+    return trainer
 
 
 def run(args, cfg):
