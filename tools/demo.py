@@ -26,7 +26,8 @@ from trainers.cli_errors import run_reporting_bad_input
 from . import layout
 from .configs import resolve_dataset_config
 from .plan import Run, Spec, build_plan
-from .runner import InProcessExecutor, execute, summarize
+from .executors.inline import InProcessExecutor
+from .runner import execute, summarize
 from .table_report import base2new_report
 
 DATASET_CONFIG = "configs/demo/demo_world.yaml"
