@@ -1,5 +1,5 @@
 """train.py as child processes of the pipeline, which never outlive it: the serial executor (one run at a time,
-the default) is a pool of one slot."""
+the default) and the local one (several at a time, each on its own GPU, or on the CPU)."""
 import ctypes
 import datetime
 import os
@@ -11,6 +11,7 @@ import time
 from ..configs import REPO_DIR
 from .base import Exit, Executor
 from .devices import UNASSIGNED, DeviceSlots
+from .order import longest_chain_first
 
 POLL_SECONDS = 0.2  # a run lasts minutes; polling its process costs nothing
 STOP_GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL
@@ -116,3 +117,25 @@ class SerialExecutor(ProcessPool):
 
     def __init__(self, python=sys.executable):
         super().__init__(DeviceSlots([UNASSIGNED], per_device=1), python)
+
+
+class LocalExecutor(ProcessPool):
+    """Several runs at a time, the longest chains first; a run on a GPU sees only that GPU
+    (``CUDA_VISIBLE_DEVICES``), and each child gets an equal share of the CPU's threads unless
+    ``OMP_NUM_THREADS`` is set."""
+
+    ordering = staticmethod(longest_chain_first)
+
+    def environment(self, device):
+        env = dict(os.environ)
+        if device is not UNASSIGNED:
+            env["CUDA_VISIBLE_DEVICES"] = device
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.slots.size)))
+        return env
+
+    def where(self, device):
+        return "" if device is UNASSIGNED else f"on GPU {device}"
+
+    def describe(self):
+        return [f"# local executor: {self.slots.describe()}; a run starts as soon as the runs it needs have "
+                "finished and a slot is free, the longest chains of runs first"]
