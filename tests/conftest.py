@@ -29,6 +29,22 @@ def tiny_clip_path(tmp_path_factory):
     return str(save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny_clip.pt")))
 
 
+@pytest.fixture(scope="session")
+def serial_reference(tmp_path_factory, tiny_clip_path):
+    """The small pipeline (tests/small_pipeline.py: 2 datasets x 2 seeds, host and DPC) run by the default serial
+    executor: the outputs every other executor must reproduce. A dict: data ``root``, dataset ``yamls``, ``out``."""
+    from small_pipeline import make_two_datasets, pipeline_argv
+    from tools import pipeline
+
+    folder = tmp_path_factory.mktemp("serial_reference")
+    root, yamls = make_two_datasets(str(folder))
+    out = folder / "out"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")  # tiny models: one thread per child is fastest on a shared CPU
+        assert pipeline.main(pipeline_argv(root, yamls, out, tiny_clip_path) + ["--executor", "serial"]) == 0
+    return {"root": root, "yamls": yamls, "out": out}
+
+
 @pytest.fixture
 def shapes_root(tmp_path):
     """A fresh data root holding ``shapes/``: 6 classes (3 colours x 2 shapes), 10 images each."""

@@ -403,11 +403,12 @@ def test_13_a_killed_pipeline_leaves_no_child_running(tmp_path):
 import sys
 sys.path.insert(0, {REPO_DIR!r}); sys.path.insert(0, {os.path.join(REPO_DIR, "tests")!r})
 from tools.plan import Spec, build_plan
-from tools.runner import SubprocessExecutor, execute
+from tools.executors.processes import SerialExecutor
+from tools.runner import execute
 runs = build_plan(Spec(host="CoOp", root={str(tmp_path)!r}, out={str(tmp_path / "out")!r}, seeds=[1],
                        datasets=[{str(tmp_path / "good.yaml")!r}], host_config="cpu_tiny", stages=("host-train",)),
                   warn=lambda m: None)
-execute(runs, executor=SubprocessExecutor(python={str(fake_python)!r}), progress=False)
+execute(runs, executor=SerialExecutor(python={str(fake_python)!r}), progress=False)
 """
     pipeline = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO_DIR)
     deadline = time.time() + 60

@@ -11,7 +11,7 @@ import traceback
 import pytest
 
 from conftest import run_train
-from datasets.shapes import make_shapes_dataset
+from small_pipeline import make_two_datasets, tiny_opts
 from tools import layout, pipeline
 from tools.plan import Spec, build_plan
 from tools.runner import DONE, RAN, execute
@@ -25,20 +25,7 @@ HAS_DPC = "DPC" in TRAINER_REGISTRY.registered_names()
 @pytest.fixture
 def two_datasets(tmp_path):
     """DATA holding ``shapes_a`` (3 colours x 2 shapes) and ``shapes_b`` (2 x 3), and a yaml for each."""
-    root = tmp_path / "data"
-    make_shapes_dataset(str(root), folder="shapes_a", images_per_class=6)
-    make_shapes_dataset(str(root), folder="shapes_b", colours=("yellow", "green"),
-                        shapes=("circle", "square", "triangle"), images_per_class=6, seed=1)
-    yamls = []
-    for folder in ("shapes_a", "shapes_b"):
-        path = tmp_path / f"{folder}.yaml"
-        path.write_text(f'DATASET:\n  NAME: "ImageFolder"\n  FOLDER: "{folder}"\n')
-        yamls.append(str(path))
-    return str(root), yamls
-
-
-def tiny_opts(clip_path):
-    return ["MODEL.BACKBONE.NAME", clip_path, "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "100"]
+    return make_two_datasets(str(tmp_path))
 
 
 def results_mtimes(out):

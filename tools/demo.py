@@ -27,7 +27,8 @@ from . import layout
 from .configs import resolve_dataset_config
 from .figure import matplotlib_available, save_base2new_figure
 from .plan import Run, Spec, build_plan
-from .runner import InProcessExecutor, execute, summarize
+from .executors.inline import InProcessExecutor
+from .runner import execute, summarize
 from .table_report import base2new_report
 
 DATASET_CONFIG = "configs/demo/demo_world.yaml"

@@ -5,6 +5,7 @@
     python -m tools.pipeline --host MaPLe --mode cross-dataset --root DATA --out output
     python -m tools.pipeline --host CoOp --datasets caltech101 path/to/my_data.yaml --seeds 1 \\
         --host-config cpu_tiny --dpc-config cpu_tiny --opts MODEL.BACKBONE.NAME tiny.pt
+    python -m tools.pipeline --host CoOp --root DATA --out output --executor local --jobs-per-gpu 2
 
 Modes: base2new (default; stages host-train, host-test, dpc-train, dpc-test per dataset and seed),
 cross-dataset and dg (train on --source, all classes; evaluate on every target dataset), few-shot
@@ -12,8 +13,9 @@ cross-dataset and dg (train on --source, all classes; evaluate on every target d
 
 Finished runs (a valid results.json) are skipped; an unfinished run is run again in its directory, where
 train.py resumes from the latest checkpoint; a failed run is reported with its log, the runs that need it
-are skipped, and everything else goes on. Exit status: 0 when every selected run finished, 1 otherwise,
-2 for bad arguments.
+are skipped, and everything else goes on. Runs execute one after another (--executor serial) or several at a
+time on this machine's GPUs or CPU (local), under the same rules. Exit status: 0 when every selected run
+finished, 1 otherwise, 2 for bad arguments.
 """
 import argparse
 import os
@@ -23,6 +25,7 @@ from trainers.cli_errors import run_reporting_bad_input
 
 from . import layout, presets
 from .configs import ConfigError, registered_trainers
+from .executor_options import add_executor_arguments, executor_from_args
 from .plan import STAGES, Spec, build_plan
 from .runner import BLOCKED, FAILED, dry_run_lines, execute, summarize
 from .summary import TableError
@@ -72,9 +75,11 @@ def build_parser():
     parser.add_argument("--dpc-opts", nargs="+", action="extend", metavar="KEY VALUE", help="DPC runs only")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="run only these stages (the runs they need must have finished)")
-    parser.add_argument("--dry-run", action="store_true", help="print the train.py commands and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the train.py commands and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-table", action="store_true", help="do not print the table at the end")
+    add_executor_arguments(parser)
     return parser
 
 
@@ -123,15 +128,17 @@ def main(argv=None):
     try:
         spec = spec_from_args(args)
         runs = build_plan(spec, warn=lambda msg: print(msg, file=sys.stderr))
+        executor = executor_from_args(args)
         if args.dry_run:
-            print("\n".join(dry_run_lines(runs)))
+            print("\n".join(dry_run_lines(runs, executor)))
             return 0
         check_trainers(runs)
+        executor.check()
     except (ConfigError, KeyError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         parser.exit(2, f"error: {message}\n")
     try:
-        outcomes = execute(runs, progress=not args.no_progress)
+        outcomes = execute(runs, executor, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("\nInterrupted: run the same command again to resume (finished runs are skipped)", file=sys.stderr)
         return 130

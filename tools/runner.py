@@ -1,25 +1,23 @@
 """Executing a plan: finished runs are skipped, unfinished ones are (re)run in their own directory, failures
-are reported and do not stop the runs that do not depend on them.
+are reported and do not stop the runs that do not depend on them; where the runs execute is the executor's
+business (``tools/executors``), and these rules are the same for every executor.
 
 A run is finished when its ``results.json`` is valid and is the planned run's (``tools.run_state``): train.py
 writes it atomically after the final test, so a run killed at any point has none and is simply run again in
 the same directory, where train.py resumes from the latest checkpoint. A folder holding another run (other
-options, a redone dependency, an invalid record) is moved aside first. Each run is a separate ``train.py``
-process started from the repository root, which dies with the pipeline; its output goes to
-``<run dir>/pipeline_output.txt`` (train.py also keeps its own ``log.txt`` there).
+options, a redone dependency, an invalid record) is moved aside first. A run starts as soon as every run it
+needs has an outcome and the executor has room; its output goes to ``<run dir>/pipeline_output.txt``
+(train.py also keeps its own ``log.txt`` there).
 """
-import ctypes
-import datetime
 import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
 from tqdm import tqdm
 
 from .configs import REPO_DIR
+from .executors.inline import as_executor
+from .executors.processes import SerialExecutor
 from .run_state import is_finished, move_aside, stale_reason, unfinished_reason
 
 OUTPUT_FILE = "pipeline_output.txt"
@@ -43,69 +41,6 @@ class Outcome:
         return os.path.join(self.run.output_dir, OUTPUT_FILE)
 
 
-def _die_with_parent(parent_pid):
-    """In the child, before exec: the kernel sends SIGTERM when the pipeline dies (Linux; elsewhere a no-op)."""
-    def set_death_signal():
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            return
-        if os.getppid() != parent_pid:  # the pipeline died before the signal was armed
-            os._exit(1)
-    return set_death_signal
-
-
-class SubprocessExecutor:
-    """Runs ``python train.py ARGV`` with this interpreter from the repository root; returns its exit status."""
-
-    def __init__(self, python=sys.executable):
-        self.python = python
-
-    def __call__(self, run, output_file):
-        with open(output_file, "a") as out:
-            stamp = datetime.datetime.now().isoformat(timespec="seconds")
-            out.write(f"===== {stamp} pipeline: {run.command_line()}\n")
-            out.flush()
-            process = subprocess.run([self.python, "train.py", *run.argv], cwd=REPO_DIR, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent(os.getpid()))
-        return process.returncode
-
-
-class InProcessExecutor:
-    """Runs ``train.main(ARGV)`` inside this process: the same code path as ``python train.py ARGV`` without
-    a new interpreter per run (seconds each on a small machine). Used by the demo; returns 0 or 1."""
-
-    def __call__(self, run, output_file):
-        import contextlib
-        import traceback
-
-        import train
-
-        with open(output_file, "a") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            out.write(f"===== {datetime.datetime.now().isoformat(timespec='seconds')} in-process: "
-                      f"{run.command_line()}\n")
-            try:
-                train.main(train.build_parser().parse_args(run.argv))
-                status = 0
-            except Exception:  # noqa: BLE001 - a failed run is reported, the others go on
-                traceback.print_exc()
-                status = 1
-            finally:
-                _untee()
-        return status
-
-
-def _untee():
-    """train.py tees stdout/stderr into the run's log.txt: restore the streams it wrapped."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        while hasattr(stream, "stream") and hasattr(stream, "file"):
-            stream.file.close()
-            stream = stream.stream
-        setattr(sys, name, stream)
-
-
 def _last_lines(path, count=3):
     try:
         with open(path, errors="replace") as f:
@@ -113,6 +48,36 @@ def _last_lines(path, count=3):
     except OSError:
         return ""
     return " | ".join(lines[-count:])
+
+
+class _Schedule:
+    """The plan's runs and where each one stands: pending, started, or settled with an ``Outcome``."""
+
+    def __init__(self, runs, ranks):
+        self.runs = runs
+        self.planned = {run.key for run in runs}
+        self.pending = sorted(runs, key=lambda run: ranks[run.key])
+        self.checked = set()  # pending runs known to need running
+        self.started = {}  # key -> start time
+        self.outcomes = {}
+
+    def ready(self):
+        """Pending runs whose planned needs all have an outcome, best ranked first."""
+        return [run for run in self.pending
+                if all(need.key in self.outcomes or need.key not in self.planned for need in run.needs)]
+
+    def settle(self, outcome):
+        key = outcome.run.key
+        self.outcomes[key] = outcome
+        self.started.pop(key, None)
+        self.pending = [run for run in self.pending if run.key != key]
+
+    def begin(self, run):
+        self.pending.remove(run)
+        self.started[run.key] = time.time()
+
+    def unsettled(self):
+        return len(self.outcomes) < len(self.runs)
 
 
 def _why_blocked(run, outcomes):
@@ -127,48 +92,96 @@ def _why_blocked(run, outcomes):
     return ""
 
 
-def execute(runs, executor=None, progress=True, echo=None):
-    """Run ``runs`` in order; returns one ``Outcome`` per run. ``echo`` prints a line (default: above the bar)."""
-    executor = executor or SubprocessExecutor()
-    outcomes = {}
-    bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
-    say = echo or (tqdm.write if progress else print)
-    try:
-        for run in runs:
-            bar.set_description(f"{run.stage} {run.dataset} seed{run.seed}")
-            outcomes[run.key] = _execute_one(run, executor, outcomes, say)
-            bar.update(1)
-    finally:
-        bar.close()
-    return [outcomes[run.key] for run in runs]
-
-
-def _execute_one(run, executor, outcomes, say):
+def _settled_without_running(run, outcomes, say):
+    """DONE when the run finished earlier, BLOCKED when a run it needs did not finish, else None."""
     if is_finished(run):
         return Outcome(run, DONE, "finished earlier")
     reason = _why_blocked(run, outcomes)
     if reason:
         say(f"[blocked] {run.key}: {reason}")
         return Outcome(run, BLOCKED, reason)
+    return None
+
+
+def _start(run, executor, say):
+    """Start ``run`` (or follow it, if an earlier invocation left it running); returns the rerun note."""
+    output_file = os.path.join(run.output_dir, OUTPUT_FILE)
+    followed = executor.adopt(run, output_file)
+    if followed is not None:
+        say(f"[running] {run.key}: {followed}")
+        return ""
     rerun_because = stale_reason(run)
     if rerun_because:
         rerun_because += f"; the earlier folder was moved to {move_aside(run)}"
         say(f"[rerun] {run.key}: {rerun_because}")
     os.makedirs(run.output_dir, exist_ok=True)
-    output_file = os.path.join(run.output_dir, OUTPUT_FILE)
-    say(f"[run] {run.key}")
-    start = time.time()
-    status = executor(run, output_file)
-    seconds = time.time() - start
-    if status == 0 and is_finished(run):
+    where = executor.start(run, output_file)
+    say(f"[run] {run.key}{' ' + where if where else ''}")
+    return rerun_because
+
+
+def _judge(run, ended, rerun_because, seconds, say):
+    """RAN when the run exited 0 and left its valid results.json; FAILED otherwise, with its output's tail."""
+    if ended.status == 0 and is_finished(run):
         return Outcome(run, RAN, "", seconds, rerun_because)
-    what = f"exit status {status}" if status != 0 else f"exited 0 but {unfinished_reason(run)}"
+    output_file = os.path.join(run.output_dir, OUTPUT_FILE)
+    what = ended.describe() if ended.status != 0 else f"exited 0 but {unfinished_reason(run)}"
     message = f"{what}; see {output_file}"
     tail = _last_lines(output_file)
     if tail:
         message += f" (last lines: {tail})"
     say(f"[failed] {run.key}: {message}")
     return Outcome(run, FAILED, message, seconds, rerun_because)
+
+
+def _start_ready_runs(schedule, executor, notes, say):
+    """Settle (done, blocked) or start ready runs, best ranked first, while the executor has room; a settled
+    run can make its dependants ready, so this goes on until nothing is left to do. Returns how many settled."""
+    settled = 0
+    while True:
+        run = next((run for run in schedule.ready() if run.key not in schedule.checked or executor.has_room()),
+                   None)
+        if run is None:
+            return settled
+        if run.key not in schedule.checked:
+            outcome = _settled_without_running(run, schedule.outcomes, say)
+            if outcome is not None:
+                schedule.settle(outcome)
+                settled += 1
+                continue
+            schedule.checked.add(run.key)  # it needs running: from now on it waits for room only
+            if not executor.has_room():
+                continue
+        notes[run.key] = _start(run, executor, say)
+        schedule.begin(run)
+
+
+def execute(runs, executor=None, progress=True, echo=None):
+    """Run ``runs`` (a plan, every run after the runs it needs) with ``executor`` (default: serial); returns
+    one ``Outcome`` per run, in the plan's order. ``echo`` prints a line (default: above the progress bar)."""
+    executor = SerialExecutor() if executor is None else as_executor(executor)
+    say = echo or (tqdm.write if progress else print)
+    schedule = _Schedule(runs, executor.ordering(runs))
+    notes = {}
+    bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
+    try:
+        while schedule.unsettled():
+            bar.update(_start_ready_runs(schedule, executor, notes, say))
+            if not schedule.started:
+                if schedule.unsettled():  # a plan lists needs first, so something is always ready or running
+                    raise RuntimeError("no run is ready or running: the plan is not in dependency order")
+                break
+            bar.set_postfix_str(f"{len(schedule.started)} running")
+            for run, ended in executor.wait(say):
+                seconds = time.time() - schedule.started[run.key]
+                schedule.settle(_judge(run, ended, notes.pop(run.key), seconds, say))
+                bar.update(1)
+    except BaseException:
+        executor.stop(say)
+        raise
+    finally:
+        bar.close()
+    return [schedule.outcomes[run.key] for run in runs]
 
 
 def summarize(outcomes):
@@ -184,10 +197,9 @@ def summarize(outcomes):
     return "\n".join(lines)
 
 
-def dry_run_lines(runs):
-    """The command of every run, from the repository root; finished runs appear as comments."""
-    lines = [f"# {len(runs)} runs, from {REPO_DIR}"]
-    for run in runs:
-        line = run.command_line()
-        lines.append(f"# finished, skipped: {line}" if is_finished(run) else line)
-    return lines
+def dry_run_lines(runs, executor=None):
+    """What the pipeline would do, from the repository root: the executor lays out the commands (the serial
+    default lists every run's command in order); finished runs appear as comments."""
+    executor = SerialExecutor() if executor is None else as_executor(executor)
+    finished = {run.key for run in runs if is_finished(run)}
+    return [f"# {len(runs)} runs, from {REPO_DIR}", *executor.dry_run_lines(runs, finished)]
