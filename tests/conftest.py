@@ -29,6 +29,21 @@ def tiny_clip_path(tmp_path_factory):
     return str(save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny_clip.pt")))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def promptkd_teacher(tmp_path_factory):
+    """PromptKD's teacher (a PromptSRC run on a tiny CLIP wider than the student's), and the PromptKD CPU config
+    that names it, which every host test then uses for PromptKD. A dict: ``clip``, ``run``, ``yaml``."""
+    from hosts_support import CPU_CONFIGS
+    from promptkd_support import make_teacher, write_promptkd_yaml
+
+    folder = tmp_path_factory.mktemp("promptkd_teacher")
+    clip_path, run = make_teacher(str(folder))
+    yaml = write_promptkd_yaml(str(folder / "cpu_tiny.yaml"), clip_path, run)
+    CPU_CONFIGS["PromptKD"] = yaml
+    yield {"clip": clip_path, "run": run, "yaml": yaml}
+    CPU_CONFIGS.pop("PromptKD", None)
+
+
 @pytest.fixture(scope="session")
 def serial_reference(tmp_path_factory, tiny_clip_path):
     """The small pipeline (tests/small_pipeline.py: 2 datasets x 2 seeds, host and DPC) run by the default serial

@@ -29,15 +29,27 @@ def reference_name(host, ours):
         tower, k = ours.split(".")
         encoder = "text_encoder" if tower == "deep_text" else "image_encoder"
         return f"{encoder}.transformer.resblocks.{int(k) + 1}.VPT_shallow"
+    if host == "PromptKD":  # the whole student: its vision prompts, and the projector as 1x1 convolutions
+        if ours == "vision_ctx":
+            return "image_encoder.VPT"
+        if ours.startswith("deep_vision."):
+            return f"image_encoder.transformer.resblocks.{int(ours.split('.')[1]) + 1}.VPT_shallow"
+        return "VPT_image_trans.conv1." + ours[len("projector."):]
     return f"prompt_learner.{ours}" if host == "MaPLe" else ours
+
+
+def reference_shape(host, ours, value):
+    """The reference's PromptKD projector is made of 1x1 convolutions: (out, in, 1, 1) weights."""
+    is_conv = host == "PromptKD" and ours.startswith("projector.") and ours.endswith("weight") and value.dim() == 2
+    return value[:, :, None, None] if is_conv else value
 
 
 def reference_state(host, ours):
     """A reference-layout state dict (fp16, as the reference saves) holding new values for our tensors."""
     g = torch.Generator().manual_seed(7)
     values = {name: torch.randn(t.shape, generator=g).half() for name, t in ours.items()}
-    state = {reference_name(host, name): value for name, value in values.items()}
-    junk = dict(FROZEN_WHOLE_MODEL) if host in ("IVLP", "PromptSRC", "MaPLe") else {
+    state = {reference_name(host, name): reference_shape(host, name, value) for name, value in values.items()}
+    junk = dict(FROZEN_WHOLE_MODEL) if host in ("IVLP", "PromptSRC", "MaPLe", "PromptKD") else {
         "token_prefix": (10, 1, 64), "token_suffix": (10, 72, 64)}
     if host == "PromptSRC":
         junk["prompt_learner.ZS_image_encoder.conv1.weight"] = (64, 3, 8, 8)

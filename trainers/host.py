@@ -109,8 +109,20 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
         self.text_encoder.reference_parity = self.image_encoder.reference_parity = bool(enabled)
 
     def prompt_parameter_names(self):
-        """Names (relative to this model) of the learnable tensors: the prompt set that DPC clones."""
+        """Names (relative to this model) of the learnable tensors: what the host's own training learns."""
         return [f"{PROMPT_LEARNER}.{name}" for name, p in self.prompt_learner.named_parameters() if p.requires_grad]
+
+    def dpc_prompt_names(self):
+        """Names (relative to this model) of the tensors DPC clones into P and P' (its prompt set); by default what
+        the host learns. A host may name more: frozen parameters outside ``prompt_learner`` (PromptKD: its
+        teacher's text prompts; DPC then trains a clone of them, never the host's own) and floating-point buffers
+        of ``prompt_learner`` that its forward updates (BatchNorm statistics), which DPC keeps per prompt."""
+        return self.prompt_parameter_names()
+
+    def negative_scores(self, images):
+        """Scores (B, C) over the current classes by which DPC ranks hard negatives, or None (the default): DPC
+        then scores with the host under its frozen prompt P. Called under ``no_grad``."""
+        return None
 
 
 def check_host(model):

@@ -1,8 +1,12 @@
 """The prompt pair of DPC: the host's tuned prompt P (frozen) and the parallel prompt P' (trained).
 
 P' *is* the host's prompt learner (its parameters are trained in place). P is kept as buffers holding detached
-copies (the released code shared memory between the two by accident). The host runs with any prompt values -- P,
-P' or a weighted mix -- through ``torch.func.functional_call``, which swaps tensors for one call without touching
+copies (the released code shared memory between the two by accident). The prompt set is what the host
+names (``HostModel.dpc_prompt_names``): a tensor outside the prompt learner (a frozen part of the host, such as a
+teacher's prompts) gets a trainable clone here, so the host's own stays frozen; a buffer of the prompt learner
+(BatchNorm statistics) is P' as the module holds it, with a frozen copy for P.
+
+The host runs with any prompt values -- P, P' or a weighted mix -- through ``torch.func.functional_call``, which swaps tensors for one call without touching
 the module; ``PromptedHost`` is the host under one set of values, computing its logits in the host's own three
 steps (``trainers/host.py``) and reusing the text features that cannot change.
 """
@@ -30,20 +34,36 @@ class DualPrompts(nn.Module):
         # Not a registered sub-module: the host's frozen CLIP must stay out of this module's state.
         object.__setattr__(self, "_call", _HostMethod(host))
         object.__setattr__(self, "host", host)
-        self.names = host.prompt_parameter_names()  # relative to the host, e.g. "prompt_learner.ctx"
+        self.names = host.dpc_prompt_names()  # relative to the host, e.g. "prompt_learner.ctx"
         self._prefix = PROMPT_LEARNER + "."
+        buffers = {name for name, _ in host.named_buffers()}
+        self._buffers_in_set = {name for name in self.names if name in buffers}
         for name in self.names:
+            if not name.startswith(self._prefix):
+                if name in buffers:
+                    raise ValueError(f"{type(host).__name__}.dpc_prompt_names: {name} is a buffer outside "
+                                     f"{PROMPT_LEARNER}; only parameters may lie outside it")
+                clone = nn.Parameter(host.get_parameter(name).detach().clone())
+                self.register_parameter(self._outside_key(name), clone)
             self.register_buffer(self._frozen_key(name), self._parallel_tensor(name).detach().clone())
 
     @staticmethod
     def _frozen_key(name):
         return "frozen__" + name.replace(".", "__")
 
+    @staticmethod
+    def _outside_key(name):
+        return "parallel__" + name.replace(".", "__")
+
     def _parallel_tensor(self, name):
-        return self.parallel.get_parameter(name[len(self._prefix):])
+        if not name.startswith(self._prefix):
+            return getattr(self, self._outside_key(name))
+        inner = name[len(self._prefix):]
+        return self.parallel.get_buffer(inner) if name in self._buffers_in_set else self.parallel.get_parameter(inner)
 
     def parallel_parameters(self):
-        return [self._parallel_tensor(name) for name in self.names]
+        """The trained tensors of P' (the prompt set's buffers are updated by the host's forward, not trained)."""
+        return [self._parallel_tensor(name) for name in self.names if name not in self._buffers_in_set]
 
     def frozen(self):
         """P as {host parameter name: tensor}."""

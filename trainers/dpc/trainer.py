@@ -181,7 +181,11 @@ class DPC(ClipTrainer):
 
     @torch.no_grad()
     def score(self, images):
-        """Scores of the frozen prompt P over all classes, and the anchors' image features when P' shares them."""
+        """Scores over all classes that rank the hard negatives, and the anchors' image features when P' shares them:
+        the host's own scorer where it has one (``HostModel.negative_scores``), else the host under the frozen P."""
+        scores = self.host.negative_scores(images)
+        if scores is not None:
+            return scores, None  # the anchors' features are then computed under P' in the loss
         image_features = self.frozen_host.image_features(images)
         scores = self.frozen_host.logits(images, image_features=image_features)
         return scores, None if self.host.image_encoder_prompted else image_features
@@ -301,3 +305,10 @@ class StackSPLE_CoOp(DPC):
     """The released code's name for DPC over CoOp; its ``SPLE.*`` keys are mapped onto ``TRAINER.DPC``."""
 
     default_host = "CoOp"
+
+
+@TRAINER_REGISTRY.register()
+class StackSPLE_PromptKD(DPC):
+    """The released code's name for DPC over PromptKD; its ``SPLE.*`` keys are mapped onto ``TRAINER.DPC``."""
+
+    default_host = "PromptKD"
