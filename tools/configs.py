@@ -129,3 +129,24 @@ def resolve_max_epoch(trainer, config_files, opts, warn=print):
         epoch = _plain_max_epoch(config_files, opts)
     _EPOCH_CACHE[key] = epoch
     return epoch
+
+
+def selects_best_val(trainer, config_files, opts):
+    """Whether a run keeps its best validation epoch (``TEST.FINAL_MODEL best_val``, as PromptKD's configs do):
+    the runs that evaluate or build on its checkpoint then read ``model-best.pth.tar``, not the last epoch."""
+    key = (trainer, tuple(config_files), tuple(str(v) for v in opts))
+    if key not in _BEST_VAL_CACHE:
+        if trainer in registered_trainers():
+            from trainers.config import build_cfg
+
+            final = build_cfg(config_files, opts, trainer=trainer).TEST.FINAL_MODEL
+        else:
+            final = "last_step"
+            for path in config_files:
+                with open(path) as f:
+                    final = ((yaml.safe_load(f) or {}).get("TEST") or {}).get("FINAL_MODEL", final)
+        _BEST_VAL_CACHE[key] = final == "best_val"
+    return _BEST_VAL_CACHE[key]
+
+
+_BEST_VAL_CACHE = {}

@@ -5,6 +5,7 @@
     cross-dataset  <OUT>/xd/train/<source>/shots_<K>/<Method>/<cfg>/seed<S>/   (ImageNet, all classes)
     and DG:        <OUT>/xd/test/<target>/shots_<K>/<Method>/<cfg>/seed<S>/     (eval-only on each target)
     few-shot:      <OUT>/few_shot/<dataset>/shots_<K>/<Method>/<cfg>/seed<S>/
+    teachers:      <OUT>/base2new/teacher/..., <OUT>/xd/teacher/..., <OUT>/few_shot_teacher/...  (same levels below)
 
 ``<dataset>`` is the dataset config's file stem (``caltech101``), ``<cfg>`` the method config's file stem and
 ``<Method>`` the trainer name, ``DPC_<Host>`` for DPC over a host. Cross-dataset and domain generalisation
@@ -31,6 +32,11 @@ _PHASE_DIRS = {
     (DOMAIN_GENERALIZATION, "train"): ("xd", "train"),
     (DOMAIN_GENERALIZATION, "test"): ("xd", "test"),
     (FEW_SHOT, "train"): ("few_shot",),
+    # the runs a host's model needs before it trains (PromptKD's teacher); the tables do not read them
+    (BASE2NEW, "teacher"): ("base2new", "teacher"),
+    (CROSS_DATASET, "teacher"): ("xd", "teacher"),
+    (DOMAIN_GENERALIZATION, "teacher"): ("xd", "teacher"),
+    (FEW_SHOT, "teacher"): ("few_shot_teacher",),
 }
 
 

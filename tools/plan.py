@@ -5,11 +5,14 @@ Base-to-new, per dataset and seed:
     host-test   --eval-only on the new classes from the host-train checkpoint
     dpc-train   DPC over the host-train checkpoint, on the base classes; its final test is DPC's base accuracy
     dpc-test    --eval-only on the new classes from the dpc-train checkpoint
+A host whose model needs another trained model (PromptKD's frozen teacher, ``HostTrainer.teacher_run``) gets
+    teacher-train  that run (one per dataset and protocol, seed 1, shared by every seed), before host-train
 Cross-dataset / DG: the same four stages with ImageNet (all classes) as the training set and one test run per
 target dataset. Few-shot: host-train and dpc-train on all classes, per number of shots.
 
 ``--load-epoch`` of a test (and ``TRAINER.DPC.BACKBONE_EPOCH`` of dpc-train) is the ``OPTIM.MAX_EPOCH`` the
-training run's config resolves to.
+training run's config resolves to; a training run that keeps its best validation epoch (``TEST.FINAL_MODEL
+best_val``) is evaluated and built on from its ``model-best.pth.tar``.
 """
 import os
 import shlex
@@ -18,9 +21,11 @@ from dataclasses import dataclass, field
 from . import layout, presets
 from .configs import (
     ConfigError, registered_trainers, resolve_dataset_config, resolve_max_epoch, resolve_trainer_config,
+    selects_best_val,
 )
 
-STAGES = ("host-train", "host-test", "dpc-train", "dpc-test")
+STAGES = ("teacher-train", "host-train", "host-test", "dpc-train", "dpc-test")
+BEST_FILE = "model-best.pth.tar"
 
 
 @dataclass
@@ -106,6 +111,7 @@ class _Planner:
         # DPC's config is needed only when a DPC stage runs: host-only runs work before DPC has configs.
         self.with_dpc = any(stage.startswith("dpc") for stage in spec.stages)
         self.dpc_config = None
+        self.teacher = presets.host_teacher(spec.host)  # (trainer, config, key) or None
         if self.with_dpc:
             self.dpc_config = resolve_trainer_config(spec.dpc_config or presets.dpc_config_name(spec.host),
                                                      layout.DPC_TRAINER)
@@ -129,11 +135,12 @@ class _Planner:
             "TRAINER.DPC.HOST", self.spec.host, "TRAINER.DPC.BACKBONE_DIR", backbone_dir,
             "TRAINER.DPC.BACKBONE_EPOCH", str(backbone_epoch)]
 
-    def _run(self, stage, phase, dataset_cfg, seed, shots, config, opts, evaluate=None, needs=()):
-        """One train.py run; ``evaluate`` = (training run, its last epoch) for an --eval-only run."""
+    def _run(self, stage, phase, dataset_cfg, seed, shots, config, opts, evaluate=None, needs=(), trainer=None):
+        """One train.py run; ``evaluate`` = (training run, its last epoch or None for its best) for an --eval-only
+        run; ``trainer`` another trainer than the host's or DPC (a teacher run's)."""
         dpc = stage.startswith("dpc")
-        trainer = layout.DPC_TRAINER if dpc else self.spec.host
-        method = layout.method_dir_name(self.spec.host, dpc)
+        method = trainer or layout.method_dir_name(self.spec.host, dpc)
+        trainer = trainer or (layout.DPC_TRAINER if dpc else self.spec.host)
         output_dir = layout.run_dir(self.out, self.spec.mode, phase, dataset_cfg.name, shots, method, config.name,
                                     seed)
         model_dir, epoch = (evaluate[0].output_dir, evaluate[1]) if evaluate else ("", None)
@@ -143,31 +150,65 @@ class _Planner:
 
     # ---- the four stages -------------------------------------------------------------------------------
 
+    def teacher_train(self, dataset_cfg, shots, subsample):
+        """The teacher run the host's model needs (None for most hosts), trained as the teacher's own host."""
+        if self.teacher is None:
+            return None
+        trainer, config_name, _ = self.teacher
+        config = resolve_trainer_config(config_name, trainer)
+        opts = _str_opts(self.spec.opts) + ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
+        self._epoch(trainer, dataset_cfg, config, opts)  # its config must load
+        return self._run("teacher-train", "teacher", dataset_cfg, presets.TEACHER_SEED, shots, config, opts,
+                         trainer=trainer)
+
+    def teacher_opts(self, teacher):
+        return [self.teacher[2], teacher.output_dir] if teacher is not None else []
+
+    def best_val(self, trainer, dataset_cfg, config, opts):
+        return selects_best_val(trainer, [dataset_cfg.abspath, config.abspath], opts)
+
+    def stage1_checkpoint(self, host_train, e1, best):
+        """What DPC starts from: the host's last epoch, or its best-validation checkpoint file."""
+        if not best:
+            return host_train.output_dir, e1
+        from trainers.host_trainer import host_model_class  # imports torch: only when a plan is built
+
+        return os.path.join(host_train.output_dir, host_model_class(self.spec.host).checkpoint_name, BEST_FILE), -1
+
     def train_pair(self, dataset_cfg, seed, shots, subsample):
-        """host-train and dpc-train (None without DPC stages) on one dataset, with their last epochs."""
+        """host-train and dpc-train (None without DPC stages) on one dataset, with the epochs their tests load
+        (None: their best-validation checkpoint)."""
         protocol = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
         config = self.host_config(dataset_cfg.name)
-        opts = self.host_opts() + protocol
-        host_train = self._run("host-train", "train", dataset_cfg, seed, shots, config, opts)
+        teacher = self.teacher_train(dataset_cfg, shots, subsample)
+        opts = self.host_opts() + self.teacher_opts(teacher) + protocol
+        host_train = self._run("host-train", "train", dataset_cfg, seed, shots, config, opts,
+                               needs=[teacher] if teacher is not None else [])
         e1 = self._epoch(self.spec.host, dataset_cfg, config, opts)
+        best = self.best_val(self.spec.host, dataset_cfg, config, opts)
         if not self.with_dpc:
-            return host_train, e1, None, None
-        opts = self.dpc_opts(host_train.output_dir, e1) + protocol
+            return host_train, None if best else e1, None, None
+        opts = self.dpc_opts(*self.stage1_checkpoint(host_train, e1, best)) + protocol
         dpc_train = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, opts,
                               needs=[host_train])
         e2 = self._epoch(layout.DPC_TRAINER, dataset_cfg, self.dpc_config, opts)
-        return host_train, e1, dpc_train, e2
+        if self.best_val(layout.DPC_TRAINER, dataset_cfg, self.dpc_config, opts):
+            e2 = None
+        return host_train, None if best else e1, dpc_train, e2
 
     def test_pair(self, dataset_cfg, seed, shots, trained, protocol):
         """host-test and dpc-test (None without DPC stages) of a trained pair, evaluated on ``dataset_cfg``."""
         host_train, e1, dpc_train, e2 = trained
         config = self.host_config(host_train.dataset)  # the config the checkpoint was trained with
-        host_test = self._run("host-test", "test", dataset_cfg, seed, shots, config, self.host_opts() + protocol,
+        teacher = next((run for run in host_train.needs if run.stage == "teacher-train"), None)
+        opts = self.host_opts() + self.teacher_opts(teacher) + protocol
+        host_test = self._run("host-test", "test", dataset_cfg, seed, shots, config, opts,
                               evaluate=(host_train, e1), needs=[host_train])
         if dpc_train is None:
             return host_test, None
         dpc_test = self._run("dpc-test", "test", dataset_cfg, seed, shots, self.dpc_config,
-                             self.dpc_opts(host_train.output_dir, e1) + protocol, evaluate=(dpc_train, e2),
+                             self.dpc_opts(*self.stage1_checkpoint(host_train, e1, e1 is None)) + protocol,
+                             evaluate=(dpc_train, e2),
                              needs=[dpc_train])
         return host_test, dpc_test
 
@@ -224,4 +265,18 @@ def build_plan(spec, warn=print):
         runs = planner.few_shot()
     else:
         runs = planner.transfer()
-    return [run for run in runs if run is not None and run.stage in spec.stages]
+    return [run for run in _with_needed_teachers(runs) if run.stage in spec.stages]
+
+
+def _with_needed_teachers(runs):
+    """The runs with each teacher run once, right before the first run that needs it."""
+    ordered, seen = [], set()
+    for run in runs:
+        if run is None:
+            continue
+        for need in run.needs:
+            if need.stage == "teacher-train" and need.key not in seen:
+                seen.add(need.key)
+                ordered.append(need)
+        ordered.append(run)
+    return ordered

@@ -77,3 +77,20 @@ DPC_CONFIG = "vit_b16_ep20_batch4"
 def dpc_config_name(host):
     own = f"{host.lower()}_{DPC_CONFIG}"
     return own if os.path.isfile(os.path.join(REPO_DIR, TRAINER_CONFIG_DIR, DPC_TRAINER, own + ".yaml")) else DPC_CONFIG
+
+
+# A host whose model needs another trained model (PromptKD's teacher) names that run on its trainer:
+# ``teacher_run = (trainer, config)`` and ``teacher_dir_key`` (the key the run directory is given by). One teacher
+# run per dataset and protocol serves every seed of the student, as the released teachers do.
+TEACHER_SEED = 1
+
+
+def host_teacher(host):
+    """(teacher trainer, its config name, the host's key for the teacher's run directory), or None."""
+    from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
+    from trainers.host_trainer import registered_hosts
+
+    if host not in registered_hosts():
+        return None
+    cls = TRAINER_REGISTRY.get(host)
+    return (*cls.teacher_run, cls.teacher_dir_key) if cls.teacher_run else None

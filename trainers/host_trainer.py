@@ -22,6 +22,10 @@ class HostTrainer(ClipTrainer):
     # The host's configs its paper used per benchmark, read by the pipeline (tools/presets.py): "base2new", and
     # optionally "cross" (cross-dataset and DG), "few_shot" and "per_dataset" ({dataset config: config}).
     paper_configs = None
+    # A host whose model needs another trained model names that run: (host trainer, its config), and the key of its
+    # own node that takes the run's directory (PromptKD's teacher). The pipeline trains it first.
+    teacher_run = None
+    teacher_dir_key = None
 
     @property
     def config_node(self):

@@ -215,9 +215,11 @@ _PROJECTOR = re.compile(r"VPT_image_trans\.conv1\.(\d\.\w+)")
 @TRAINER_REGISTRY.register()
 class PromptKD(UnlabeledAllClassData, HostTrainer):
     model_class = PromptKDCLIP
+    # KD_WEIGHT 1000, 200 for three datasets (the reference's scripts)
     paper_configs = {"base2new": "vit_b16_c2_ep20_batch8_4+4ctx",
-                     "cross": "vit_b16_c2_ep20_batch8_4+4ctx_cross_datasets"}
-    # The run its teacher comes from (the pipeline trains it first): a host trainer and its configs.
-    teacher_run = ("PromptSRC", {"base2new": "vit_l14_c2_ep20_batch8_4+4ctx",
-                                 "cross": "vit_l14_c2_ep20_batch8_4+4ctx_cross_datasets"})
+                     "cross": "vit_b16_c2_ep20_batch8_4+4ctx_cross_datasets",
+                     "per_dataset": {name: "vit_b16_c2_ep20_batch8_4+4ctx_kd200"
+                                     for name in ("fgvc_aircraft", "oxford_flowers", "dtd")}}
+    # The run its teacher comes from (the pipeline trains it first, tools/plan.py): a host trainer and its config.
+    teacher_run = ("PromptSRC", "vit_l14_c2_ep20_batch8_4+4ctx")
     teacher_dir_key = "TRAINER.PROMPTKD.TEACHER_DIR"
