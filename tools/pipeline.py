@@ -9,7 +9,9 @@
 
 Modes: base2new (default; stages host-train, host-test, dpc-train, dpc-test per dataset and seed),
 cross-dataset and dg (train on --source, all classes; evaluate on every target dataset), few-shot
-(host-train and dpc-train on all classes, shots 1 2 4 8 16). Output layout: see tools/layout.py.
+(host-train and dpc-train on all classes, shots 1 2 4 8 16). A host that distils from a teacher (PromptKD)
+gets a teacher-train stage first: one teacher run per dataset, shared by every seed. Output layout: see
+tools/layout.py.
 
 Finished runs (a valid results.json) are skipped; an unfinished run is run again in its directory, where
 train.py resumes from the latest checkpoint; a failed run is reported with its log, the runs that need it
@@ -70,9 +72,13 @@ def build_parser():
     parser.add_argument("--dpc-config", default="",
                         help="DPC config name (in configs/trainers/DPC/) or path; "
                              "default vit_b16_ep20_batch4 (or <host lower>_vit_b16_ep20_batch4 where one exists)")
+    parser.add_argument("--teacher-config", default="",
+                        help="config name or path of the teacher runs of a host that needs one (PromptKD); default: "
+                             "the host's (PromptSRC vit_l14_c2_ep20_batch8_4+4ctx)")
     parser.add_argument("--opts", nargs="+", action="extend", metavar="KEY VALUE", help="options for every run")
     parser.add_argument("--host-opts", nargs="+", action="extend", metavar="KEY VALUE", help="host runs only")
     parser.add_argument("--dpc-opts", nargs="+", action="extend", metavar="KEY VALUE", help="DPC runs only")
+    parser.add_argument("--teacher-opts", nargs="+", action="extend", metavar="KEY VALUE", help="teacher runs only")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="run only these stages (the runs they need must have finished)")
     parser.add_argument("--dry-run", action="store_true",
@@ -92,6 +98,7 @@ def spec_from_args(args):
         host_config_for=_per_dataset(args.host_config_for), dpc_config=args.dpc_config,
         opts=_pairs(args.opts, "--opts"), host_opts=_pairs(args.host_opts, "--host-opts"),
         dpc_opts=_pairs(args.dpc_opts, "--dpc-opts"), stages=tuple(args.stages),
+        teacher_config=args.teacher_config, teacher_opts=_pairs(args.teacher_opts, "--teacher-opts"),
     )
 
 

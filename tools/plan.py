@@ -47,6 +47,8 @@ class Spec:
     host_opts: list = field(default_factory=list)
     dpc_opts: list = field(default_factory=list)
     stages: tuple = STAGES
+    teacher_config: str = ""  # "" = the host's teacher_run config
+    teacher_opts: list = field(default_factory=list)
 
 
 @dataclass
@@ -155,8 +157,9 @@ class _Planner:
         if self.teacher is None:
             return None
         trainer, config_name, _ = self.teacher
-        config = resolve_trainer_config(config_name, trainer)
-        opts = _str_opts(self.spec.opts) + ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
+        config = resolve_trainer_config(self.spec.teacher_config or config_name, trainer)
+        opts = _str_opts(self.spec.opts) + _str_opts(self.spec.teacher_opts) + [
+            "DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
         self._epoch(trainer, dataset_cfg, config, opts)  # its config must load
         return self._run("teacher-train", "teacher", dataset_cfg, presets.TEACHER_SEED, shots, config, opts,
                          trainer=trainer)

@@ -223,3 +223,9 @@ class PromptKD(UnlabeledAllClassData, HostTrainer):
     # The run its teacher comes from (the pipeline trains it first, tools/plan.py): a host trainer and its config.
     teacher_run = ("PromptSRC", "vit_l14_c2_ep20_batch8_4+4ctx")
     teacher_dir_key = "TRAINER.PROMPTKD.TEACHER_DIR"
+
+    def build_model(self):
+        super().build_model()
+        # The student is made from its teacher run, as DPC from its stage 1: results and checkpoints record it,
+        # so a resume refuses a checkpoint distilled from another teacher and the pipeline redoes a stale student.
+        self.built_on = self.model.teacher.run_id

@@ -108,6 +108,7 @@ def load_teacher(node, dataset_name, classnames, device, fp32, cache_dir="", rou
                           f"tower is {text_width(clip_model)} wide: set TRAINER.PROMPTKD.TEACHER_NAME to its backbone")
     teacher = PromptKDTeacher(design, classnames, clip_model)
     teacher.embed_dim = clip_model.text_projection.shape[1]
+    teacher.run_id = (checkpoint.get("run") or {}).get("run_id")  # a run of ours records its id; a release does not
     expected = set(teacher.prompt_learner.state_dict())
     if set(state) != expected:
         raise KeyError(f"The teacher checkpoint {path} does not fit the teacher: missing "
