@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One benchmark step for a host or for DPC over it; the per-method scripts call this.
 #
-#   benchmark.sh METHOD STEP ARGS...      METHOD: host (the host itself) or dpc (DPC over the host)
+#   benchmark.sh METHOD STEP ARGS...      METHOD: host (the host itself), dpc (DPC over the host) or teacher
+#                                         (the teacher run the host needs, PromptKD's)
 #   HOST=<trainer> names the host; CFG / DPC_CFG choose configs (default: the pipeline's presets);
 #   SHOTS sets the shots (default 16).
 #
@@ -23,11 +24,14 @@ set -- ${POSITIONAL[@]+"${POSITIONAL[@]}"}
 case "$METHOD" in
     host) PREFIX=host ;;
     dpc) PREFIX=dpc ;;
-    *) die "METHOD must be host or dpc, got '$METHOD'" ;;
+    teacher) PREFIX=teacher ;;  # the run a host's model needs first (PromptKD's teacher); train steps only
+    *) die "METHOD must be host, dpc or teacher, got '$METHOD'" ;;
 esac
 
 CONFIGS=()
-[ -z "${CFG:-}" ] || CONFIGS+=(--host-config "$CFG")
+if [ -n "${CFG:-}" ]; then
+    if [ "$METHOD" = teacher ]; then CONFIGS+=(--teacher-config "$CFG"); else CONFIGS+=(--host-config "$CFG"); fi
+fi
 [ -z "${DPC_CFG:-}" ] || CONFIGS+=(--dpc-config "$DPC_CFG")
 SHOTS="${SHOTS:-16}"
 
