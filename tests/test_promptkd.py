@@ -14,6 +14,7 @@ from hosts_support import build_host, host_args, random_images
 from promptkd_support import TEACHER_CLIP
 from trainers.base import ClipTrainer
 from trainers.checkpoints import load_checkpoint
+from trainers.config import ConfigError
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
 from trainers.hosts.promptkd import kd_loss
@@ -90,6 +91,13 @@ def test_a_missing_teacher_is_a_two_line_error():
     lines = str(error.value).splitlines()
     assert len(lines) == 2 and "TRAINER.PROMPTKD.TEACHER_DIR" in lines[0] and "/nowhere/teacher" in lines[0]
     assert "VLPromptLearner" in lines[1]
+
+
+def test_the_teacher_backbone_is_the_recorded_one_or_a_one_line_error():
+    model = build_host("PromptKD", "TRAINER.PROMPTKD.TEACHER_NAME", "")  # "": what the teacher run records
+    assert model.teacher.embed_dim == TEACHER_CLIP["embed_dim"]
+    with pytest.raises(ConfigError, match=r"TEACHER_NAME is 'ViT-L/14', but the teacher .* was trained on"):
+        build_host("PromptKD", "TRAINER.PROMPTKD.TEACHER_NAME", "ViT-L/14")
 
 
 def reference_teacher_state(ours):

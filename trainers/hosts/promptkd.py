@@ -41,7 +41,7 @@ def add_promptkd_config(cfg):
         PREC="fp16",
         KD_WEIGHT=1.0, TEMPERATURE=1.0,
         CE_WEIGHT=0.0, PROJECT_LAYER=2,  # accepted as in the reference, which does not use them either
-        TEACHER_NAME="ViT-L/14",  # the teacher's backbone (a name or a .pt path)
+        TEACHER_NAME="ViT-L/14",  # the teacher's backbone (a name or a .pt path); "" = what the teacher run records
         TEACHER_DIR="",  # the teacher run: see trainers/hosts/promptkd_teacher.py
         UNLABELED_SHOTS=-1,  # base-to-new: images per class of the all-class training set; -1 = all (reference)
         ROUND_PROMPTS_FP16=False,  # ours: round inserted prompts through fp16 as the reference does under fp32/amp

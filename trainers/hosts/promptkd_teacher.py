@@ -90,11 +90,13 @@ def load_teacher(node, dataset_name, classnames, device, fp32, cache_dir="", rou
     path = teacher_checkpoint(node.TEACHER_DIR, dataset_name)
     checkpoint = load_checkpoint(path)
     record = checkpoint.get("host")
-    backbone = node.TEACHER_NAME
     recorded = ((record or {}).get("settings") or {}).get(_RECORDED_BACKBONE)
+    backbone = node.TEACHER_NAME or recorded
+    if not backbone:
+        raise ConfigError(f"The teacher {path} does not record its backbone: set TRAINER.PROMPTKD.TEACHER_NAME")
     if recorded and recorded != backbone:
         raise ConfigError(f"TRAINER.PROMPTKD.TEACHER_NAME is {backbone!r}, but the teacher {path} was trained on "
-                          f"{recorded!r}: set TEACHER_NAME to it")
+                          f"{recorded!r}: set TEACHER_NAME to it (or to \"\", to take the recorded one)")
     state = IndependentVLCLIP.adapt_state_dict(checkpoint["state_dict"])
     ctx_init = _recorded_setting(record, "CTX_INIT")
     design = teacher_design(state, node.CTX_INIT if ctx_init is None else ctx_init)
