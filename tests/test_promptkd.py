@@ -196,6 +196,15 @@ def test_base_to_new_trains_on_all_classes_unlabeled_and_evaluates_the_base_clas
         torch.testing.assert_close(host.model_inference(images), host.model.logits(images)[:, :6], rtol=0, atol=1e-5)
 
 
+def test_cross_mode_trains_on_the_classes_and_shots_it_is_given(tmp_path, shapes_root, tiny_clip_path):
+    trainer = run_train(*host_args("PromptKD", shapes_root, tiny_clip_path, tmp_path, "TRAINER.MODAL", "cross",
+                                   epochs=1))  # base classes, 4 shots: no all-class unlabeled set in this mode
+    assert trainer.eval_classes is None and len(trainer.dm.dataset.classnames) == 3
+    assert len(trainer.dm.dataset.train_x) == 3 * 4
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["subsample_classes"] == "base" and record["n"] == 9
+
+
 def test_dpc_prompt_set_spans_student_and_teacher(runs):
     dpc = runs["dpc"]
     host, prompts = dpc.host, dpc.prompts

@@ -76,3 +76,24 @@ def test_the_promptkd_protocol_runs_end_to_end(tmp_path, tiny_clip_path):
     assert results["dpc-test"]["subsample_classes"] == "new"
     again = execute(runs, executor=InProcessExecutor(), progress=False)
     assert [o.status for o in again] == [DONE] * 5  # every run, the teacher's included, is found finished
+
+
+def test_the_tables_have_the_papers_promptkd_columns_and_leave_the_teachers_out(tmp_path):
+    from records import finished_record
+    from test_tables import PAPER, put_b2n, tables_by_method
+    from tools import layout
+    from tools.table_report import build_report
+    from trainers.run_record import write_results
+
+    put_b2n(tmp_path, "dtd", "PromptKD", 1, 85.0, 70.0)
+    put_b2n(tmp_path, "dtd", "DPC_PromptKD", 1, 86.0, 70.0)
+    teacher = layout.run_dir(str(tmp_path), layout.BASE2NEW, "teacher", "dtd", 16, "PromptSRC",
+                             "vit_l14_c2_ep20_batch8_4+4ctx", 1)
+    write_results(teacher, finished_record(90.0, "DescribableTextures", 1, "base", num_shots=16))
+    tables = tables_by_method(build_report(str(tmp_path), paper=PAPER))
+    assert set(tables) == {"PromptKD", "DPC_PromptKD"}  # the teacher run is no PromptSRC row
+    assert tables["DPC_PromptKD"]["paper_method"] == "PromptKD+DPC"
+    row = tables["PromptKD"]["rows"][0]
+    assert (row["paper_base"], row["paper_new"], row["paper_hm"]) == PAPER.row("PromptKD", "DescribableTextures")
+    assert PAPER.average("PromptKD") == (86.86, 80.55, 83.59)
+    assert PAPER.average("PromptKD+DPC") == (87.55, 80.55, 83.91)
