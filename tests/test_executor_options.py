@@ -1,6 +1,8 @@
-"""The executor flags of the pipeline, and what ``--executor slurm --dry-run`` shows without a
+"""The executor flags of the pipeline and the scripts, and what ``--executor slurm --dry-run`` shows without a
 cluster: the job arrays a stage each, and the #SBATCH lines that carry the resources."""
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -63,3 +65,21 @@ def test_slurm_time_and_options_are_read_as_sbatch_reads_them():
         SlurmResources(cpus_per_run=0)
     parameters = SlurmResources(gpus_per_run=0).submitit_parameters("job")
     assert "gpus_per_node" not in parameters and parameters["additional_parameters"]["requeue"] is True
+
+
+def test_the_scripts_pass_executor_variables_through(tmp_path):
+    env = {**os.environ, "DATA": str(tmp_path / "data"), "OUTPUT": str(tmp_path / "out"), "PYTHON": sys.executable,
+           "EXECUTOR": "slurm", "PARTITION": "gpu", "TIME_LIMIT": "8:00:00", "GPUS_PER_RUN": "2",
+           "SLURM_EXTRA": "qos=high constraint=a100"}
+    script = ["bash", "scripts/reproduce_base2new.sh", "CoOp", "--dry-run", "--", "--datasets", "dtd", "--seeds", "1",
+              "--stages", "host-train"]
+    done = subprocess.run(script, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for flag in ("--partition=gpu", "--time=480", "--gpus-per-node=2", "--qos=high", "--constraint=a100"):
+        assert f"#SBATCH {flag}" in done.stdout, flag
+    env.update(EXECUTOR="local", GPUS="0,1,2,3", JOBS_PER_GPU="2")
+    for name in ("PARTITION", "TIME_LIMIT", "GPUS_PER_RUN", "SLURM_EXTRA"):
+        del env[name]
+    done = subprocess.run(script, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "# local executor: 8 runs at a time on GPU 0 x2, GPU 1 x2, GPU 2 x2, GPU 3 x2" in done.stdout
