@@ -28,7 +28,7 @@ from . import layout, presets
 from .configs import ConfigError, registered_trainers
 from .executor_options import add_executor_arguments, executor_from_args
 from .plan import STAGES, Spec, build_plan
-from .runner import BLOCKED, FAILED, dry_run_lines, execute, summarize
+from .runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
 from .summary import TableError
 
 
@@ -142,7 +142,7 @@ def main(argv=None):
     try:
         outcomes = execute(runs, executor, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print("\nInterrupted: run the same command again to resume (finished runs are skipped)", file=sys.stderr)
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130
     print(summarize(outcomes))
     if not args.no_table:
