@@ -25,6 +25,7 @@ from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_che
 from .config import ConfigError
 from .console_log import progress_bar
 from .engine import TrainerX
+from .host_settings import prompt_shape_keys
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
 from .run_record import (
@@ -270,7 +271,7 @@ class ClipTrainer(TrainerX):
                 self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),
                                "run_id": (checkpoint.get("run") or {}).get("run_id")}
             state = self.adapt_checkpoint(name, checkpoint["state_dict"])
-            self.load_learnable_state(self._models[name], state, path)
+            self.load_learnable_state(self._models[name], state, path, prompt_shape_keys(self.cfg, self.config_node))
             self.after_load_checkpoint(name, checkpoint)
 
     @staticmethod
@@ -309,15 +310,23 @@ class ClipTrainer(TrainerX):
         """Hook: called with the checkpoint a resumed training run continues from (see ``checkpoint_extra``)."""
 
     @staticmethod
-    def load_learnable_state(module, state_dict, path=""):
-        """Load the learnable tensors; class-dependent buffers in the file (e.g. ``token_prefix``) are dropped."""
-        expected = set(module.state_dict())
+    def load_learnable_state(module, state_dict, path="", shape_keys=()):
+        """Load the learnable tensors; class-dependent buffers in the file (e.g. ``token_prefix``) are dropped.
+        A tensor of another shape is a ``ConfigError`` naming ``shape_keys``, the settings to match."""
+        own = module.state_dict()
+        expected = set(own)
         class_dependent = {name for name, _ in module.named_buffers()} - expected  # non-persistent buffers
         state = {k: v for k, v in state_dict.items() if k not in class_dependent}
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
             raise KeyError(f"Checkpoint {path} does not fit {type(module).__name__}: missing {missing}, "
                            f"unexpected {unexpected}")
+        wrong = [(k, list(v.shape), list(own[k].shape)) for k, v in state.items() if v.shape != own[k].shape]
+        if wrong:
+            name, there, here = wrong[0]
+            keys = ", ".join(shape_keys) or "the settings of the run that wrote it"
+            raise ConfigError(f"Checkpoint {path} holds prompts of another shape ({name} is {there} there, {here} "
+                              f"here): set these keys as that run had them: {keys}")
         module.load_state_dict(state, strict=False)
 
     # ---- the run record --------------------------------------------------------------------------------

@@ -48,3 +48,16 @@ def is_overridable(key, model_class):
         return True
     node = f"TRAINER.{model_class.config_node}."
     return key.startswith(node) and key[len(node):] in model_class.overridable_settings
+
+
+SHAPE_KEY_PARTS = ("N_CTX", "CTX_INIT", "CSC", "DEPTH")  # the node keys that decide how many prompt vectors exist
+
+
+def prompt_shape_keys(cfg, node_name):
+    """``KEY (value)`` for the keys of ``TRAINER.<node_name>`` that shape the prompts (the context length, its
+    initialising words, class-specific contexts, prompt depths) and the backbone (the vectors' width)."""
+    if not node_name or not has_key(cfg, f"TRAINER.{node_name}"):
+        return [f"{BACKBONE_KEY} ({get_key(cfg, BACKBONE_KEY)!r})"]
+    node = get_key(cfg, f"TRAINER.{node_name}")
+    keys = [f"TRAINER.{node_name}.{key}" for key in node if any(part in key for part in SHAPE_KEY_PARTS)]
+    return [f"{key} ({get_key(cfg, key)!r})" for key in (*keys, BACKBONE_KEY)]
