@@ -124,3 +124,57 @@ def test_step2s_log_prints_the_config_that_runs(steps):
     assert f"BACKBONE_EPOCH: {STAGE1_EPOCHS}" in dpc_node
     base_classes = len(COLOURS) * len(SHAPES) // 2
     assert f"Negative pool: {base_classes * LIBRARY_IMAGES_PER_CLASS} images ({library})" in log
+
+
+def test_a_stage1_checkpoint_of_another_prompt_shape_names_the_keys_to_match(steps, tmp_path, capsys):
+    """A reference-code stage 1 records no host, so stage 2 builds CoOp from its own config (16 context vectors
+    here, 4 there): two lines, the second the --debug hint, the first naming the keys that shape the prompts."""
+    import shutil
+
+    import torch
+
+    import train
+
+    out = tmp_path / "out"
+    stage1 = out / os.path.relpath(steps["stage1"], steps["tmp"] / "output")  # where STEP2 looks for it
+    shutil.copytree(steps["stage1"], stage1)
+    checkpoint_path = stage1 / "prompt_learner" / f"model.pth.tar-{STAGE1_EPOCHS}"
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    del checkpoint["host"]  # as the reference code's checkpoints are
+    torch.save(checkpoint, checkpoint_path)
+    command = STEP2.format(DATA=steps["data"], OUT=str(out), EPOCH=STAGE1_EPOCHS)
+    capsys.readouterr()
+    assert train.command_line(shlex.split(command)[2:]) == 2  # the backbone too is not recorded there
+    assert "needs MODEL.BACKBONE.NAME" in capsys.readouterr().err
+    words = shlex.split(command + " MODEL.BACKBONE.NAME configs/demo/demo_clip.pt")  # as the reference's yaml has it
+    capsys.readouterr()
+    assert train.command_line(words[2:]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "--debug" in lines[1]
+    assert "holds prompts of another shape (ctx is [4, " in lines[0] and "[16, " in lines[0]
+    assert "TRAINER.COOP.N_CTX (16)" in lines[0] and "TRAINER.COOP.CTX_INIT ('')" in lines[0]
+
+
+def test_root_may_be_the_datasets_own_folder(steps):
+    """``--root DATA/shapes`` (the reference README's form) and ``--root DATA`` read the same dataset."""
+    from dataset_fixtures import make_cfg
+    from datasets.toolbox import build_dataset
+
+    def train_paths(root):
+        cfg = make_cfg(root, "ImageFolder", subsample="base")
+        cfg.DATASET.FOLDER = "shapes"
+        return [item.impath for item in build_dataset(cfg).train_x]
+
+    assert train_paths(os.path.join(steps["data"], "shapes")) == train_paths(steps["data"])
+    with pytest.raises(FileNotFoundError, match="the folder that holds the dataset folders, or the dataset's folder"):
+        train_paths(os.path.join(steps["data"], "SPLE_database"))
+
+
+def test_another_option_into_the_finished_run_is_still_refused(steps):
+    """Only other classes or another split make step 3 an evaluation; another seed is another run."""
+    words = shlex.split(STEP3.replace("--seed 1", "--seed 2").format(
+        DATA=steps["data"], OUT=str(steps["tmp"] / "output"), EPOCH=STAGE1_EPOCHS))
+    with pytest.raises(ValueError, match="belongs to another run .*seed: 1 there, 2 here"):
+        run_train(*words[2:])
+    with open(os.path.join(steps["stage2"], "results.json"), "rb") as f:
+        assert f.read() == steps["step2_bytes"]

@@ -166,6 +166,8 @@ class DPC(ClipTrainer):
             self.negative_pool = self.build_negative_pool()
         super().before_train()
         if not self.stage1_loaded and self.start_epoch == 0:
+            if self.dpc_cfg.BACKBONE_DIR:  # given, but holds no checkpoint: say so, naming the folder
+                stage1_checkpoint(self.dpc_cfg.BACKBONE_DIR, self.dpc_cfg.BACKBONE_EPOCH, self.dpc_cfg.HOST)
             raise ValueError("TRAINER.DPC.BACKBONE_DIR is required for training: the host's stage-1 output directory")
 
     def after_train(self):
