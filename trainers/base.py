@@ -48,6 +48,7 @@ class ClipTrainer(TrainerX):
         self.run_id = new_run_id()
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
+        self.config_overrides = {}  # schedule keys the command line changed (trainers/overrides.py), set by train.py
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
@@ -377,6 +378,8 @@ class ClipTrainer(TrainerX):
         evaluation = not self.trained  # test() without train(): --eval-only
         extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
+        if self.config_overrides:
+            extra["overrides"] = self.config_overrides
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

@@ -16,6 +16,7 @@ from .config import build_cfg
 from .console_log import setup_logger
 from .engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
 from .finished_run import as_evaluation, finished_run_to_evaluate
+from .overrides import config_overrides, overrides_line
 from .run_lock import run_lock
 from .run_record import refuse_evaluation_into_training_run
 
@@ -87,6 +88,10 @@ def run(args, cfg, notes=()):
     print_args(args, cfg)
     print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
     trainer = build_trainer(cfg)
+    if not args.eval_only:
+        trainer.config_overrides = config_overrides([args.dataset_config_file, args.config_file], cfg)
+    if trainer.config_overrides:
+        print(overrides_line(trainer.config_overrides, args.config_file))
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         trainer.test()
