@@ -178,3 +178,10 @@ def test_another_option_into_the_finished_run_is_still_refused(steps):
         run_train(*words[2:])
     with open(os.path.join(steps["stage2"], "results.json"), "rb") as f:
         assert f.read() == steps["step2_bytes"]
+
+
+def test_a_stage1_path_without_a_checkpoint_is_named(steps, tmp_path):
+    words = shlex.split(STEP2.format(DATA=steps["data"], OUT=str(tmp_path / "nothing"), EPOCH=STAGE1_EPOCHS))
+    with pytest.raises(FileNotFoundError, match=r"No checkpoint in TRAINER.DPC.BACKBONE_DIR .*1_CoOp_baseline/cpu_tiny/"
+                                                r"seed1 \(it does not exist\)"):
+        run_train(*words[2:])
