@@ -185,3 +185,18 @@ def test_a_stage1_path_without_a_checkpoint_is_named(steps, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"No checkpoint in TRAINER.DPC.BACKBONE_DIR .*1_CoOp_baseline/cpu_tiny/"
                                                 r"seed1 \(it does not exist\)"):
         run_train(*words[2:])
+
+
+def test_evaluating_a_host_run_with_another_prompt_shape_names_the_key_that_differs(steps, tmp_path, capsys):
+    """Our checkpoints record the host's settings: the key that differs comes first, with both values."""
+    import train
+
+    capsys.readouterr()
+    assert train.command_line([
+        "--root", steps["data"], "--seed", "1", "--trainer", "CoOp", "--dataset-config-file",
+        "configs/datasets/shapes.yaml", "--config-file", "configs/trainers/CoOp/cpu_tiny.yaml", "--output-dir",
+        str(tmp_path / "eval"), "--eval-only", "--model-dir", steps["stage1"], "DATASET.NUM_SHOTS", "16",
+        "DATASET.SUBSAMPLE_CLASSES", "new", "TRAINER.COOP.CTX_INIT", '""']) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "(ctx is [4, 128] there, [16, 128] here): set these keys as that run had them: " \
+           "TRAINER.COOP.CTX_INIT ('' here, 'a photo of a' there), TRAINER.COOP.N_CTX (16)" in first

@@ -272,7 +272,9 @@ class ClipTrainer(TrainerX):
                 self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),
                                "run_id": (checkpoint.get("run") or {}).get("run_id")}
             state = self.adapt_checkpoint(name, checkpoint["state_dict"])
-            self.load_learnable_state(self._models[name], state, path, prompt_shape_keys(self.cfg, self.config_node))
+            recorded = (checkpoint.get("host") or {}).get("settings")
+            self.load_learnable_state(self._models[name], state, path,
+                                      prompt_shape_keys(self.cfg, self.config_node, recorded))
             self.after_load_checkpoint(name, checkpoint)
 
     @staticmethod
