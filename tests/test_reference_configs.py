@@ -5,7 +5,10 @@ import os
 
 import pytest
 
+from trainers import extend_cfg
 from trainers.config import ConfigError, build_cfg
+from trainers.engine import get_cfg_default
+from trainers.host_trainer import host_model_class, registered_hosts
 
 # The reference code's configs/trainers/SPLE/CoOp/*.yaml: the values that decide a run (batch, LR, epochs,
 # SPLE.INFER_TOPK, SPLE.STACK.WEIGHT, SPLE.STACK.WEIGHT_FOR_NEW).
@@ -39,6 +42,10 @@ def test_the_alias_builds_the_reference_values(name):
             dpc.WEIGHT_NEW) == REFERENCE_COOP[name]
     assert {key: value(cfg, key) for key in SHARED} == SHARED
     assert dpc.HOST == "CoOp" and cfg.MODEL.BACKBONE.NAME == ""  # the host and its backbone come from stage 1
+    defaults = extend_cfg(get_cfg_default())
+    for host in registered_hosts():  # no host setting either: stage 1's are inherited
+        node = host_model_class(host).config_node
+        assert cfg.TRAINER[node] == defaults.TRAINER[node], (name, node)
 
 
 def test_the_command_line_overrides_an_alias_value():
