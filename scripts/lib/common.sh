@@ -24,10 +24,19 @@ die() {
     exit 2
 }
 
-# parse_common_args "$@": fills POSITIONAL and PIPELINE_EXTRA, and DATA / OUTPUT / HOST from their flags.
+# print_usage_header SCRIPT: the comment block at the top of SCRIPT (after its #! line), without the "# ".
+print_usage_header() {
+    local file="$1"
+    [ -f "$file" ] || file="$REPO_ROOT/$1"
+    sed -n '1{/^#!/d;};/^#/!q;s/^# \{0,1\}//;p' "$file"
+}
+
+# parse_common_args "$@": fills POSITIONAL and PIPELINE_EXTRA, and DATA / OUTPUT / HOST from their flags;
+# -h / --help prints the calling script's usage header (SCRIPT_NAME, else $0) and exits.
 parse_common_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
+            -h|--help) print_usage_header "${SCRIPT_NAME:-$0}"; exit 0 ;;
             --data) [ $# -ge 2 ] || die "--data needs a directory"; DATA="$2"; shift 2 ;;
             --output) [ $# -ge 2 ] || die "--output needs a directory"; OUTPUT="$2"; shift 2 ;;
             --host) [ $# -ge 2 ] || die "--host needs a trainer name"; HOST="$2"; shift 2 ;;
