@@ -156,7 +156,7 @@ def test_requeued_and_cancelled_jobs_resume_and_a_new_pipeline_follows_running_o
 
     assert pipeline.main(argv) == 0  # in this process: it starts at once, while A's job still runs
     printed = capsys.readouterr().out
-    assert f"[running] {a.relative_to(out)}: job {job_a}" in printed and "not submitted again" in printed
+    assert f"[running 1/2] {a.relative_to(out)}: job {job_a}" in printed and "not submitted again" in printed
     assert "2 runs: 2 ran, 0 already finished (skipped), 0 failed, 0 blocked" in printed
     assert read_job_record(a)["job_id"] == job_a  # followed, not submitted twice
     assert read_job_record(b)["job_id"] != job_b  # cancelled, submitted again
