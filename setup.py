@@ -27,6 +27,7 @@ setup(
         "scipy",
         "numpy",
         "pyyaml",
+        "submitit>=1.5,<2",  # --executor slurm; the dry run calls the function submitit writes sbatch files with
     ],
     extras_require={
         "test": ["pytest>=7", "matplotlib", "ruff"],  # matplotlib: the figure is tested too

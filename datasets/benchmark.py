@@ -13,6 +13,18 @@ def dataset_root(cfg):
     return os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
 
 
+def dataset_folder(cfg, name):
+    """The dataset's folder ``<DATASET.ROOT>/<name>``. The reference README writes ``--root DATA/<name>``: a root
+    that is itself the dataset's folder (it is named ``<name>`` and holds no ``<name>/`` inside) is read as that
+    folder, with a note; a ``<name>/`` inside it is read as the reference code reads it."""
+    root = dataset_root(cfg)
+    folder = os.path.join(root, name)
+    if not os.path.isdir(folder) and os.path.basename(root) == name and os.path.isdir(root):
+        print(f"Note: DATASET.ROOT {root} is the {name} folder itself (--root DATA/{name}): reading the dataset there")
+        return root
+    return folder
+
+
 def verify_fewshot_images(dataset_dir, cfg, train, val=None):
     """A cached few-shot draw may list images the split no longer has; name the cache to delete."""
     if cfg.DATASET.NUM_SHOTS >= 1:
@@ -35,7 +47,8 @@ class ReaderFiles:
         if not os.path.isdir(path):
             raise FileNotFoundError(
                 f"{type(self).__name__}: expected the folder {path} (DATASET.ROOT / --root is "
-                f"{os.path.dirname(self.dataset_dir)}); see {self.docs_ref()} for the layout"
+                f"{os.path.dirname(self.dataset_dir)}: the folder that holds the dataset folders, or the dataset's "
+                f"folder itself); see {self.docs_ref()} for the layout"
             )
         return path
 
@@ -84,7 +97,7 @@ class SplitDataset(ReaderFiles, DatasetBase):
     split_name = None
 
     def __init__(self, cfg):
-        self.dataset_dir = os.path.join(dataset_root(cfg), self.dataset_dir_name(cfg))
+        self.dataset_dir = dataset_folder(cfg, self.dataset_dir_name(cfg))
         image_dir = type(self).image_dir
         self.image_dir = os.path.join(self.dataset_dir, image_dir) if image_dir else self.dataset_dir
         split_file = self.split_file_name(cfg)

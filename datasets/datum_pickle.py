@@ -7,6 +7,7 @@ Dassl and write files Dassl can read. Extra keys we add (``dataset_dir`` and fri
 import os
 import pickle
 
+from .atomic_write import replace_atomically
 from .toolbox import HAVE_DASSL, Datum, make_datum
 
 DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
@@ -42,13 +43,14 @@ def write_as_dassl(f, data):
 def save_datum_pickle(path, data):
     """Write ``data`` atomically (a half-written cache would be loaded as if complete next time)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"  # per process: concurrent writers never share a temporary file
-    with open(tmp, "wb") as f:
-        if HAVE_DASSL:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-        else:
-            write_as_dassl(f, data)
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            if HAVE_DASSL:
+                pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+            else:
+                write_as_dassl(f, data)
+    replace_atomically(path, write)
 
 
 def load_datum_pickle(path, dataset_dir):

@@ -6,7 +6,7 @@ the file. The reference never checks that file; here it is rebuilt when it no lo
 import hashlib
 import os
 
-from .benchmark import dataset_root, verify_fewshot_images
+from .benchmark import dataset_folder, verify_fewshot_images
 from .datum_pickle import load_datum_pickle, save_datum_pickle
 from .fewshot import fewshot_splits, subsample_classes
 from .imagenet_common import ImageNetFamily, read_classnames, sorted_class_folders
@@ -20,7 +20,7 @@ class ImageNet(ImageNetFamily, DatasetBase):
     docs_section = "imagenet"
 
     def __init__(self, cfg):
-        self.dataset_dir = os.path.join(dataset_root(cfg), type(self).dataset_dir)
+        self.dataset_dir = dataset_folder(cfg, type(self).dataset_dir)
         self.image_dir = os.path.join(self.dataset_dir, "images")
         self.preprocessed = os.path.join(self.dataset_dir, "preprocessed.pkl")
         self.require_dir(self.dataset_dir)

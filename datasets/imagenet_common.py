@@ -2,7 +2,7 @@
 import os
 from collections import OrderedDict
 
-from .benchmark import ReaderFiles, dataset_root
+from .benchmark import ReaderFiles, dataset_folder
 from .splits import list_visible
 from .toolbox import DatasetBase, make_datum
 
@@ -53,7 +53,7 @@ class TestOnlyDataset(ImageNetFamily, DatasetBase):
     image_dir = ""
 
     def __init__(self, cfg):
-        self.dataset_dir = os.path.join(dataset_root(cfg), type(self).dataset_dir)
+        self.dataset_dir = dataset_folder(cfg, type(self).dataset_dir)
         self.image_dir = os.path.join(self.dataset_dir, type(self).image_dir)
         self.require_dir(self.dataset_dir)
         self.require_dir(self.image_dir)

@@ -4,6 +4,7 @@ import os
 import random
 from collections import OrderedDict
 
+from .atomic_write import replace_atomically
 from .toolbox import make_datum
 
 
@@ -53,10 +54,11 @@ def save_split(train, val, test, filepath, path_prefix):
 
     split = OrderedDict(train=to_entries(train), val=to_entries(val), test=to_entries(test))
     os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
-    tmp = f"{filepath}.{os.getpid()}.tmp"  # per process: concurrent writers never share a temporary file
-    with open(tmp, "w") as f:
-        json.dump(split, f, indent=4, separators=(",", ": "))
-    os.replace(tmp, filepath)
+
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(split, f, indent=4, separators=(",", ": "))
+    replace_atomically(filepath, write)
     print(f"Saved split to {filepath}")
 
 

@@ -1,39 +1,12 @@
-"""The small base-to-new pipeline of the executor tests: two generated datasets in the ImageFolder layout
-(``shapes_a``: 3 colours x 2 shapes, ``shapes_b``: 2 x 3), the tiny CLIP, one epoch per stage; and what its
-runs left behind: results and learned prompts, by run directory."""
+"""The small base-to-new pipeline of the executor tests (``tools/bench_executors.py`` times the same one),
+and what its runs left behind: results and learned prompts, by run directory."""
 import os
 
-from datasets.shapes import make_shapes_dataset
+from tools.bench_executors import make_two_datasets, pipeline_argv, tiny_opts  # noqa: F401  (re-exported)
 from trainers.checkpoints import load_checkpoint
 from trainers.run_record import read_results
 
 RESULT_FIELDS = ("accuracy", "macro_f1", "error_rate", "n")
-
-
-def make_two_datasets(folder):
-    """DATA holding ``shapes_a`` and ``shapes_b`` under ``folder``, and a dataset yaml for each."""
-    root = os.path.join(folder, "data")
-    make_shapes_dataset(root, folder="shapes_a", images_per_class=6)
-    make_shapes_dataset(root, folder="shapes_b", colours=("yellow", "green"),
-                        shapes=("circle", "square", "triangle"), images_per_class=6, seed=1)
-    yamls = []
-    for name in ("shapes_a", "shapes_b"):
-        path = os.path.join(folder, f"{name}.yaml")
-        with open(path, "w") as f:
-            f.write(f'DATASET:\n  NAME: "ImageFolder"\n  FOLDER: "{name}"\n')
-        yamls.append(path)
-    return root, yamls
-
-
-def tiny_opts(clip_path, epochs=1):
-    return ["MODEL.BACKBONE.NAME", clip_path, "OPTIM.MAX_EPOCH", str(epochs), "TRAIN.PRINT_FREQ", "100"]
-
-
-def pipeline_argv(root, datasets, out, clip_path, seeds=(1, 2), epochs=1):
-    """``python -m tools.pipeline`` arguments: CoOp and DPC on ``datasets`` with the CPU configs, 2 shots."""
-    return ["--host", "CoOp", "--root", root, "--out", str(out), "--datasets", *datasets,
-            "--seeds", *map(str, seeds), "--shots", "2", "--host-config", "cpu_tiny", "--dpc-config", "cpu_tiny",
-            "--opts", *tiny_opts(clip_path, epochs), "--no-progress", "--no-table"]
 
 
 def run_dirs(out):

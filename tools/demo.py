@@ -28,7 +28,7 @@ from .configs import resolve_dataset_config
 from .figure import matplotlib_available, save_base2new_figure
 from .plan import Run, Spec, build_plan
 from .executors.inline import InProcessExecutor
-from .runner import execute, summarize
+from .runner import INTERRUPTED, execute, summarize
 from .table_report import base2new_report
 
 DATASET_CONFIG = "configs/demo/demo_world.yaml"
@@ -94,7 +94,11 @@ def main(argv=None):
     spec = Spec(host="CoOp", root=args.root, out=args.out, datasets=[DATASET_CONFIG], seeds=args.seeds,
                 shots=[SHOTS], host_config=HOST_CONFIG, dpc_config=DPC_CONFIG)
     runs = zero_shot_runs(args.root, args.out, args.seeds) + build_plan(spec)
-    outcomes = execute(runs, executor=InProcessExecutor(), progress=sys.stderr.isatty())
+    try:
+        outcomes = execute(runs, executor=InProcessExecutor(), progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        return 130
     print(summarize(outcomes))
     seed_list = " ".join(map(str, args.seeds))
     print(f"\nDemo world, base-to-new, 16 shots, seeds {seed_list} (mean ± std over seeds):\n")

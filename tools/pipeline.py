@@ -6,6 +6,7 @@
     python -m tools.pipeline --host CoOp --datasets caltech101 path/to/my_data.yaml --seeds 1 \\
         --host-config cpu_tiny --dpc-config cpu_tiny --opts MODEL.BACKBONE.NAME tiny.pt
     python -m tools.pipeline --host CoOp --root DATA --out output --executor local --jobs-per-gpu 2
+    python -m tools.pipeline --host CoOp --root DATA --out output --executor slurm --slurm-partition gpu
 
 Modes: base2new (default; stages host-train, host-test, dpc-train, dpc-test per dataset and seed),
 cross-dataset and dg (train on --source, all classes; evaluate on every target dataset), few-shot
@@ -15,9 +16,9 @@ tools/layout.py.
 
 Finished runs (a valid results.json) are skipped; an unfinished run is run again in its directory, where
 train.py resumes from the latest checkpoint; a failed run is reported with its log, the runs that need it
-are skipped, and everything else goes on. Runs execute one after another (--executor serial) or several at a
-time on this machine's GPUs or CPU (local), under the same rules. Exit status: 0 when every selected run
-finished, 1 otherwise, 2 for bad arguments.
+are skipped, and everything else goes on. Runs execute one after another (--executor serial), several at a
+time on this machine's GPUs or CPU (local), or as Slurm job arrays (slurm), under the same rules. Exit
+status: 0 when every selected run finished, 1 otherwise, 2 for bad arguments.
 """
 import argparse
 import os
@@ -29,7 +30,7 @@ from . import layout, presets
 from .configs import ConfigError, registered_trainers
 from .executor_options import add_executor_arguments, executor_from_args
 from .plan import STAGES, Spec, build_plan
-from .runner import BLOCKED, FAILED, dry_run_lines, execute, summarize
+from .runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
 from .summary import TableError
 
 
@@ -82,7 +83,8 @@ def build_parser():
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="run only these stages (the runs they need must have finished)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the train.py commands and exit")
+                        help="print the train.py commands (with --executor slurm: the job arrays and their #SBATCH "
+                             "lines) and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-table", action="store_true", help="do not print the table at the end")
     add_executor_arguments(parser)
@@ -147,7 +149,7 @@ def main(argv=None):
     try:
         outcomes = execute(runs, executor, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print("\nInterrupted: run the same command again to resume (finished runs are skipped)", file=sys.stderr)
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130
     print(summarize(outcomes))
     if not args.no_table:

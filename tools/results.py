@@ -54,6 +54,10 @@ def _phase_results(out, mode, phase):
         if problem:
             print(f"Warning: left out of the table: {problem}", file=sys.stderr)
             continue
+        if record.get("overrides"):
+            changes = ", ".join(f"{key} {change.get('run')} (its config says {change.get('config')})"
+                                for key, change in record["overrides"].items())
+            print(f"Note: {os.path.join(directory, layout.RESULTS_FILE)} ran with {changes}", file=sys.stderr)
         found.append(RunResult(phase, where["dataset"], record.get("dataset") or where["dataset"], where["shots"],
                                where["method"], where["cfg"], where["seed"], float(record["accuracy"]),
                                os.path.join(directory, layout.RESULTS_FILE)))

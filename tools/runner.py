@@ -18,9 +18,11 @@ from tqdm import tqdm
 from .configs import REPO_DIR
 from .executors.inline import as_executor
 from .executors.processes import SerialExecutor
+from .run_progress import RunsProgress
 from .run_state import is_finished, move_aside, stale_reason, unfinished_reason
 
 OUTPUT_FILE = "pipeline_output.txt"
+INTERRUPTED = "Interrupted: run the same command again to resume (finished runs are skipped)"
 
 DONE = "done"  # finished before this invocation: skipped
 RAN = "ran"  # run now and finished
@@ -58,7 +60,7 @@ class _Schedule:
         self.planned = {run.key for run in runs}
         self.pending = sorted(runs, key=lambda run: ranks[run.key])
         self.checked = set()  # pending runs known to need running
-        self.started = {}  # key -> start time
+        self.started = {}  # key -> (run, start time)
         self.outcomes = {}
 
     def ready(self):
@@ -74,7 +76,15 @@ class _Schedule:
 
     def begin(self, run):
         self.pending.remove(run)
-        self.started[run.key] = time.time()
+        self.started[run.key] = (run, time.time())
+
+    def start_times(self):
+        """[(run, start time), ...] of the runs in progress (read by the progress bar's thread)."""
+        return list(self.started.values())
+
+    def placed(self):
+        """How many runs have started or settled."""
+        return len(self.outcomes) + len(self.started)
 
     def unsettled(self):
         return len(self.outcomes) < len(self.runs)
@@ -103,12 +113,13 @@ def _settled_without_running(run, outcomes, say):
     return None
 
 
-def _start(run, executor, say):
-    """Start ``run`` (or follow it, if an earlier invocation left it running); returns the rerun note."""
+def _start(run, executor, say, position):
+    """Start ``run`` (or follow it, if an earlier invocation left it running); returns the rerun note.
+    ``position`` (``5/16``) is the run's place among the plan's runs as they start or settle."""
     output_file = os.path.join(run.output_dir, OUTPUT_FILE)
     followed = executor.adopt(run, output_file)
     if followed is not None:
-        say(f"[running] {run.key}: {followed}")
+        say(f"[running {position}] {run.key}: {followed}")
         return ""
     rerun_because = stale_reason(run)
     if rerun_because:
@@ -116,7 +127,7 @@ def _start(run, executor, say):
         say(f"[rerun] {run.key}: {rerun_because}")
     os.makedirs(run.output_dir, exist_ok=True)
     where = executor.start(run, output_file)
-    say(f"[run] {run.key}{' ' + where if where else ''}")
+    say(f"[run {position}] {run.key}{' ' + where if where else ''}")
     return rerun_because
 
 
@@ -152,8 +163,8 @@ def _start_ready_runs(schedule, executor, notes, say):
             schedule.checked.add(run.key)  # it needs running: from now on it waits for room only
             if not executor.has_room():
                 continue
-        notes[run.key] = _start(run, executor, say)
-        schedule.begin(run)
+        schedule.begin(run)  # first: an inline executor's run ends within _start, and the bar should show it
+        notes[run.key] = _start(run, executor, say, f"{schedule.placed()}/{len(schedule.runs)}")
 
 
 def execute(runs, executor=None, progress=True, echo=None):
@@ -163,7 +174,8 @@ def execute(runs, executor=None, progress=True, echo=None):
     say = echo or (tqdm.write if progress else print)
     schedule = _Schedule(runs, executor.ordering(runs))
     notes = {}
-    bar = tqdm(total=len(runs), unit="run", disable=not progress, dynamic_ncols=True)
+    bar = RunsProgress(len(runs), schedule.start_times, lambda run: os.path.join(run.output_dir, OUTPUT_FILE),
+                       enabled=progress)
     try:
         while schedule.unsettled():
             bar.update(_start_ready_runs(schedule, executor, notes, say))
@@ -171,9 +183,8 @@ def execute(runs, executor=None, progress=True, echo=None):
                 if schedule.unsettled():  # a plan lists needs first, so something is always ready or running
                     raise RuntimeError("no run is ready or running: the plan is not in dependency order")
                 break
-            bar.set_postfix_str(f"{len(schedule.started)} running")
             for run, ended in executor.wait(say):
-                seconds = time.time() - schedule.started[run.key]
+                seconds = time.time() - schedule.started[run.key][1]
                 schedule.settle(_judge(run, ended, notes.pop(run.key), seconds, say))
                 bar.update(1)
     except BaseException:

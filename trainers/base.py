@@ -25,6 +25,7 @@ from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_che
 from .config import ConfigError
 from .console_log import progress_bar
 from .engine import TrainerX
+from .host_settings import prompt_shape_keys
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
 from .run_record import (
@@ -47,6 +48,7 @@ class ClipTrainer(TrainerX):
         self.run_id = new_run_id()
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
+        self.config_overrides = {}  # schedule keys the command line changed (trainers/overrides.py), set by train.py
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
@@ -270,7 +272,9 @@ class ClipTrainer(TrainerX):
                 self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),
                                "run_id": (checkpoint.get("run") or {}).get("run_id")}
             state = self.adapt_checkpoint(name, checkpoint["state_dict"])
-            self.load_learnable_state(self._models[name], state, path)
+            recorded = (checkpoint.get("host") or {}).get("settings")
+            self.load_learnable_state(self._models[name], state, path,
+                                      prompt_shape_keys(self.cfg, self.config_node, recorded))
             self.after_load_checkpoint(name, checkpoint)
 
     @staticmethod
@@ -309,15 +313,23 @@ class ClipTrainer(TrainerX):
         """Hook: called with the checkpoint a resumed training run continues from (see ``checkpoint_extra``)."""
 
     @staticmethod
-    def load_learnable_state(module, state_dict, path=""):
-        """Load the learnable tensors; class-dependent buffers in the file (e.g. ``token_prefix``) are dropped."""
-        expected = set(module.state_dict())
+    def load_learnable_state(module, state_dict, path="", shape_keys=()):
+        """Load the learnable tensors; class-dependent buffers in the file (e.g. ``token_prefix``) are dropped.
+        A tensor of another shape is a ``ConfigError`` naming ``shape_keys``, the settings to match."""
+        own = module.state_dict()
+        expected = set(own)
         class_dependent = {name for name, _ in module.named_buffers()} - expected  # non-persistent buffers
         state = {k: v for k, v in state_dict.items() if k not in class_dependent}
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
             raise KeyError(f"Checkpoint {path} does not fit {type(module).__name__}: missing {missing}, "
                            f"unexpected {unexpected}")
+        wrong = [(k, list(v.shape), list(own[k].shape)) for k, v in state.items() if v.shape != own[k].shape]
+        if wrong:
+            name, there, here = wrong[0]
+            keys = ", ".join(shape_keys) or "the settings of the run that wrote it"
+            raise ConfigError(f"Checkpoint {path} holds prompts of another shape ({name} is {there} there, {here} "
+                              f"here): set these keys as that run had them: {keys}")
         module.load_state_dict(state, strict=False)
 
     # ---- the run record --------------------------------------------------------------------------------
@@ -368,6 +380,8 @@ class ClipTrainer(TrainerX):
         evaluation = not self.trained  # test() without train(): --eval-only
         extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
+        if self.config_overrides:
+            extra["overrides"] = self.config_overrides
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

@@ -14,26 +14,18 @@ from collections import OrderedDict
 
 import torch
 
+from datasets.atomic_write import replace_atomically
+
 POINTER_FILE = "checkpoint"
 BEST_FILE = "model-best.pth.tar"
 _EPOCH_FILE = re.compile(r"^model\.pth\.tar-(\d+)$")
-
-
-def _replace_atomically(write, path):
-    tmp = f"{path}.{os.getpid()}.tmp"  # per process: two writers never share a temporary file
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_text_atomically(path, text):
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-    _replace_atomically(write, path)
+    replace_atomically(path, write)
 
 
 def save_checkpoint(state, save_dir, is_best=False, model_name=""):
@@ -45,14 +37,14 @@ def save_checkpoint(state, save_dir, is_best=False, model_name=""):
     )
     fpath = os.path.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
     try:
-        _replace_atomically(lambda tmp: torch.save(state, tmp), fpath)
+        replace_atomically(fpath, lambda tmp: torch.save(state, tmp))
     except (RuntimeError, OSError) as err:  # e.g. a full disk: torch reports it from its zip writer
         raise OSError(f"Could not write the checkpoint {fpath} ({' '.join(str(err).split())[:200]}); "
                       "the previous checkpoint is intact") from None
     print(f"Checkpoint saved to {fpath}")
     write_text_atomically(os.path.join(save_dir, POINTER_FILE), f"{os.path.basename(fpath)}\n")
     if is_best:
-        _replace_atomically(lambda tmp: shutil.copyfile(fpath, tmp), os.path.join(save_dir, BEST_FILE))
+        replace_atomically(os.path.join(save_dir, BEST_FILE), lambda tmp: shutil.copyfile(fpath, tmp))
     return fpath
 
 

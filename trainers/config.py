@@ -37,13 +37,31 @@ class ConfigError(ValueError):
     """A config file, key or value that cannot be used; raised before any run is touched."""
 
 
-def _merge_file(cfg, path):
+BASE_KEY = "_BASE_"  # an alias file names the config it extends (a path relative to the alias file)
+
+
+def _merge_file(cfg, path, chain=()):
+    """Merge a yaml file into ``cfg``. A file with a top-level ``_BASE_: <path>`` (relative to the file) is an
+    alias: the named config is merged first, then the file's own keys (``configs/trainers/SPLE/`` holds such
+    aliases for the reference code's config paths)."""
     if not os.path.isfile(path):
-        raise ConfigError(f"Config file not found: {path}")
+        raise ConfigError(f"Config file not found: {path}" + (f" (the {BASE_KEY} of {chain[-1]})" if chain else ""))
+    if os.path.abspath(path) in chain:
+        raise ConfigError(f"{path}: {BASE_KEY} chain loops back to itself ({' -> '.join(chain)})")
     try:
-        cfg.merge_from_file(path)
+        with open(path) as f:
+            content = yaml.safe_load(f) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path} does not hold a mapping of config keys")
+    base = content.pop(BASE_KEY, None)
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{path}: {BASE_KEY} must be the path of a config file, got {base!r}")
+        _merge_file(cfg, os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path)))
+    try:
+        cfg.merge_from_other_cfg(CN(content))
     except (KeyError, AssertionError, ValueError, TypeError) as err:
         raise ConfigError(f"{path}: {_yacs_message(err)}") from None
 

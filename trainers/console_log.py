@@ -17,7 +17,10 @@ class Tee:
         self.file = open(fpath, "a")
 
     def write(self, msg):
+        # Both flushed: a run's console output is often a file (the pipeline's pipeline_output.txt, a Slurm
+        # log), which Python would buffer for kilobytes; the pipeline's progress bar reads the epoch from it.
         self.stream.write(msg)
+        self.stream.flush()
         self.file.write(msg)
         self.file.flush()
 

@@ -48,3 +48,20 @@ def is_overridable(key, model_class):
         return True
     node = f"TRAINER.{model_class.config_node}."
     return key.startswith(node) and key[len(node):] in model_class.overridable_settings
+
+
+SHAPE_KEY_PARTS = ("N_CTX", "CTX_INIT", "CSC", "DEPTH")  # the node keys that decide how many prompt vectors exist
+
+
+def prompt_shape_keys(cfg, node_name, recorded=None):
+    """``KEY (value here)`` for the keys of ``TRAINER.<node_name>`` that shape the prompts (the context length, its
+    initialising words, class-specific contexts, prompt depths) and the backbone (the vectors' width); with the
+    checkpoint's ``recorded`` settings, ``KEY (value here, value there)`` for those that differ, listed first."""
+    keys = [BACKBONE_KEY]
+    if node_name and has_key(cfg, f"TRAINER.{node_name}"):
+        node = get_key(cfg, f"TRAINER.{node_name}")
+        keys = [f"TRAINER.{node_name}.{key}" for key in node if any(part in key for part in SHAPE_KEY_PARTS)] + keys
+    recorded = recorded or {}
+    differing = [k for k in keys if k in recorded and plain(get_key(cfg, k)) != recorded[k]]
+    return ([f"{k} ({get_key(cfg, k)!r} here, {recorded[k]!r} there)" for k in differing]
+            + [f"{k} ({get_key(cfg, k)!r})" for k in keys if k not in differing])

@@ -15,6 +15,8 @@ from . import distributed
 from .config import build_cfg
 from .console_log import setup_logger
 from .engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
+from .finished_run import as_evaluation, finished_run_to_evaluate
+from .overrides import config_overrides, overrides_line
 from .run_lock import run_lock
 from .run_record import refuse_evaluation_into_training_run
 
@@ -53,20 +55,25 @@ def setup_cfg(args):
 
 def main(args):
     cfg = setup_cfg(args)
+    notes = []
+    finished = None if args.eval_only else finished_run_to_evaluate(cfg)
+    if finished is not None:  # the reference README's step 3: evaluate the finished run, keep its record
+        args, cfg, note = as_evaluation(args, cfg, finished)
+        notes.append(note)
     distributed.init_from_env()  # under torchrun
     if not distributed.is_main_process():
         sys.stdout = open(os.devnull, "w")  # rank 0 prints for all; errors still reach stderr
-        trainer = run(args, cfg)
+        trainer = run(args, cfg, notes)
     else:
         if args.eval_only:
             refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
         with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
-            trainer = run(args, cfg)
+            trainer = run(args, cfg, notes)
     distributed.finish()
     return trainer
 
 
-def run(args, cfg):
+def run(args, cfg, notes=()):
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     if cfg.SEED >= 0:
@@ -74,11 +81,17 @@ def run(args, cfg):
         set_random_seed(cfg.SEED)
     if distributed.is_main_process():
         setup_logger(cfg.OUTPUT_DIR)
+    for note in notes:
+        print(note)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print_args(args, cfg)
     print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
     trainer = build_trainer(cfg)
+    if not args.eval_only:
+        trainer.config_overrides = config_overrides([args.dataset_config_file, args.config_file], cfg)
+    if trainer.config_overrides:
+        print(overrides_line(trainer.config_overrides, args.config_file))
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         trainer.test()

@@ -14,6 +14,7 @@
 # few_shot           DATASET SEED [SHOTS] train and test on all classes with SHOTS shots
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+case "${1:-}" in -h|--help) print_usage_header "$0"; exit 0 ;; esac
 
 METHOD="${1:?usage: benchmark.sh host|dpc STEP ARGS...}"
 STEP="${2:?usage: benchmark.sh host|dpc STEP ARGS...}"

@@ -4,6 +4,15 @@
 # from --data DIR / --output DIR; --dry-run prints the train.py commands instead of running them. Anything
 # after "--" goes to "python -m tools.pipeline" unchanged (e.g. -- --opts MODEL.BACKBONE.NAME RN50).
 # PYTHON selects the interpreter (default: python).
+#
+# Where the runs execute, from the environment (each variable set becomes the pipeline flag in brackets):
+#   EXECUTOR=serial|local|slurm [--executor]
+#   local:  GPUS=0,1,2,3 [--gpus]  JOBS_PER_GPU=K [--jobs-per-gpu]  JOBS=N [--jobs]
+#   slurm:  PARTITION [--slurm-partition]  TIME_LIMIT=4:00:00 [--slurm-time]  GPUS_PER_RUN [--slurm-gpus-per-run]
+#           CPUS_PER_RUN [--slurm-cpus-per-run]  MEM_PER_RUN=32G [--slurm-mem]  ACCOUNT [--slurm-account]
+#           ARRAY_PARALLELISM [--slurm-array-parallelism]  SLURM_EXTRA="KEY=VALUE ..." [--slurm-extra]
+#           POLL_SECONDS [--slurm-poll-seconds]
+# e.g. EXECUTOR=slurm PARTITION=gpu TIME_LIMIT=8:00:00 DATA=/data bash scripts/reproduce_base2new.sh CoOp
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PYTHON="${PYTHON:-python}"
@@ -15,10 +24,19 @@ die() {
     exit 2
 }
 
-# parse_common_args "$@": fills POSITIONAL and PIPELINE_EXTRA, and DATA / OUTPUT / HOST from their flags.
+# print_usage_header SCRIPT: the comment block at the top of SCRIPT (after its #! line), without the "# ".
+print_usage_header() {
+    local file="$1"
+    [ -f "$file" ] || file="$REPO_ROOT/$1"
+    sed -n '1{/^#!/d;};/^#/!q;s/^# \{0,1\}//;p' "$file"
+}
+
+# parse_common_args "$@": fills POSITIONAL and PIPELINE_EXTRA, and DATA / OUTPUT / HOST from their flags;
+# -h / --help prints the calling script's usage header (SCRIPT_NAME, else $0) and exits.
 parse_common_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
+            -h|--help) print_usage_header "${SCRIPT_NAME:-$0}"; exit 0 ;;
             --data) [ $# -ge 2 ] || die "--data needs a directory"; DATA="$2"; shift 2 ;;
             --output) [ $# -ge 2 ] || die "--output needs a directory"; OUTPUT="$2"; shift 2 ;;
             --host) [ $# -ge 2 ] || die "--host needs a trainer name"; HOST="$2"; shift 2 ;;
@@ -42,12 +60,32 @@ absolute() {
     esac
 }
 
-# run_pipeline ARGS...: python -m tools.pipeline --root $DATA --out $OUTPUT ARGS [extra args]
+# executor_args: fills EXECUTOR_ARGS with the pipeline flags of the executor variables that are set.
+executor_args() {
+    EXECUTOR_ARGS=()
+    local pair name flag
+    for pair in EXECUTOR:--executor GPUS:--gpus JOBS_PER_GPU:--jobs-per-gpu JOBS:--jobs \
+                PARTITION:--slurm-partition TIME_LIMIT:--slurm-time GPUS_PER_RUN:--slurm-gpus-per-run \
+                CPUS_PER_RUN:--slurm-cpus-per-run MEM_PER_RUN:--slurm-mem ACCOUNT:--slurm-account \
+                ARRAY_PARALLELISM:--slurm-array-parallelism POLL_SECONDS:--slurm-poll-seconds; do
+        name="${pair%%:*}"
+        flag="${pair#*:}"
+        [ -z "${!name:-}" ] || EXECUTOR_ARGS+=("$flag" "${!name}")
+    done
+    if [ -n "${SLURM_EXTRA:-}" ]; then
+        local options
+        read -r -a options <<< "$SLURM_EXTRA"
+        EXECUTOR_ARGS+=(--slurm-extra "${options[@]}")
+    fi
+}
+
+# run_pipeline ARGS...: python -m tools.pipeline --root $DATA --out $OUTPUT ARGS [executor flags] [extra args]
 run_pipeline() {
     require_data
     local data out
     data="$(absolute "$DATA")"
     out="$(absolute "${OUTPUT:-output}")"
+    executor_args
     (cd "$REPO_ROOT" && "$PYTHON" -m tools.pipeline --root "$data" --out "$out" "$@" \
-        ${PIPELINE_EXTRA[@]+"${PIPELINE_EXTRA[@]}"})
+        ${EXECUTOR_ARGS[@]+"${EXECUTOR_ARGS[@]}"} ${PIPELINE_EXTRA[@]+"${PIPELINE_EXTRA[@]}"})
 }

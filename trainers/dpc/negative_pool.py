@@ -87,40 +87,84 @@ class _PendingImages:
         return torch.cat(list(self.iterator)) if self.iterator is not None else None
 
 
-def read_image_library(path, classnames):
+REFERENCE_ENTRY = '{"train": [{"class name": [label, [image paths]]}]}'
+EXPECTED = ('expected {"class name": [image paths]}, the reference code\'s ' + REFERENCE_ENTRY
+            + ' or a split file {"train": [[path, label, class name]]}')
+
+
+def read_image_library(path, classnames, image_dir=None):
     """Read an image-library json as items with ``impath`` and ``label`` (labels of ``classnames``).
 
-    Accepted layouts: ``{class name: [image path, ...]}`` (the released code's library) or a split file
-    ``{"train": [[path, label, class name], ...], ...}`` whose class names are matched. Relative paths are
-    relative to the json's folder. Classes absent from ``classnames`` are ignored. Every listed image of the
-    current classes must exist: a missing one is named here, before training.
+    Accepted layouts (only the training images are read):
+    - ``{class name: [image path, ...]}``;
+    - the reference code's ``SPLE_<Dataset>.json``: ``{"train": [{class name: [label, [image path, ...]]}],
+      "val": [...], "train_obj_list": [...], ...}`` (its labels are ignored: classes are matched by name, as there);
+    - a split file ``{"train": [[path, label, class name], ...], ...}``.
+    Relative paths are relative to ``image_dir``, the dataset's image folder (the folder its split-file paths are
+    relative to, as the reference code resolves its library), or to the json's folder when there is none.
+    Classes absent from ``classnames`` are ignored. Every listed image of the current classes must exist: a
+    missing one is named here, before training.
     """
-    library = read_json_object(path, "Image library", ': expected {"class name": [image paths]} or a split file '
-                               '{"train": [[path, label, class name]]}')
-    folder = os.path.dirname(os.path.abspath(path))
-    if isinstance(library.get("train"), list):
-        pairs = []
-        for i, entry in enumerate(library["train"]):
-            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
-                raise ValueError(f'Image library {path}: entry {i} of "train" is {entry!r}; expected '
-                                 "[image path, label, class name]")
-            pairs.append((entry[2], entry[0]))
+    library = read_json_object(path, "Image library", ": " + EXPECTED)
+    folder = image_dir or os.path.dirname(os.path.abspath(path))
+    train = library.get("train")
+    if isinstance(train, list) and train and all(isinstance(part, dict) for part in train):
+        pairs = _reference_pairs(path, train)
+    elif isinstance(train, list):
+        pairs = _split_file_pairs(path, train)
     else:
-        pairs = []
-        for cname, rels in library.items():
-            if not (isinstance(rels, list) and all(isinstance(rel, str) for rel in rels)):
-                raise ValueError(f'Image library {path}: "{cname}" maps to {str(rels)[:80]}; expected a list of '
-                                 "image paths")
-            pairs.extend((cname, rel) for rel in rels)
+        pairs = _class_list_pairs(path, library)
     index = {name: label for label, name in enumerate(classnames)}
     items = [_Item(os.path.join(folder, rel), index[cname]) for cname, rel in pairs if cname in index]
     if not items:
         raise ValueError(f"Image library {path} has no images of the current classes (e.g. {classnames[:3]})")
-    verify_images_exist(items, hint=f" (listed in the image library {path})")
+    verify_images_exist(items, hint=f" (listed in the image library {path}; relative paths are read under "
+                                    f"{folder})")
     return items
+
+
+def _is_path_list(value):
+    return isinstance(value, list) and all(isinstance(rel, str) for rel in value)
+
+
+def _reference_pairs(path, parts):
+    pairs = []
+    for part in parts:
+        for cname, entry in part.items():
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)
+                    and _is_path_list(entry[1])):
+                raise ValueError(f'Image library {path}: "train" maps "{cname}" to {str(entry)[:80]}; expected '
+                                 f"[label, [image paths]] as in {REFERENCE_ENTRY}")
+            pairs.extend((cname, rel) for rel in entry[1])
+    return pairs
+
+
+def _split_file_pairs(path, entries):
+    pairs = []
+    for i, entry in enumerate(entries):
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
+            raise ValueError(f'Image library {path}: entry {i} of "train" is {str(entry)[:80]}; expected '
+                             f"[image path, label, class name] (a split file) or {REFERENCE_ENTRY}")
+        pairs.append((entry[2], entry[0]))
+    return pairs
+
+
+def _class_list_pairs(path, library):
+    pairs = []
+    for cname, rels in library.items():
+        if not _is_path_list(rels):
+            raise ValueError(f'Image library {path}: "{cname}" maps to {str(rels)[:80]}; expected a list of '
+                             "image paths")
+        pairs.extend((cname, rel) for rel in rels)
+    return pairs
 
 
 class _Item:
     def __init__(self, impath, label):
         self.impath = impath
         self.label = label
+
+
+def image_folder(dataset):
+    """The folder a dataset's split-file paths are relative to (its image folder), or None when it has none."""
+    return getattr(dataset, "image_dir", None) or getattr(dataset, "dataset_dir", None)

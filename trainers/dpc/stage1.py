@@ -89,6 +89,10 @@ def inherit_stage1_host(cfg, defaults):
     if not dpc.HOST:
         raise ConfigError(f"{path} does not record its host (a checkpoint of the reference code?): set "
                           "TRAINER.DPC.HOST")
+    if not cfg.MODEL.BACKBONE.NAME:
+        raise ConfigError(f"{path} does not record its host's settings (a checkpoint of the reference code?): the "
+                          "host is built from this run's config, which needs MODEL.BACKBONE.NAME (and the host's "
+                          "prompt settings as that run had them)")
     return [f"{path} does not record its host's settings: the host is built from this run's config"]
 
 

@@ -16,12 +16,12 @@ from ..checkpoints import load_checkpoint
 from ..config import ConfigError, extend_cfg
 from ..engine import TRAINER_REGISTRY, get_cfg_default
 from ..host import build_host
-from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record
+from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
 from ..host_trainer import host_model_class
 from ..optim import build_lr_scheduler, build_optimizer
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from .loss import batch_classes, symmetric_infonce
-from .negative_pool import NegativePool, read_image_library
+from .negative_pool import NegativePool, image_folder, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
 from .stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
@@ -116,7 +116,8 @@ class DPC(ClipTrainer):
         checkpoint = load_checkpoint(path)
         print(f'Loading the stage-1 {dpc.HOST} prompts from "{path}" (epoch = {checkpoint.get("epoch")})')
         state = self.host_class.adapt_state_dict(checkpoint["state_dict"])
-        self.load_learnable_state(self.host.prompt_learner, state, path)
+        self.load_learnable_state(self.host.prompt_learner, state, path,
+                                  prompt_shape_keys(self.cfg, self.host_class.config_node))
         self.stage1_loaded = True
         self.built_on = (checkpoint.get("run") or {}).get("run_id")  # P and P' are cloned from this run
 
@@ -150,7 +151,7 @@ class DPC(ClipTrainer):
             cfg.freeze()
             items = build_dataset(cfg).train_x
         elif os.path.isfile(source):
-            items = read_image_library(source, self.dm.dataset.classnames)
+            items = read_image_library(source, self.dm.dataset.classnames, image_folder(self.dm.dataset))
         else:
             raise FileNotFoundError(f"TRAINER.DPC.NEGATIVE_POOL must be one of {NEGATIVE_POOLS} or an existing "
                                     f"image-library json; got {source!r}")
@@ -165,6 +166,8 @@ class DPC(ClipTrainer):
             self.negative_pool = self.build_negative_pool()
         super().before_train()
         if not self.stage1_loaded and self.start_epoch == 0:
+            if self.dpc_cfg.BACKBONE_DIR:  # given, but holds no checkpoint: say so, naming the folder
+                stage1_checkpoint(self.dpc_cfg.BACKBONE_DIR, self.dpc_cfg.BACKBONE_EPOCH, self.dpc_cfg.HOST)
             raise ValueError("TRAINER.DPC.BACKBONE_DIR is required for training: the host's stage-1 output directory")
 
     def after_train(self):
