@@ -1,8 +1,10 @@
 """PromptKD: the KD loss, the frozen teacher, the reference's checkpoints, base-to-new data, DPC over PromptKD
 (its prompt set across two models, the teacher's negatives, omega_n = 0) and resume. The student is the tests'
 tiny CLIP (width 64, embedding 32); the teacher a wider one (96, embedding 48, ``promptkd_support.py``)."""
+import glob
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -14,7 +16,9 @@ from hosts_support import build_host, host_args, random_images
 from promptkd_support import TEACHER_CLIP
 from trainers.base import ClipTrainer
 from trainers.checkpoints import load_checkpoint
-from trainers.config import ConfigError
+from trainers import extend_cfg
+from trainers.config import ConfigError, build_cfg
+from trainers.engine import get_cfg_default
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
 from trainers.hosts.promptkd import kd_loss
@@ -333,3 +337,26 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes
         assert torch.equal(state[name], value), name
     assert reference["projector.1.running_mean"].abs().sum() > 0  # the statistics were trained and restored too
 
+
+
+# The reference code's configs/trainers/SPLE/PromptKD/*.yaml: (batch, LR, epochs, INFER_TOPK, STACK.WEIGHT,
+# TEST.FINAL_MODEL).
+REFERENCE_SPLE_PROMPTKD = {
+    "vit_b16_c2_ep20_batch4_4+4ctx": (4, 0.002, 20, 8, 0.2, "best_val"),
+    "vit_b16_c2_ep10_batch4_4+4ctx": (4, 0.0035, 10, 8, 0.2, "best_val"),
+    "vit_b16_c2_ep10_batch4_4+4ctx_lr26_cross_datasets": (4, 0.0026, 10, 8, 0.2, "last_step"),
+    "vit_b16_c2_ep20_batch2_top2_4+4ctx": (2, 0.002, 20, 2, 0.2, "best_val"),
+    "vit_b16_c2_ep20_batch2_top8_4+4ctx": (2, 0.002, 20, 8, 0.2, "best_val"),
+}
+
+
+def test_the_reference_sple_promptkd_config_paths_build_their_values():
+    shipped = {os.path.basename(p)[:-5] for p in glob.glob("configs/trainers/SPLE/PromptKD/*.yaml")}
+    assert shipped == set(REFERENCE_SPLE_PROMPTKD)
+    defaults = extend_cfg(get_cfg_default()).TRAINER.PROMPTKD
+    for name, expected in REFERENCE_SPLE_PROMPTKD.items():
+        cfg = build_cfg([f"configs/trainers/SPLE/PromptKD/{name}.yaml"], trainer="StackSPLE_PromptKD")
+        dpc = cfg.TRAINER.DPC
+        assert (cfg.DATALOADER.TRAIN_X.BATCH_SIZE, cfg.OPTIM.LR, cfg.OPTIM.MAX_EPOCH, dpc.TOPK, dpc.WEIGHT_BASE,
+                cfg.TEST.FINAL_MODEL) == expected, name
+        assert dpc.HOST == "PromptKD" and cfg.TRAINER.PROMPTKD == defaults  # the PromptKD run's settings apply
