@@ -305,6 +305,27 @@ def test_reference_command_line_for_dpc_over_promptkd_runs(runs, tmp_path, capsy
     assert record["trainer"] == "StackSPLE_PromptKD" and record["subsample_classes"] == "base"
 
 
+def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
+    """Step 2 (DPC, base classes, val split) and step 3 (the same command with new classes and the test split, no
+    --eval-only) as the released code's README writes them, with its config path; step 3 gives PromptKD's
+    new-class accuracy (omega_n = 0)."""
+    out = tmp_path / "dpc"
+    step = ["--config-file", "configs/trainers/SPLE/PromptKD/vit_b16_c2_ep20_batch4_4+4ctx.yaml",
+            "SPLE.BACK_CKPT_PATH", str(runs["stage1"]), "SPLE.BACK_CKPT_EPOCH", 2, "SPLE.STACK.MODE", "loop+converse",
+            "SPLE.STACK.WEIGHT", 0.2, "SPLE.STACK.WEIGHT_FOR_NEW", 0.0, "DATALOADER.NUM_WORKERS", 0]
+    run_dpc(runs["root"], runs["clip"], out, *step[2:], "TEST.SPLIT", "val", trainer="StackSPLE_PromptKD",
+            config=step[1])
+    run_dpc(runs["root"], runs["clip"], out, *step[2:], "TEST.SPLIT", "test", trainer="StackSPLE_PromptKD",
+            config=step[1], subsample="new")
+    run_train(*host_args("PromptKD", runs["root"], runs["clip"], tmp_path / "host_new", subsample="new",
+                         flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
+    base = json.loads((out / "results.json").read_text())
+    new = json.loads((out / "eval_new_test" / "results.json").read_text())
+    assert base["subsample_classes"] == "base" and new["subsample_classes"] == "new"
+    promptkd = json.loads((tmp_path / "host_new" / "results.json").read_text())
+    assert new["accuracy"] == promptkd["accuracy"] and new["n"] == promptkd["n"] == 18
+
+
 class Interrupted(Exception):
     pass
 
