@@ -89,8 +89,16 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
         return self.logits(images, class_idx)
 
     def loss(self, images, labels):
-        """The host's own training loss: cross-entropy unless the method says otherwise."""
-        logits = self.logits(images)
+        """The host's own training loss: ``loss_from_features`` on the images' and all classes' features."""
+        image_features = self.encode_image(images)
+        text_features = self.encode_text(None, image_features if self.text_depends_on_image else None)
+        return self.loss_from_features(image_features, text_features, labels)
+
+    def loss_from_features(self, image_features, text_features, labels):
+        """The loss from features already computed (all classes' text): cross-entropy unless the method says
+        otherwise. DPC's ``HOST_LOSS_WEIGHT`` term calls it with its step's features, so that nothing is encoded
+        twice; a host whose loss needs more than these features overrides ``loss`` instead."""
+        logits = self.head(image_features, text_features)
         return HostLoss(F.cross_entropy(logits, labels), logits)
 
     @classmethod

@@ -94,10 +94,15 @@ class PromptedHost:
             self._all_text_features = self.prompts.run(self.values, "encode_text", None, None)
         return self._all_text_features
 
+    def head(self, image_features, text_features):
+        return self.prompts.run(self.values, "head", image_features, text_features)
+
+    def loss_from_features(self, image_features, text_features, labels):
+        return self.prompts.run(self.values, "loss_from_features", image_features, text_features, labels)
+
     def logits(self, images, class_idx=None, image_features=None):
         """Logits (B, C) of the images against all classes or ``class_idx``; ``image_features`` reuses features
         computed under these values (or under any values, when the host's image side has no prompts)."""
         if image_features is None:
             image_features = self.image_features(images)
-        text_features = self.text_features(class_idx, image_features)
-        return self.prompts.run(self.values, "head", image_features, text_features)
+        return self.head(image_features, self.text_features(class_idx, image_features))

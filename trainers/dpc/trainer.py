@@ -15,7 +15,7 @@ from ..base import ClipTrainer
 from ..checkpoints import load_checkpoint
 from ..config import ConfigError, extend_cfg
 from ..engine import TRAINER_REGISTRY, get_cfg_default
-from ..host import build_host
+from ..host import HostModel, build_host
 from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record
 from ..host_trainer import host_model_class
 from ..optim import build_lr_scheduler, build_optimizer
@@ -186,15 +186,39 @@ class DPC(ClipTrainer):
         scores = self.frozen_host.logits(images, image_features=image_features)
         return scores, None if self.host.image_encoder_prompted else image_features
 
-    def dhno_loss(self, images, labels, anchor_features=None):
-        """Symmetric InfoNCE of P' over the M images and the text features of the classes present."""
+    def dhno_loss(self, images, labels, anchor_features=None, num_anchors=None):
+        """Symmetric InfoNCE of P' over the M images and the text features of the classes present, plus
+        ``HOST_LOSS_WEIGHT`` times the host's own loss on the ``num_anchors`` anchors (the first images).
+
+        The host's term reuses the step's features where the host's loss is a function of them
+        (``HostModel.loss_from_features``): all classes' text features are encoded once and DHNO takes the
+        rows of the classes present, so neither the anchors nor the text are encoded twice."""
         classes, targets = batch_classes(labels)
         parallel = self.prompts.view(self.prompts.parallel_values())
-        image_features = None
-        if anchor_features is not None:  # the host's image side has no prompts: the anchors' features are P''s too
-            rest = images[len(anchor_features):]
-            image_features = torch.cat([anchor_features, *([parallel.image_features(rest)] if len(rest) else [])])
-        return symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
+        image_features = self.contrastive_image_features(parallel, images, anchor_features)
+        weight = self.dpc_cfg.HOST_LOSS_WEIGHT
+        if weight <= 0 or not self.host_loss_reuses_features:
+            loss = symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
+            if weight > 0:  # a host whose loss needs more than the features (PromptSRC, CoCoOp's per-image text)
+                loss = loss + weight * self.host.loss(images[:num_anchors], labels[:num_anchors]).total
+            return loss
+        all_text = parallel.text_features(None, None)
+        loss = symmetric_infonce(parallel.head(image_features, all_text[classes]), targets)
+        host_loss = parallel.loss_from_features(image_features[:num_anchors], all_text, labels[:num_anchors])
+        return loss + weight * host_loss.total
+
+    @staticmethod
+    def contrastive_image_features(parallel, images, anchor_features):
+        """The M images' features under P'; the anchors' come from scoring when P' shares them (no image prompts)."""
+        if anchor_features is None:
+            return parallel.image_features(images)
+        rest = images[len(anchor_features):]
+        return torch.cat([anchor_features, *([parallel.image_features(rest)] if len(rest) else [])])
+
+    @property
+    def host_loss_reuses_features(self):
+        """The host's loss is ``loss_from_features`` of one set of text features for all images."""
+        return type(self.host).loss is HostModel.loss and not self.host.text_depends_on_image
 
     def prepare_step(self, batch):
         """Score a batch with P, choose its negatives and start loading their images (in the background)."""
@@ -223,9 +247,7 @@ class DPC(ClipTrainer):
         """One DHNO step on a ``PreparedStep`` (the training loader yields them, see ``steps.py``)."""
         images, labels = step.contrastive_batch()
         with self.autocast():
-            loss = self.dhno_loss(images, labels, step.anchor_features)
-            if self.dpc_cfg.HOST_LOSS_WEIGHT > 0:
-                loss = loss + self.dpc_cfg.HOST_LOSS_WEIGHT * self.host.loss(step.images, step.labels).total
+            loss = self.dhno_loss(images, labels, step.anchor_features, num_anchors=len(step.labels))
         self.backward_and_update(loss * self.objective_scale)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
