@@ -40,7 +40,9 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     - ``overridable_settings``: keys of its node that change how it computes or trains, not what its prompts are;
       a DPC stage 2 may override them (``trainers/host_settings.py``);
     - ``text_depends_on_image``: ``encode_text`` needs the image features and returns one set per image (CoCoOp);
-    - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance).
+    - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance);
+    - ``frozen_image_features``: ``encode_image`` is CLIP's own image encoder, untouched by any prompt, so a test
+      image's features are the same in every run and the feature cache may keep them (``trainers/feature_cache.py``).
     """
 
     config_node = None
@@ -48,6 +50,7 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     overridable_settings = ("PREC",)
     text_depends_on_image = False
     image_encoder_prompted = False
+    frozen_image_features = False
 
     def __init__(self, clip_model):
         super().__init__()

@@ -19,6 +19,7 @@ from ..host import HostModel, build_host
 from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record
 from ..host_trainer import host_model_class
 from ..optim import build_lr_scheduler, build_optimizer
+from ..test_features import FeatureScorer
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from .loss import batch_classes, symmetric_infonce
 from .negative_pool import NegativePool, read_image_library
@@ -283,6 +284,12 @@ class DPC(ClipTrainer):
 
     def model_inference(self, images):
         return self.inference_logits(images)
+
+    def test_scorer(self):
+        """The routed prompts' logits from the images' features; the host's frozen image features are cacheable."""
+        host = self._test_host if self._test_host is not None else self.inference_host()
+        frozen = self.host.image_encoder.visual if self.host.frozen_image_features else None
+        return FeatureScorer(host.image_features, lambda features: host.logits(None, image_features=features), frozen)
 
     def test(self, split=None):
         if self.host is None:
