@@ -62,8 +62,14 @@ class DualPrompts(nn.Module):
         return {name: weight * p + (1 - weight) * frozen[name] for name, p in self.parallel_values().items()}
 
     def run(self, values, method, *args):
-        """``host.<method>(*args)`` with the prompt tensors replaced by ``values``."""
+        """``host.<method>(*args)`` with the prompt tensors replaced by ``values``. P' is the host's own: no swap
+        is needed (``functional_call`` walks every module of CLIP on each call, a cost of its own on small models)."""
+        if self.is_parallel(values):
+            return getattr(self.host, method)(*args)
         return functional_call(self._call, {f"host.{k}": v for k, v in values.items()}, (method, *args))
+
+    def is_parallel(self, values):
+        return values.keys() == set(self.names) and all(values[n] is self._parallel_tensor(n) for n in self.names)
 
     def view(self, values, cache_text=False):
         return PromptedHost(self, values, cache_text)
