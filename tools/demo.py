@@ -39,12 +39,6 @@ ZERO_SHOT = "ZeroshotCLIP"
 SHOTS = 16
 
 
-def feature_cache_opts(out):
-    """Every run keeps its frozen test-image features in one cache under the output root (trainers/feature_cache.py):
-    zero-shot CLIP, CoOp and CoOp+DPC then encode each test image once."""
-    return ["TEST.FEATURE_CACHE", os.path.join(out, ".feature_cache")]
-
-
 def zero_shot_runs(root, out, seeds):
     """``ZeroshotCLIP --eval-only`` on base (train_base/...) and new (test_new/...) classes, once: it has no seed
     (nothing is trained or sampled; the test splits are whole), so it runs in the first seed's folder and the table
@@ -54,7 +48,7 @@ def zero_shot_runs(root, out, seeds):
     runs, seed = [], seeds[0]
     for phase, subsample in (("train", "base"), ("test", "new")):
         output_dir = layout.run_dir(out, layout.BASE2NEW, phase, dataset, SHOTS, ZERO_SHOT, cfg_name, seed)
-        opts = ["DATASET.NUM_SHOTS", SHOTS, "DATASET.SUBSAMPLE_CLASSES", subsample, *feature_cache_opts(out)]
+        opts = ["DATASET.NUM_SHOTS", SHOTS, "DATASET.SUBSAMPLE_CLASSES", subsample, *layout.feature_cache_opts(out)]
         runs.append(Run(os.path.relpath(output_dir, out), f"zero-shot-{subsample}", dataset, seed, SHOTS,
                         ZERO_SHOT, output_dir, ZERO_SHOT, root, DATASET_CONFIG, HOST_CONFIG, opts, eval_only=True))
     return runs
@@ -99,7 +93,7 @@ def main(argv=None):
     make_demo_world(args.root)  # a no-op when the world is already there
     resolve_dataset_config(DATASET_CONFIG)
     spec = Spec(host="CoOp", root=args.root, out=args.out, datasets=[DATASET_CONFIG], seeds=args.seeds,
-                shots=[SHOTS], host_config=HOST_CONFIG, dpc_config=DPC_CONFIG, opts=feature_cache_opts(args.out))
+                shots=[SHOTS], host_config=HOST_CONFIG, dpc_config=DPC_CONFIG, opts=layout.feature_cache_opts(args.out))
     runs = zero_shot_runs(args.root, args.out, args.seeds) + build_plan(spec)
     outcomes = execute(runs, executor=InProcessExecutor(), progress=sys.stderr.isatty())
     print(summarize(outcomes))
