@@ -26,7 +26,7 @@ from .negative_pool import NegativePool, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
 from .stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
-from .steps import PreparedStep, PreparedSteps
+from .steps import PreparedStep, PreparedSteps, ScoresOnHost
 
 
 def dataset_identity(cfg):
@@ -222,16 +222,22 @@ class DPC(ClipTrainer):
         return type(self.host).loss is HostModel.loss and not self.host.text_depends_on_image
 
     def prepare_step(self, batch):
-        """Score a batch with P, choose its negatives and start loading their images (in the background)."""
+        """Launch the scoring of a batch with P; the step's ``choose_negatives`` later selects its negatives and
+        starts loading their images (in the background)."""
         images, labels = self.parse_batch_train(batch)
-        dpc = self.dpc_cfg
         with self.autocast():
             scores, anchor_features = self.score(images)
-        negatives = select_negatives(scores.float().cpu(), labels.cpu(), dpc.TOPK, dpc.MIN_NEGATIVES,
-                                     available=self.negative_pool.classes)
-        negative_classes = [c for per_sample in negatives for c in per_sample]
-        return PreparedStep(images, labels, anchor_features, negative_classes,
-                            self.negative_pool.request(negative_classes))
+        on_host = ScoresOnHost(scores.float(), labels)  # copied without a wait; waited for when chosen
+
+        def choose_negatives():
+            dpc = self.dpc_cfg
+            scores, labels = on_host.wait()
+            negatives = select_negatives(scores, labels, dpc.TOPK, dpc.MIN_NEGATIVES,
+                                         available=self.negative_pool.classes)
+            negative_classes = [c for per_sample in negatives for c in per_sample]
+            return negative_classes, self.negative_pool.request(negative_classes)
+
+        return PreparedStep(images, labels, anchor_features, choose_negatives)
 
     @property
     def objective_scale(self):
@@ -250,6 +256,7 @@ class DPC(ClipTrainer):
         with self.autocast():
             loss = self.dhno_loss(images, labels, step.anchor_features, num_anchors=len(step.labels))
         self.backward_and_update(loss * self.objective_scale)
+        step.prepare_following()  # while the device runs this step
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return {"loss": loss.item(), "negatives": step.negatives_per_anchor}
