@@ -22,7 +22,7 @@ from ..optim import build_lr_scheduler, build_optimizer
 from ..test_features import FeatureScorer
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from .loss import batch_classes, symmetric_infonce
-from .negative_pool import NegativePool, read_image_library
+from .negative_pool import NegativePool, negative_workers, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
 from .stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
@@ -157,7 +157,11 @@ class DPC(ClipTrainer):
                                     f"image-library json; got {source!r}")
         print(f"Negative pool: {len(items):,} images ({source})")
         transform = build_transform(self.cfg, is_train=True)
-        return NegativePool(items, transform, num_workers=self.cfg.DATALOADER.NUM_WORKERS)
+        workers = negative_workers(self.cfg.DATALOADER.NUM_WORKERS, self.device)
+        if workers != self.cfg.DATALOADER.NUM_WORKERS:
+            print(f"Negative images: {workers} worker(s) (DATALOADER.NUM_WORKERS {self.cfg.DATALOADER.NUM_WORKERS}; "
+                  f"training on the CPU, which has {os.cpu_count()} cores)")
+        return NegativePool(items, transform, num_workers=workers)
 
     # ---- training ------------------------------------------------------------------------------------
 
