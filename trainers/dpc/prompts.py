@@ -89,6 +89,9 @@ class PromptedHost:
         self._all_text_features = None
 
     def image_features(self, images):
+        host = self.prompts.host
+        if not host.image_encoder_prompted:  # no prompt enters the image tower: no values to swap in
+            return host.encode_image(images)
         return self.prompts.run(self.values, "encode_image", images)
 
     def text_features(self, class_idx=None, image_features=None):
