@@ -121,3 +121,16 @@ def test_parallel_writers_leave_only_complete_entries(tmp_path):
         assert writer.exitcode == 0
     assert seen <= {1.0, 2.0, 3.0} and FeatureCache.load(path)[0].item() in (1.0, 2.0, 3.0)
     assert os.listdir(tmp_path / "ab") == ["entry.pt"]  # no temporary file left behind
+
+
+def test_a_test_encodes_text_once_and_gives_the_models_own_logits(world):
+    trainer = evaluate(world, "CoOp", "text_once")
+    assert len(trainer.test_loader) > 2
+    calls = []
+    hook = trainer.model.text_encoder.register_forward_hook(lambda *_: calls.append(1))
+    logits, _ = logits_and_counts(trainer)
+    hook.remove()
+    assert len(calls) == 1  # all classes' text features, once for the whole test
+    with torch.no_grad():
+        per_batch = torch.cat([trainer.model(trainer.parse_batch_test(batch)[0]) for batch in trainer.test_loader])
+    assert torch.equal(logits, per_batch)
