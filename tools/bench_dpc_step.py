@@ -210,41 +210,54 @@ def summary(label, seconds):
     return f"{label}: median {1000 * statistics.median(seconds):8.2f} ms, min {1000 * min(seconds):8.2f} ms"
 
 
+def build_pair(tmp, vit_b16=False, classes=40, workers=0, prec="fp16", host_loss_weight=1.0):
+    """DPC over CoOp and CoOp on a noise-image dataset in ``tmp``, and M (the CoOp batch size)."""
+    size = 224 if vit_b16 else 32
+    clip_path = save_tiny_clip(os.path.join(tmp, "clip.pt"), **(VIT_B16 if vit_b16 else {}))
+    write_random_dataset(tmp, classes, per_class=20, size=size)
+    common = ("DATALOADER.NUM_WORKERS", workers, "TRAINER.COOP.PREC", prec,
+              "INPUT.SIZE", f"({size}, {size})", "TRAINER.COOP.CTX_INIT", "a photo of a")
+    # DPC over CoOp (as vit_b16_ctxv1 builds it) from CoOp's initial prompt: P = P' = ctx before tuning.
+    dpc = build("DPC", tmp, clip_path, os.path.join(tmp, "dpc"), "configs/trainers/DPC/vit_b16_ep20_batch4.yaml",
+                *common, "TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.HOST_LOSS_WEIGHT", host_loss_weight)
+    dpc.stage1_loaded = True
+    dpc.negative_pool = dpc.build_negative_pool()
+    m = round(statistics.mean(len(item.labels) + len(item.negative_classes) for item in probe_steps(dpc, 8)))
+    coop = build("CoOp", tmp, clip_path, os.path.join(tmp, "coop"), "configs/trainers/CoOp/vit_b16_ctxv1.yaml",
+                 *common, "DATALOADER.TRAIN_X.BATCH_SIZE", m)
+    return dpc, coop, m
+
+
 def step_benchmark(args):
     with tempfile.TemporaryDirectory() as tmp:
-        size = 224 if args.vit_b16 else 32
-        clip_path = save_tiny_clip(os.path.join(tmp, "clip.pt"), **(VIT_B16 if args.vit_b16 else {}))
-        write_random_dataset(tmp, args.classes, per_class=20, size=size)
-        common = ("DATALOADER.NUM_WORKERS", args.workers, "TRAINER.COOP.PREC", args.prec,
-                  "INPUT.SIZE", f"({size}, {size})", "TRAINER.COOP.CTX_INIT", "a photo of a")
-        # DPC over CoOp (as vit_b16_ctxv1 builds it) from CoOp's initial prompt: P = P' = ctx before tuning.
-        dpc = build("DPC", tmp, clip_path, os.path.join(tmp, "dpc"), "configs/trainers/DPC/vit_b16_ep20_batch4.yaml",
-                    *common, "TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.HOST_LOSS_WEIGHT", args.host_loss_weight)
-        dpc.stage1_loaded = True
-        dpc.negative_pool = dpc.build_negative_pool()
-        m = round(statistics.mean(len(item.labels) + len(item.negative_classes) for item in probe_steps(dpc, 8)))
-        coop = build("CoOp", tmp, clip_path, os.path.join(tmp, "coop"), "configs/trainers/CoOp/vit_b16_ctxv1.yaml",
-                     *common, "DATALOADER.TRAIN_X.BATCH_SIZE", m)
-        print(f"\ndevice {dpc.device}, {torch.get_num_threads()} thread(s), "
-              f"{'ViT-B/16-sized' if args.vit_b16 else 'tiny'} CLIP, {args.classes // 2} base classes, "
-              f"HOST_LOSS_WEIGHT {args.host_loss_weight}")
-        ratios, images = flop_ratios(dpc, coop, args.flop_steps)
-        print(f"FLOP ratio DPC / CoOp on each DPC step's own M images (forward + backward): "
-              f"median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f} "
-              f"(M = {min(images)}-{max(images)})")
-        if args.flops_only:
-            return
-        dpc_times, coop_times = interleaved(Steps(dpc), Steps(coop), args.steps, args.warmup)
-        mean_m = statistics.mean(4 + 4 * s["negatives"] for _, s in dpc_times)
-        dpc_s = [t for t, _ in dpc_times]
-        print(f"seconds per training step, interleaved DPC, CoOp, DPC, ... ({args.steps} each after {args.warmup}):")
-        print(summary(f"  DPC  (4 anchors + negatives = {mean_m:.1f} images on average)", dpc_s))
-        print(summary(f"  CoOp (batch of {m} images)                             ", coop_times))
-        print(f"ratio DPC / CoOp: median {statistics.median(dpc_s) / statistics.median(coop_times):.3f}, "
-              f"min {min(dpc_s) / min(coop_times):.3f}")
-        if not args.no_breakdown:
-            breakdown(dpc, args.steps)
-        dpc.negative_pool.close()
+        dpc, coop, m = build_pair(tmp, args.vit_b16, args.classes, args.workers, args.prec, args.host_loss_weight)
+        try:
+            compare(args, dpc, coop, m)
+        finally:
+            dpc.negative_pool.close()
+
+
+def compare(args, dpc, coop, m):
+    """FLOP ratio; unless --flops-only, interleaved timings and the breakdown."""
+    print(f"\ndevice {dpc.device}, {torch.get_num_threads()} thread(s), "
+          f"{'ViT-B/16-sized' if args.vit_b16 else 'tiny'} CLIP, {args.classes // 2} base classes, "
+          f"HOST_LOSS_WEIGHT {args.host_loss_weight}")
+    ratios, images = flop_ratios(dpc, coop, args.flop_steps)
+    print(f"FLOP ratio DPC / CoOp on each DPC step's own M images (forward + backward): "
+          f"median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f} "
+          f"(M = {min(images)}-{max(images)})")
+    if args.flops_only:
+        return
+    dpc_times, coop_times = interleaved(Steps(dpc), Steps(coop), args.steps, args.warmup)
+    mean_m = statistics.mean(4 + 4 * s["negatives"] for _, s in dpc_times)
+    dpc_s = [t for t, _ in dpc_times]
+    print(f"seconds per training step, interleaved DPC, CoOp, DPC, ... ({args.steps} each after {args.warmup}):")
+    print(summary(f"  DPC  (4 anchors + negatives = {mean_m:.1f} images on average)", dpc_s))
+    print(summary(f"  CoOp (batch of {m} images)                             ", coop_times))
+    print(f"ratio DPC / CoOp: median {statistics.median(dpc_s) / statistics.median(coop_times):.3f}, "
+          f"min {min(dpc_s) / min(coop_times):.3f}")
+    if not args.no_breakdown:
+        breakdown(dpc, args.steps)
 
 
 def pipeline_benchmark(args):
