@@ -8,6 +8,7 @@ import torch
 
 from conftest import COOP_CPU_YAML, run_train
 from datasets.shapes import make_shapes_dataset
+from hosts_support import cpu_yaml
 from trainers.feature_cache import FeatureCache
 
 from test_dpc import common
@@ -28,7 +29,8 @@ def evaluate(world, trainer, name, *opts, cache=None):
     """A ``--eval-only`` run of ``trainer`` (CoOp, DPC over it, zero-shot) on the base classes' test split."""
     tmp = world["tmp"]
     flags = {"CoOp": ("--model-dir", tmp / "coop", "--load-epoch", 1), "ZeroshotCLIP": ()}.get(trainer, ())
-    config = "configs/trainers/DPC/cpu_tiny.yaml" if trainer == "DPC" else COOP_CPU_YAML
+    config = {"DPC": "configs/trainers/DPC/cpu_tiny.yaml", "CoCoOp": cpu_yaml("CoCoOp"),
+              "KgCoOp": cpu_yaml("KgCoOp")}.get(trainer, COOP_CPU_YAML)  # (those two with untrained prompts)
     return run_train("--trainer", trainer, "--config-file", config,
                      *common(world["root"], world["clip"], tmp / name, flags=("--eval-only", *flags)),
                      "DATALOADER.TEST.BATCH_SIZE", 5, "TEST.FEATURE_CACHE", cache or "", *opts)
@@ -45,7 +47,7 @@ def logits_and_counts(trainer):
 DPC_OVER_COOP = ("TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.WEIGHT_NEW", 0.5)
 
 
-@pytest.mark.parametrize("trainer", ["CoOp", "ZeroshotCLIP", "DPC"])
+@pytest.mark.parametrize("trainer", ["CoOp", "ZeroshotCLIP", "DPC", "KgCoOp", "CoCoOp"])
 def test_cached_logits_equal_uncached_and_runs_share_entries(world, trainer, tmp_path):
     cache = tmp_path / "cache"
     opts = ("TRAINER.DPC.BACKBONE_DIR", world["tmp"] / "coop", *DPC_OVER_COOP) if trainer == "DPC" else ()
