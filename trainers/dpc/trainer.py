@@ -202,6 +202,8 @@ class DPC(ClipTrainer):
         parallel = self.prompts.view(self.prompts.parallel_values())
         image_features = self.contrastive_image_features(parallel, images, anchor_features)
         weight = self.dpc_cfg.HOST_LOSS_WEIGHT
+        if weight > 0 and num_anchors is None:
+            raise ValueError("HOST_LOSS_WEIGHT > 0: dhno_loss needs num_anchors (the host's loss is on the anchors)")
         if weight <= 0 or not self.host_loss_reuses_features:
             loss = symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
             if weight > 0:  # a host whose loss needs more than the features (PromptSRC, CoCoOp's per-image text)
