@@ -1,4 +1,4 @@
-"""The demo's run list: zero-shot on base and new, then the CoOp -> DPC base-to-new stages, per seed."""
+"""The demo's run list: zero-shot on base and new once, then the CoOp -> DPC base-to-new stages, per seed."""
 from collections import Counter
 
 from tools import demo, layout
@@ -7,16 +7,17 @@ from records import finished_record
 from trainers.run_record import write_results
 
 
-def test_demo_runs_every_method_and_stage_per_seed(tmp_path):
+def test_demo_runs_zero_shot_once_and_every_other_stage_per_seed(tmp_path):
     runs = demo.zero_shot_runs(str(tmp_path / "data"), str(tmp_path / "out"), [1, 2])
     spec = Spec(host="CoOp", root=str(tmp_path / "data"), out=str(tmp_path / "out"), datasets=[demo.DATASET_CONFIG],
                 seeds=[1, 2], shots=[demo.SHOTS], host_config=demo.HOST_CONFIG, dpc_config=demo.DPC_CONFIG)
     runs += build_plan(spec)
     assert Counter(run.stage for run in runs) == {
-        "zero-shot-base": 2, "zero-shot-new": 2, "host-train": 2, "host-test": 2, "dpc-train": 2, "dpc-test": 2}
+        "zero-shot-base": 1, "zero-shot-new": 1, "host-train": 2, "host-test": 2, "dpc-train": 2, "dpc-test": 2}
     assert len({run.output_dir for run in runs}) == len(runs)
     zero_shot_new = next(run for run in runs if run.stage == "zero-shot-new")
-    assert "--eval-only" in zero_shot_new.argv and zero_shot_new.argv[-1] == "new"
+    assert "--eval-only" in zero_shot_new.argv and zero_shot_new.argv[-3] == "new"
+    assert zero_shot_new.argv[-2:] == ["TEST.FEATURE_CACHE", str(tmp_path / "out" / ".feature_cache")]
 
 
 def test_demo_table_has_one_row_per_method_in_order(tmp_path):

@@ -46,11 +46,12 @@ def test_dry_run_of_the_paper_coop_table(tmp_path, capsys):
     ds = ["--dataset-config-file", "configs/datasets/imagenet.yaml"]
     host = [*head, "--trainer", "CoOp", *ds, "--config-file", "configs/trainers/CoOp/vit_b16_ep50_ctxv1.yaml"]
     dpc = [*head, "--trainer", "DPC", *ds, "--config-file", "configs/trainers/DPC/vit_b16_ep20_batch4.yaml"]
-    dpc_opts = ["TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.BACKBONE_DIR", s1, "TRAINER.DPC.BACKBONE_EPOCH", "50"]
+    cache = ["TEST.FEATURE_CACHE", os.path.join(out, ".feature_cache")]  # every run's, unless --no-feature-cache
+    dpc_opts = [*cache, "TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.BACKBONE_DIR", s1, "TRAINER.DPC.BACKBONE_EPOCH", "50"]
     assert commands[:4] == [
-        [*host, "--output-dir", s1, "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base"],
+        [*host, "--output-dir", s1, *cache, "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base"],
         [*host, "--output-dir", f"{b2n}/test_new/imagenet/shots_16/CoOp/vit_b16_ep50_ctxv1/seed1",
-         "--eval-only", "--model-dir", s1, "--load-epoch", "50", "DATASET.NUM_SHOTS", "16",
+         "--eval-only", "--model-dir", s1, "--load-epoch", "50", *cache, "DATASET.NUM_SHOTS", "16",
          "DATASET.SUBSAMPLE_CLASSES", "new"],
         [*dpc, "--output-dir", s2, *dpc_opts, "DATASET.NUM_SHOTS", "16", "DATASET.SUBSAMPLE_CLASSES", "base"],
         [*dpc, "--output-dir", f"{b2n}/test_new/imagenet/shots_16/DPC_CoOp/vit_b16_ep20_batch4/seed1",

@@ -16,6 +16,7 @@ import os
 from trainers.run_record import RESULTS_FILE as RESULTS_FILE  # the one name of the completion marker
 
 DPC_TRAINER = "DPC"
+FEATURE_CACHE_DIR = ".feature_cache"  # <OUT>/.feature_cache: the runs' shared test-feature cache
 
 BASE2NEW = "base2new"
 CROSS_DATASET = "cross-dataset"
@@ -71,3 +72,9 @@ def parse_run_dir(path, root):
     except ValueError:
         return None
     return {"dataset": parts[0], "shots": shots, "method": parts[2], "cfg": parts[3], "seed": seed}
+
+
+def feature_cache_opts(out):
+    """The runs of one output root share a test-feature cache (``trainers/feature_cache.py``): zero-shot CLIP, CoOp,
+    KgCoOp, CoCoOp and DPC over them then encode each test image once."""
+    return ["TEST.FEATURE_CACHE", os.path.join(out, FEATURE_CACHE_DIR)]

@@ -87,6 +87,8 @@ def build_parser():
                              "lines) and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-table", action="store_true", help="do not print the table at the end")
+    parser.add_argument("--no-feature-cache", action="store_true",
+                        help=f"no test-feature cache in <out>/{layout.FEATURE_CACHE_DIR} (it is exact; on by default)")
     add_executor_arguments(parser)
     return parser
 
@@ -98,7 +100,8 @@ def spec_from_args(args):
         host=args.host, root=args.root, out=args.out, mode=args.mode, datasets=args.datasets, seeds=args.seeds,
         shots=args.shots, source=args.source, host_config=args.host_config,
         host_config_for=_per_dataset(args.host_config_for), dpc_config=args.dpc_config,
-        opts=_pairs(args.opts, "--opts"), host_opts=_pairs(args.host_opts, "--host-opts"),
+        opts=([] if args.no_feature_cache else layout.feature_cache_opts(args.out)) + _pairs(args.opts, "--opts"),
+        host_opts=_pairs(args.host_opts, "--host-opts"),
         dpc_opts=_pairs(args.dpc_opts, "--dpc-opts"), stages=tuple(args.stages),
         teacher_config=args.teacher_config, teacher_opts=_pairs(args.teacher_opts, "--teacher-opts"),
     )

@@ -25,12 +25,14 @@ from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_che
 from .config import ConfigError
 from .console_log import progress_bar
 from .engine import TrainerX
+from .feature_cache import FeatureCache, encoder_key
 from .host_settings import prompt_shape_keys
 from .prompted_clip import input_resolution, load_clip
 from .rng import capture_rng_state, restore_rng_state
 from .run_record import (
     build_record, identity_differences, new_run_id, remove_results, run_identity, write_results,
 )
+from .test_features import ModelInference, ScoredBatches
 
 PRECISIONS = ("fp16", "fp32", "amp")
 
@@ -359,10 +361,7 @@ class ClipTrainer(TrainerX):
         loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
         print(f"Evaluate on the *{split}* set")
         num_samples, finite = 0, torch.tensor(True, device=self.device)
-        for batch in progress_bar(loader, enabled=self.cfg.VERBOSE):
-            images, labels = self.parse_batch_test(batch)
-            with self.autocast():
-                logits = self.model_inference(images)
+        for logits, labels in progress_bar(self.test_logits(loader), enabled=self.cfg.VERBOSE):
             finite &= torch.isfinite(logits).all()  # no sync per batch
             self.evaluator.process(logits, labels)
             num_samples += labels.shape[0]
@@ -375,6 +374,27 @@ class ClipTrainer(TrainerX):
                                   extra=self.run_record_extra())
             print(f"Results saved to {write_results(self.output_dir, record)}")
         return list(results.values())[0]
+
+    def test_scorer(self):
+        """Hook: a ``FeatureScorer`` (``trainers/test_features.py``) when the test's logits are a function of the
+        images' features, so that constant text features are computed once and frozen image features can be
+        cached; None: ``model_inference`` on every batch."""
+        return None
+
+    def test_logits(self, loader):
+        """(logits, labels) per test batch, through the ``test_scorer`` and the feature cache where there is one."""
+        scorer = self.test_scorer()
+        if scorer is None:
+            return ModelInference(self, loader)
+        return ScoredBatches(self, loader, scorer, self.feature_cache(scorer, loader))
+
+    def feature_cache(self, scorer, loader):
+        """The ``TEST.FEATURE_CACHE`` store for the scorer's frozen image encoder, or None."""
+        folder = self.cfg.TEST.get("FEATURE_CACHE", "")
+        if not folder or scorer.frozen_encoder is None:
+            return None
+        key = encoder_key(scorer.frozen_encoder, loader.dataset.transform, self.device, self.precision == "amp")
+        return FeatureCache(folder, key)
 
     def run_record_extra(self):
         evaluation = not self.trained  # test() without train(): --eval-only

@@ -40,7 +40,9 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     - ``overridable_settings``: keys of its node that change how it computes or trains, not what its prompts are;
       a DPC stage 2 may override them (``trainers/host_settings.py``);
     - ``text_depends_on_image``: ``encode_text`` needs the image features and returns one set per image (CoCoOp);
-    - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance).
+    - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance);
+    - ``frozen_image_features``: ``encode_image`` is CLIP's own image encoder, untouched by any prompt, so a test
+      image's features are the same in every run and the feature cache may keep them (``trainers/feature_cache.py``).
     """
 
     config_node = None
@@ -48,6 +50,7 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     overridable_settings = ("PREC",)
     text_depends_on_image = False
     image_encoder_prompted = False
+    frozen_image_features = False
 
     def __init__(self, clip_model):
         super().__init__()
@@ -89,8 +92,16 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
         return self.logits(images, class_idx)
 
     def loss(self, images, labels):
-        """The host's own training loss: cross-entropy unless the method says otherwise."""
-        logits = self.logits(images)
+        """The host's own training loss: ``loss_from_features`` on the images' and all classes' features."""
+        image_features = self.encode_image(images)
+        text_features = self.encode_text(None, image_features if self.text_depends_on_image else None)
+        return self.loss_from_features(image_features, text_features, labels)
+
+    def loss_from_features(self, image_features, text_features, labels):
+        """The loss from features already computed (all classes' text): cross-entropy unless the method says
+        otherwise. DPC's ``HOST_LOSS_WEIGHT`` term calls it with its step's features, so that nothing is encoded
+        twice; a host whose loss needs more than these features overrides ``loss`` instead."""
+        logits = self.head(image_features, text_features)
         return HostLoss(F.cross_entropy(logits, labels), logits)
 
     @classmethod

@@ -11,6 +11,7 @@ from .engine import TRAINER_REGISTRY, compute_accuracy
 from .host import build_host
 from .host_settings import host_record
 from .optim import build_lr_scheduler, build_optimizer
+from .test_features import host_scorer
 
 
 def strip_module_prefix(state_dict):
@@ -58,6 +59,9 @@ class HostTrainer(ClipTrainer):
             self.update_lr()
             self.after_last_batch()
         return summary
+
+    def test_scorer(self):
+        return host_scorer(self.model, self.model.frozen_image_features)
 
     def after_last_batch(self):
         """Called after the optimiser and scheduler steps of each epoch's last batch (PromptSRC's GPA)."""

@@ -7,6 +7,7 @@ from .base import ClipTrainer
 from .engine import TRAINER_REGISTRY
 from .prompted_clip import tokenize
 from .templates import dataset_template
+from .test_features import FeatureScorer
 
 
 class ZeroshotCLIPModel(nn.Module):
@@ -17,9 +18,14 @@ class ZeroshotCLIPModel(nn.Module):
             text_features = clip_model.encode_text(tokenize(texts).to(clip_model.logit_scale.device))
         self.register_buffer("text_features", F.normalize(text_features, dim=-1), persistent=False)
 
+    def encode_image(self, images):
+        return self.clip.encode_image(images.type(self.clip.dtype))
+
+    def logits_from_features(self, image_features):
+        return self.clip.logit_scale.exp() * F.normalize(image_features, dim=-1) @ self.text_features.t()
+
     def forward(self, images):
-        image_features = F.normalize(self.clip.encode_image(images.type(self.clip.dtype)), dim=-1)
-        return self.clip.logit_scale.exp() * image_features @ self.text_features.t()
+        return self.logits_from_features(self.encode_image(images))
 
 
 @TRAINER_REGISTRY.register()
@@ -31,6 +37,10 @@ class ZeroshotCLIP(ClipTrainer):
         texts = [template.format(name.replace("_", " ")) for name in self.dm.dataset.classnames]
         print(f"Prompt example: {texts[0]}")
         self.model = ZeroshotCLIPModel(self.load_clip(), texts).to(self.device)
+
+    def test_scorer(self):
+        """CLIP's own image features: the same in every run, so the feature cache may keep them."""
+        return FeatureScorer(self.model.encode_image, self.model.logits_from_features, self.model.clip.visual)
 
     def train(self):
         raise RuntimeError("ZeroshotCLIP has nothing to train: run it with --eval-only")

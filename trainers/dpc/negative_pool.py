@@ -1,27 +1,29 @@
 """Images for negative classes: one random image per requested class, with the training transform.
 
-The class -> images index is built once. Images are read and augmented by persistent DataLoader workers
-(``DATALOADER.NUM_WORKERS``), in parallel with each other. Each image is augmented under its own seed,
-drawn from the global torch RNG in the trainer's process, so a run is reproducible whatever the number
-of workers and the order in which they finish.
+The class -> images index is built once. Images are read and augmented by long-lived worker processes
+(``image_workers.py``; ``DATALOADER.NUM_WORKERS`` of them, at most one fewer than the CPU cores when training on the
+CPU, where the main process computes on one core), in parallel with each other and with training; with 0 workers
+they load in-process when collected. Each image is augmented under its own seed, drawn from the global torch RNG in
+the trainer's process, so a run is reproducible whatever the number of workers and the order in which they finish.
 """
 import os
 from collections import defaultdict
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from datasets.image_errors import read_image_naming_errors
 from datasets.splits import read_json_object, verify_images_exist
 
+from .image_workers import ImageWorkers
 
-class _SeededImages(Dataset):
-    """``dataset[(path, seed)]``: the image at ``path``, transformed under ``seed``."""
+
+class _SeededImages:
+    """``load((path, seed))``: the image at ``path``, transformed under ``seed``."""
 
     def __init__(self, transform):
         self.transform = transform
 
-    def __getitem__(self, key):
+    def __call__(self, key):
         path, seed = key
         with torch.random.fork_rng(devices=[]):  # leaves the caller's RNG untouched when run in-process
             # The CPU generator alone: the transforms draw from it, and torch.manual_seed would also seed every
@@ -30,17 +32,12 @@ class _SeededImages(Dataset):
             return self.transform(read_image_naming_errors(path))
 
 
-class _Requests(Sampler):
-    """The current request, split into one chunk per worker; rewritten before each load."""
-
-    def __init__(self):
-        self.chunks = []
-
-    def __iter__(self):
-        return iter(self.chunks)
-
-    def __len__(self):
-        return len(self.chunks)
+def negative_workers(num_workers, device):
+    """Workers for the negative images: as configured on a GPU; on the CPU at most one fewer than the cores, since
+    the main process computes on a core of its own and a worker that competes with it slows the step down."""
+    if torch.device(device).type == "cpu":
+        return max(0, min(num_workers, (os.cpu_count() or 1) - 1))
+    return num_workers
 
 
 class NegativePool:
@@ -48,13 +45,9 @@ class NegativePool:
         self.paths = defaultdict(list)
         for item in items:
             self.paths[item.label].append(item.impath)
+        self.load = _SeededImages(transform)
         self.num_workers = num_workers
-        self.requests = _Requests()
-        # Its own generator: the workers' base seed is then never drawn from the global RNG, whose stream
-        # (checkpointed at epoch ends) must not depend on when the persistent workers happened to start.
-        self.loader = DataLoader(_SeededImages(transform), batch_sampler=self.requests, num_workers=num_workers,
-                                 persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
-                                 generator=torch.Generator())
+        self.workers = ImageWorkers(self.load, num_workers) if num_workers > 0 else None
 
     @property
     def classes(self):
@@ -70,21 +63,25 @@ class NegativePool:
             options = self.paths[c]
             pick = int(torch.randint(len(options), ()))
             keys.append((options[pick], int(torch.randint(2 ** 62, ()))))
+        if self.workers is None:
+            return _PendingImages(lambda: torch.stack([self.load(key) for key in keys]))
         n_chunks = max(1, min(self.num_workers, len(keys)))
         size = -(-len(keys) // n_chunks)
-        self.requests.chunks = [keys[i:i + size] for i in range(0, len(keys), size)]
-        return _PendingImages(iter(self.loader))
+        request = self.workers.submit([keys[i:i + size] for i in range(0, len(keys), size)])
+        return _PendingImages(lambda: self.workers.gather(*request))
 
     def close(self):
-        self.loader = None  # ends the persistent workers
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
 
 class _PendingImages:
-    def __init__(self, iterator):
-        self.iterator = iterator  # a started DataLoader iteration: workers are already loading
+    def __init__(self, load):
+        self.load = load  # started in the workers already, or loaded in-process now
 
     def collect(self):
-        return torch.cat(list(self.iterator)) if self.iterator is not None else None
+        return self.load() if self.load is not None else None
 
 
 REFERENCE_ENTRY = '{"train": [{"class name": [label, [image paths]]}]}'

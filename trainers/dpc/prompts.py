@@ -83,8 +83,14 @@ class DualPrompts(nn.Module):
         return {name: weight * p + (1 - weight) * frozen[name] for name, p in self.parallel_values().items()}
 
     def run(self, values, method, *args):
-        """``host.<method>(*args)`` with the prompt tensors replaced by ``values``."""
+        """``host.<method>(*args)`` with the prompt tensors replaced by ``values``. P' is the host's own: no swap
+        is needed (``functional_call`` walks every module of CLIP on each call, a cost of its own on small models)."""
+        if self.is_parallel(values):
+            return getattr(self.host, method)(*args)
         return functional_call(self._call, {f"host.{k}": v for k, v in values.items()}, (method, *args))
+
+    def is_parallel(self, values):
+        return values.keys() == set(self.names) and all(values[n] is self._parallel_tensor(n) for n in self.names)
 
     def view(self, values, cache_text=False):
         return PromptedHost(self, values, cache_text)
@@ -104,6 +110,9 @@ class PromptedHost:
         self._all_text_features = None
 
     def image_features(self, images):
+        host = self.prompts.host
+        if not host.image_encoder_prompted:  # no prompt enters the image tower: no values to swap in
+            return host.encode_image(images)
         return self.prompts.run(self.values, "encode_image", images)
 
     def text_features(self, class_idx=None, image_features=None):
@@ -115,10 +124,15 @@ class PromptedHost:
             self._all_text_features = self.prompts.run(self.values, "encode_text", None, None)
         return self._all_text_features
 
+    def head(self, image_features, text_features):
+        return self.prompts.run(self.values, "head", image_features, text_features)
+
+    def loss_from_features(self, image_features, text_features, labels):
+        return self.prompts.run(self.values, "loss_from_features", image_features, text_features, labels)
+
     def logits(self, images, class_idx=None, image_features=None):
         """Logits (B, C) of the images against all classes or ``class_idx``; ``image_features`` reuses features
         computed under these values (or under any values, when the host's image side has no prompts)."""
         if image_features is None:
             image_features = self.image_features(images)
-        text_features = self.text_features(class_idx, image_features)
-        return self.prompts.run(self.values, "head", image_features, text_features)
+        return self.head(image_features, self.text_features(class_idx, image_features))

@@ -15,17 +15,18 @@ from ..base import ClipTrainer
 from ..checkpoints import load_checkpoint
 from ..config import ConfigError, extend_cfg
 from ..engine import TRAINER_REGISTRY, get_cfg_default
-from ..host import build_host
+from ..host import HostModel, build_host
 from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
 from ..host_trainer import host_model_class
 from ..optim import build_lr_scheduler, build_optimizer
+from ..test_features import FeatureScorer
 from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from .loss import batch_classes, symmetric_infonce
-from .negative_pool import NegativePool, image_folder, read_image_library
+from .negative_pool import NegativePool, image_folder, negative_workers, read_image_library
 from .negatives import select_negatives
 from .prompts import DualPrompts
 from .stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
-from .steps import PreparedStep, PreparedSteps
+from .steps import PreparedStep, PreparedSteps, ScoresOnHost
 
 
 def dataset_identity(cfg):
@@ -157,7 +158,11 @@ class DPC(ClipTrainer):
                                     f"image-library json; got {source!r}")
         print(f"Negative pool: {len(items):,} images ({source})")
         transform = build_transform(self.cfg, is_train=True)
-        return NegativePool(items, transform, num_workers=self.cfg.DATALOADER.NUM_WORKERS)
+        workers = negative_workers(self.cfg.DATALOADER.NUM_WORKERS, self.device)
+        if workers != self.cfg.DATALOADER.NUM_WORKERS:
+            print(f"Negative images: {workers} worker(s) (DATALOADER.NUM_WORKERS {self.cfg.DATALOADER.NUM_WORKERS}; "
+                  f"training on the CPU, which has {os.cpu_count()} cores)")
+        return NegativePool(items, transform, num_workers=workers)
 
     # ---- training ------------------------------------------------------------------------------------
 
@@ -193,27 +198,59 @@ class DPC(ClipTrainer):
         scores = self.frozen_host.logits(images, image_features=image_features)
         return scores, None if self.host.image_encoder_prompted else image_features
 
-    def dhno_loss(self, images, labels, anchor_features=None):
-        """Symmetric InfoNCE of P' over the M images and the text features of the classes present."""
+    def dhno_loss(self, images, labels, anchor_features=None, num_anchors=None):
+        """Symmetric InfoNCE of P' over the M images and the text features of the classes present, plus
+        ``HOST_LOSS_WEIGHT`` times the host's own loss on the ``num_anchors`` anchors (the first images).
+
+        The host's term reuses the step's features where the host's loss is a function of them
+        (``HostModel.loss_from_features``): all classes' text features are encoded once and DHNO takes the
+        rows of the classes present, so neither the anchors nor the text are encoded twice."""
         classes, targets = batch_classes(labels)
         parallel = self.prompts.view(self.prompts.parallel_values())
-        image_features = None
-        if anchor_features is not None:  # the host's image side has no prompts: the anchors' features are P''s too
-            rest = images[len(anchor_features):]
-            image_features = torch.cat([anchor_features, *([parallel.image_features(rest)] if len(rest) else [])])
-        return symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
+        image_features = self.contrastive_image_features(parallel, images, anchor_features)
+        weight = self.dpc_cfg.HOST_LOSS_WEIGHT
+        if weight > 0 and num_anchors is None:
+            raise ValueError("HOST_LOSS_WEIGHT > 0: dhno_loss needs num_anchors (the host's loss is on the anchors)")
+        if weight <= 0 or not self.host_loss_reuses_features:
+            loss = symmetric_infonce(parallel.logits(images, classes, image_features=image_features), targets)
+            if weight > 0:  # a host whose loss needs more than the features (PromptSRC, CoCoOp's per-image text)
+                loss = loss + weight * self.host.loss(images[:num_anchors], labels[:num_anchors]).total
+            return loss
+        all_text = parallel.text_features(None, None)
+        loss = symmetric_infonce(parallel.head(image_features, all_text[classes]), targets)
+        host_loss = parallel.loss_from_features(image_features[:num_anchors], all_text, labels[:num_anchors])
+        return loss + weight * host_loss.total
+
+    @staticmethod
+    def contrastive_image_features(parallel, images, anchor_features):
+        """The M images' features under P'; the anchors' come from scoring when P' shares them (no image prompts)."""
+        if anchor_features is None:
+            return parallel.image_features(images)
+        rest = images[len(anchor_features):]
+        return torch.cat([anchor_features, *([parallel.image_features(rest)] if len(rest) else [])])
+
+    @property
+    def host_loss_reuses_features(self):
+        """The host's loss is ``loss_from_features`` of one set of text features for all images."""
+        return type(self.host).loss is HostModel.loss and not self.host.text_depends_on_image
 
     def prepare_step(self, batch):
-        """Score a batch with P, choose its negatives and start loading their images (in the background)."""
+        """Launch the scoring of a batch with P; the step's ``choose_negatives`` later selects its negatives and
+        starts loading their images (in the background)."""
         images, labels = self.parse_batch_train(batch)
-        dpc = self.dpc_cfg
         with self.autocast():
             scores, anchor_features = self.score(images)
-        negatives = select_negatives(scores.float().cpu(), labels.cpu(), dpc.TOPK, dpc.MIN_NEGATIVES,
-                                     available=self.negative_pool.classes)
-        negative_classes = [c for per_sample in negatives for c in per_sample]
-        return PreparedStep(images, labels, anchor_features, negative_classes,
-                            self.negative_pool.request(negative_classes))
+        on_host = ScoresOnHost(scores.float(), labels)  # copied without a wait; waited for when chosen
+
+        def choose_negatives():
+            dpc = self.dpc_cfg
+            scores, labels = on_host.wait()
+            negatives = select_negatives(scores, labels, dpc.TOPK, dpc.MIN_NEGATIVES,
+                                         available=self.negative_pool.classes)
+            negative_classes = [c for per_sample in negatives for c in per_sample]
+            return negative_classes, self.negative_pool.request(negative_classes)
+
+        return PreparedStep(images, labels, anchor_features, choose_negatives)
 
     @property
     def objective_scale(self):
@@ -230,10 +267,9 @@ class DPC(ClipTrainer):
         """One DHNO step on a ``PreparedStep`` (the training loader yields them, see ``steps.py``)."""
         images, labels = step.contrastive_batch()
         with self.autocast():
-            loss = self.dhno_loss(images, labels, step.anchor_features)
-            if self.dpc_cfg.HOST_LOSS_WEIGHT > 0:
-                loss = loss + self.dpc_cfg.HOST_LOSS_WEIGHT * self.host.loss(step.images, step.labels).total
+            loss = self.dhno_loss(images, labels, step.anchor_features, num_anchors=len(step.labels))
         self.backward_and_update(loss * self.objective_scale)
+        step.prepare_following()  # while the device runs this step
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return {"loss": loss.item(), "negatives": step.negatives_per_anchor}
@@ -268,6 +304,12 @@ class DPC(ClipTrainer):
 
     def model_inference(self, images):
         return self.inference_logits(images)
+
+    def test_scorer(self):
+        """The routed prompts' logits from the images' features; the host's frozen image features are cacheable."""
+        host = self._test_host if self._test_host is not None else self.inference_host()
+        frozen = self.host.image_encoder.visual if self.host.frozen_image_features else None
+        return FeatureScorer(host.image_features, lambda features: host.logits(None, image_features=features), frozen)
 
     def test(self, split=None):
         if self.host is None:

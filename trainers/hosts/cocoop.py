@@ -50,6 +50,7 @@ class CoCoOpPromptLearner(CoOpPromptLearner):
 
 class CoCoOpCLIP(HostModel):
     config_node = "COCOOP"
+    frozen_image_features = True
     text_depends_on_image = True
 
     def __init__(self, node, classnames, clip_model):

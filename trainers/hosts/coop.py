@@ -66,6 +66,7 @@ class CoOpCLIP(HostModel):
     """CLIP with CoOp's prompts on the text side; the image side is CLIP's own."""
 
     config_node = "COOP"
+    frozen_image_features = True
     class_token_position = None  # None: the node's CLASS_TOKEN_POSITION; a host that fixes it sets it here
 
     def __init__(self, node, classnames, clip_model):

@@ -72,9 +72,8 @@ class KgCoOpCLIP(CoOpCLIP):
         targets = self.handcrafted_text_features
         return kg_score(text_features, targets if class_idx is None else targets[class_idx])
 
-    def loss(self, images, labels):
-        text_features = self.encode_text()
-        logits = self.head(self.encode_image(images), text_features)
+    def loss_from_features(self, image_features, text_features, labels):
+        logits = self.head(image_features, text_features)
         return HostLoss(F.cross_entropy(logits, labels) + self.weight * self.score(text_features), logits)
 
     @classmethod

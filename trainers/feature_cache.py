@@ -1,0 +1,68 @@
+"""Test-image features of a frozen, unprompted image encoder, kept on disk so that no run encodes them again.
+
+Zero-shot CLIP, CoOp, KgCoOp, CoCoOp and DPC over them evaluate with CLIP's own image encoder, untouched by any
+prompt, so a test image's features are the same in every one of their runs. ``FeatureCache`` keeps them in one
+small file per entry under ``TEST.FEATURE_CACHE`` (the pipeline and the demo use ``<output root>/.feature_cache``).
+
+An entry is exact: its key covers everything the features depend on --
+- the encoder: a hash of its weights, their dtype, the device type and whether autocast runs;
+- the test transform (its repr lists sizes, interpolation, crop and normalisation);
+- the image file: absolute path, size and modification time (an edited file is a miss);
+- the size of the batch it was encoded in: BLAS picks its kernels by shape, so a feature can differ in its
+  last bits with the batch size. Misses are encoded in the test loader's own batches (a batch with one miss is
+  encoded whole), so cached and freshly computed logits are bit-identical.
+Writes are atomic (a temporary file in the same folder, then ``os.replace``), so parallel runs that compute
+the same entry each write a complete file and readers never see a partial one.
+"""
+import hashlib
+import os
+import tempfile
+
+import torch
+
+
+def weights_hash(module):
+    """sha256 of a module's parameters and buffers: names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def encoder_key(encoder, transform, device, autocast):
+    """What an entry's features depend on, besides the image and its batch: one string."""
+    dtype = next(encoder.parameters()).dtype
+    return f"{weights_hash(encoder)}|{dtype}|{torch.device(device).type}|autocast={autocast}|{transform!r}"
+
+
+class FeatureCache:
+    def __init__(self, folder, key):
+        self.folder = folder
+        self.key = key
+        self.read = self.encoded = 0  # test images read from the cache, and encoded
+
+    def entry_path(self, impath, batch_size):
+        stat = os.stat(impath)
+        text = f"{self.key}|{os.path.abspath(impath)}|{stat.st_size}|{stat.st_mtime_ns}|batch={batch_size}"
+        name = hashlib.sha256(text.encode()).hexdigest()
+        return os.path.join(self.folder, name[:2], name + ".pt")
+
+    @staticmethod
+    def load(path):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    @staticmethod
+    def store(path, features):
+        """Write ``features`` (one image's) to ``path`` atomically."""
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                torch.save(features.detach().cpu().clone(), f)  # a clone: a row alone, not its batch's storage
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
