@@ -39,6 +39,7 @@ class DualPrompts(nn.Module):
         self._prefix = PROMPT_LEARNER + "."
         buffers = {name for name, _ in host.named_buffers()}
         self._buffers_in_set = {name for name in self.names if name in buffers}
+        self._parallel_is_the_hosts = all(name.startswith(self._prefix) for name in self.names)
         for name in self.names:
             if not name.startswith(self._prefix):
                 if name in buffers:
@@ -83,9 +84,10 @@ class DualPrompts(nn.Module):
         return {name: weight * p + (1 - weight) * frozen[name] for name, p in self.parallel_values().items()}
 
     def run(self, values, method, *args):
-        """``host.<method>(*args)`` with the prompt tensors replaced by ``values``. P' is the host's own: no swap
-        is needed (``functional_call`` walks every module of CLIP on each call, a cost of its own on small models)."""
-        if self.is_parallel(values):
+        """``host.<method>(*args)`` with the prompt tensors replaced by ``values``. Where P' is the host's own
+        (every name inside its prompt learner), P' needs no swap (``functional_call`` walks every module of CLIP
+        on each call, a cost of its own on small models); clones of tensors outside it are always swapped in."""
+        if self._parallel_is_the_hosts and self.is_parallel(values):
             return getattr(self.host, method)(*args)
         return functional_call(self._call, {f"host.{k}": v for k, v in values.items()}, (method, *args))
 
