@@ -42,7 +42,7 @@ class ConfigError(ValueError):
 BASE_KEY = "_BASE_"  # an alias file names the config it extends (a path relative to the alias file)
 
 
-def _merge_file(cfg, path, chain=()):
+def merge_config_file(cfg, path, chain=()):
     """Merge a yaml file into ``cfg``. A file with a top-level ``_BASE_: <path>`` (relative to the file) is an
     alias: the named config is merged first, then the file's own keys (``configs/trainers/SPLE/`` holds such
     aliases for the reference code's config paths)."""
@@ -61,7 +61,7 @@ def _merge_file(cfg, path, chain=()):
     if base is not None:
         if not isinstance(base, str) or not base:
             raise ConfigError(f"{path}: {BASE_KEY} must be the path of a config file, got {base!r}")
-        _merge_file(cfg, os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path)))
+        merge_config_file(cfg, os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path)))
     try:
         cfg.merge_from_other_cfg(CN(content))
     except (KeyError, AssertionError, ValueError, TypeError) as err:
@@ -94,7 +94,7 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
     cfg = extend_cfg(get_cfg_default())
     for path in config_files:
         if path:
-            _merge_file(cfg, path)
+            merge_config_file(cfg, path)
     for key, value in (flags or {}).items():
         _set(cfg, key, value)
     opts = [str(value) for value in opts]

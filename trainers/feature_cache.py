@@ -11,14 +11,15 @@ An entry is exact: its key covers everything the features depend on --
 - the size of the batch it was encoded in: BLAS picks its kernels by shape, so a feature can differ in its
   last bits with the batch size. Misses are encoded in the test loader's own batches (a batch with one miss is
   encoded whole), so cached and freshly computed logits are bit-identical.
-Writes are atomic (a temporary file in the same folder, then ``os.replace``), so parallel runs that compute
+Writes are atomic (``datasets/atomic_write.py``), so parallel runs that compute
 the same entry each write a complete file and readers never see a partial one.
 """
 import hashlib
 import os
-import tempfile
 
 import torch
+
+from datasets.atomic_write import replace_atomically
 
 
 def weights_hash(module):
@@ -56,13 +57,6 @@ class FeatureCache:
     @staticmethod
     def store(path, features):
         """Write ``features`` (one image's) to ``path`` atomically."""
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as f:
-                torch.save(features.detach().cpu().clone(), f)  # a clone: a row alone, not its batch's storage
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        row = features.detach().cpu().clone()  # a clone: a row alone, not its batch's storage
+        replace_atomically(path, lambda tmp: torch.save(row, tmp))

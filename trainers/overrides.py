@@ -5,7 +5,7 @@ the pipeline; a run given ``OPTIM.MAX_EPOCH 2`` keeps that folder (command lines
 but its ``log.txt`` says so in one line and its ``results.json`` records ``"overrides": {key: {"config": <the
 files' value>, "run": <the value used>}}``, which the pipeline's summary and anyone reading the record can see.
 """
-from .config import _merge_file, extend_cfg
+from .config import merge_config_file, extend_cfg
 from .host_settings import get_key
 
 SCHEDULE_KEYS = ("OPTIM.MAX_EPOCH", "DATALOADER.TRAIN_X.BATCH_SIZE")
@@ -18,7 +18,7 @@ def config_overrides(config_files, cfg):
     from_files = extend_cfg(get_cfg_default())
     for path in config_files:
         if path:
-            _merge_file(from_files, path)
+            merge_config_file(from_files, path)
     return {key: {"config": get_key(from_files, key), "run": get_key(cfg, key)} for key in SCHEDULE_KEYS
             if get_key(from_files, key) != get_key(cfg, key)}
 
