@@ -86,6 +86,28 @@ def run_train(*argv):
     return train.main(train.build_parser().parse_args([str(a) for a in argv]))
 
 
+class Interrupted(Exception):
+    """What ``run_train_interrupted`` raises to stop a run between two epochs."""
+
+
+def run_train_interrupted(after_epoch, *argv):
+    """``run_train(*argv)`` stopped by an exception right after epoch ``after_epoch`` (1-based) is saved, as a
+    crash between epochs would stop it."""
+    from trainers.base import ClipTrainer
+
+    original_after_epoch = ClipTrainer.after_epoch
+
+    def after_epoch_then_crash(self):
+        original_after_epoch(self)
+        if self.epoch + 1 == after_epoch:
+            raise Interrupted()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ClipTrainer, "after_epoch", after_epoch_then_crash)
+        with pytest.raises(Interrupted):
+            run_train(*argv)
+
+
 def coop_args(root, clip_path, output_dir, *opts, seed=1, epochs=2, subsample="base", shots=4):
     """The anchors' CoOp command line on the shapes dataset with the tiny CLIP."""
     return [

@@ -5,8 +5,7 @@ import os
 import pytest
 import torch
 
-from conftest import coop_args, run_train
-from trainers.base import ClipTrainer
+from conftest import coop_args, run_train, run_train_interrupted
 from trainers.checkpoints import load_checkpoint, save_checkpoint
 
 
@@ -107,12 +106,7 @@ def test_checkpoint_that_does_not_fit_is_refused(tmp_path, shapes_root, tiny_cli
 # ---- resume ------------------------------------------------------------------------------------------------
 
 
-class Interrupted(Exception):
-    pass
-
-
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path, capsys,
-                                                                 monkeypatch):
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path, capsys):
     def args(out):
         # random context init, so the final context depends on every epoch
         return coop_args(shapes_root, tiny_clip_path, out, "TRAINER.COOP.CTX_INIT", "", "TRAINER.COOP.N_CTX", 4,
@@ -125,17 +119,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes
     reference_acc = json.loads((reference / "results.json").read_text())["accuracy"]
 
     out = tmp_path / "interrupted"
-    original_after_epoch = ClipTrainer.after_epoch
-
-    def after_epoch_then_crash(self):
-        original_after_epoch(self)
-        if self.epoch + 1 == 2:
-            raise Interrupted()
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ClipTrainer, "after_epoch", after_epoch_then_crash)
-        with pytest.raises(Interrupted):
-            run_train(*args(out))
+    run_train_interrupted(2, *args(out))
     assert not (out / "results.json").exists()
     assert files(out) == ["checkpoint", "model.pth.tar-2"]  # the resume point of epoch 1 was removed
     assert read_checkpoint_file(out) == "model.pth.tar-2"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import run_train
+from conftest import run_train, run_train_interrupted
 from datasets.shapes import make_shapes_dataset
 from hosts_support import build_host, host_args, random_images
 from promptkd_support import TEACHER_CLIP
@@ -326,11 +326,7 @@ def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
     assert new["accuracy"] == promptkd["accuracy"] and new["n"] == promptkd["n"] == 18
 
 
-class Interrupted(Exception):
-    pass
-
-
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path, monkeypatch):
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path):
     def args(out):
         return host_args("PromptKD", shapes_root, tiny_clip_path, out, "OPTIM.LR", 0.05, epochs=3)
 
@@ -339,17 +335,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes
 
     run_train(*args(tmp_path / "uninterrupted"))
     reference = final_state(tmp_path / "uninterrupted")
-    original_after_epoch = ClipTrainer.after_epoch
-
-    def after_epoch_then_crash(self):
-        original_after_epoch(self)
-        if self.epoch + 1 == 2:
-            raise Interrupted()
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ClipTrainer, "after_epoch", after_epoch_then_crash)
-        with pytest.raises(Interrupted):
-            run_train(*args(tmp_path / "interrupted"))
+    run_train_interrupted(2, *args(tmp_path / "interrupted"))
     resumed = run_train(*args(tmp_path / "interrupted"))
     assert resumed.start_epoch == 2
     state = final_state(tmp_path / "interrupted")
