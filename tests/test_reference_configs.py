@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from tools.configs import ConfigError as PipelineConfigError
+from tools.configs import resolve_max_epoch, selects_best_val
 from trainers import extend_cfg
 from trainers.config import ConfigError, build_cfg
 from trainers.engine import get_cfg_default
@@ -78,3 +80,18 @@ def test_an_unknown_key_in_an_alias_is_named(tmp_path):
                   "OPTIM:\n  MAX_EPOHC: 3\n")
     with pytest.raises(ConfigError, match=r"alias\.yaml: .*MAX_EPOHC"):
         build_cfg([alias])
+
+
+def test_the_pipeline_reads_an_alias_of_an_unregistered_trainer_through_its_base(tmp_path):
+    """A trainer the pipeline cannot build (not registered here): its last epoch and model selection are read
+    from the yaml files alone, following ``_BASE_`` as train.py's merge does."""
+    (tmp_path / "base.yaml").write_text("OPTIM:\n  MAX_EPOCH: 7\nTEST:\n  FINAL_MODEL: best_val\n")
+    (tmp_path / "alias.yaml").write_text("_BASE_: base.yaml\nOPTIM:\n  LR: 0.1\n")
+    alias, warnings = str(tmp_path / "alias.yaml"), []
+    assert resolve_max_epoch("NotRegisteredHere", [alias], [], warn=warnings.append) == 7
+    assert resolve_max_epoch("NotRegisteredHere", [alias], ["OPTIM.MAX_EPOCH", "3"], warn=warnings.append) == 3
+    assert selects_best_val("NotRegisteredHere", [alias], [])
+    assert warnings and "not registered here" in warnings[0]
+    (tmp_path / "loop.yaml").write_text("_BASE_: loop.yaml\n")
+    with pytest.raises(PipelineConfigError, match="loops back"):
+        resolve_max_epoch("NotRegisteredHere", [str(tmp_path / "loop.yaml")], [], warn=warnings.append)

@@ -84,15 +84,35 @@ def _strict_max_epoch(trainer, config_files, opts):
     return int(build_cfg(config_files, opts, trainer=trainer).OPTIM.MAX_EPOCH)
 
 
+def _plain_mappings(path, chain=()):
+    """The yaml mappings a config file stands for, its ``_BASE_`` chain first (the alias rule of train.py's
+    config merge, ``trainers/config.py``), read without building a config."""
+    from trainers.config import BASE_KEY
+
+    if os.path.abspath(path) in chain:
+        raise ConfigError(f"{path}: {BASE_KEY} chain loops back to itself ({' -> '.join(chain)})")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    base = data.get(BASE_KEY)
+    if not base:
+        return [data]
+    return _plain_mappings(os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path))) + [data]
+
+
+def _plain_value(config_files, section, key, default):
+    """``<section>.<key>`` as the yaml files (and their bases) set it, the last file winning."""
+    value = default
+    for path in config_files:
+        for data in _plain_mappings(path):
+            value = (data.get(section) or {}).get(key, value)
+    return value
+
+
 def _plain_max_epoch(config_files, opts):
     """OPTIM.MAX_EPOCH read from the yaml files and options alone, for trainers whose keys are not registered."""
     from trainers.engine import get_cfg_default
 
-    epoch = get_cfg_default().OPTIM.MAX_EPOCH
-    for path in config_files:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-        epoch = (data.get("OPTIM") or {}).get("MAX_EPOCH", epoch)
+    epoch = _plain_value(config_files, "OPTIM", "MAX_EPOCH", get_cfg_default().OPTIM.MAX_EPOCH)
     for key, value in zip(opts[0::2], opts[1::2]):
         if key == "OPTIM.MAX_EPOCH":
             epoch = value
@@ -141,10 +161,7 @@ def selects_best_val(trainer, config_files, opts):
 
             final = build_cfg(config_files, opts, trainer=trainer).TEST.FINAL_MODEL
         else:
-            final = "last_step"
-            for path in config_files:
-                with open(path) as f:
-                    final = ((yaml.safe_load(f) or {}).get("TEST") or {}).get("FINAL_MODEL", final)
+            final = _plain_value(config_files, "TEST", "FINAL_MODEL", "last_step")
         _BEST_VAL_CACHE[key] = final == "best_val"
     return _BEST_VAL_CACHE[key]
 
