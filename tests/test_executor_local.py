@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 
+from child_processes import assert_all_end
 from small_pipeline import pipeline_argv, prompts_by_run, results_by_run
 from tests_paths import REPO_DIR
 from tools import pipeline
@@ -139,15 +140,4 @@ execute(host_trainings({str(tmp_path)!r}, seeds=(1, 2, 3)), executor=two_at_a_ti
     assert len(children) == 2  # two slots
     pipeline_process.send_signal(stop_signal)
     assert pipeline_process.wait(timeout=30) != 0
-    deadline = time.time() + 15
-    while any(alive(pid) for pid in children):
-        assert time.time() < deadline, f"a child of the pipeline outlived it: {[p for p in children if alive(p)]}"
-        time.sleep(0.1)
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
+    assert_all_end(children, within=15)

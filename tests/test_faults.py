@@ -13,6 +13,7 @@ import time
 import pytest
 import torch
 
+from child_processes import assert_all_end
 from conftest import coop_args, run_train
 from records import finished_record
 from tests_paths import REPO_DIR
@@ -418,18 +419,7 @@ execute(runs, executor=SerialExecutor(python={str(fake_python)!r}), progress=Fal
     child = int(pid_file.read_text())
     pipeline.send_signal(signal.SIGKILL)
     pipeline.wait()
-    deadline = time.time() + 10
-    while _alive(child):
-        assert time.time() < deadline, f"the pipeline's child {child} outlived it"
-        time.sleep(0.1)
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
+    assert_all_end([child], within=10, what="the pipeline's child")
 
 
 
