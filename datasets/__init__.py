@@ -2,8 +2,8 @@
 
 Importing this package registers every reader, as the anchors' ``train.py`` does by importing each module.
 """
-from . import (  # registration
+from datasets import (  # registration
     caltech101, dtd, eurosat, fgvc_aircraft, food101, image_folder, imagenet, imagenet_a, imagenet_r,
     imagenet_sketch, imagenetv2, oxford_flowers, oxford_pets, stanford_cars, sun397, ucf101,
 )
-from .toolbox import DATASET_REGISTRY, HAVE_DASSL
+from datasets.toolbox import DATASET_REGISTRY, HAVE_DASSL

@@ -1,9 +1,9 @@
 """The construction pipeline shared by every CoOp-style reader (docs/DATASETS.md), and its error messages."""
 import os
 
-from .fewshot import fewshot_cache_path, fewshot_splits, subsample_classes
-from .splits import read_split, save_split, verify_images_exist
-from .toolbox import DatasetBase
+from datasets.fewshot import fewshot_cache_path, fewshot_splits, subsample_classes
+from datasets.splits import read_split, save_split, verify_images_exist
+from datasets.toolbox import DatasetBase
 
 DOCS = "docs/DATASETS.md"
 

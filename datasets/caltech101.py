@@ -1,7 +1,7 @@
 """Caltech101 (docs/DATASETS.md): class folders, two ignored, four renamed."""
-from .benchmark import SplitDataset
-from .splits import read_and_split_data
-from .toolbox import DATASET_REGISTRY
+from datasets.benchmark import SplitDataset
+from datasets.splits import read_and_split_data
+from datasets.toolbox import DATASET_REGISTRY
 
 IGNORED = ["BACKGROUND_Google", "Faces_easy"]
 NEW_CNAMES = {"airplanes": "airplane", "Faces": "face", "Leopards": "leopard", "Motorbikes": "motorbike"}

@@ -7,8 +7,8 @@ Dassl and write files Dassl can read. Extra keys we add (``dataset_dir`` and fri
 import os
 import pickle
 
-from .atomic_write import replace_atomically
-from .toolbox import HAVE_DASSL, Datum, make_datum
+from datasets.atomic_write import replace_atomically
+from datasets.toolbox import HAVE_DASSL, Datum, make_datum
 
 DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
 

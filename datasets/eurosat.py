@@ -1,7 +1,7 @@
 """EuroSAT (docs/DATASETS.md): the RGB release's class folders under ``2750/``, renamed to readable phrases."""
-from .benchmark import SplitDataset
-from .splits import read_and_split_data
-from .toolbox import DATASET_REGISTRY
+from datasets.benchmark import SplitDataset
+from datasets.splits import read_and_split_data
+from datasets.toolbox import DATASET_REGISTRY
 
 NEW_CNAMES = {
     "AnnualCrop": "Annual Crop Land",

@@ -5,9 +5,9 @@ import math
 import os
 import random
 
-from .datum_pickle import load_datum_pickle, relative_to, save_datum_pickle
-from .splits import group_indices_by_label
-from .toolbox import make_datum
+from datasets.datum_pickle import load_datum_pickle, relative_to, save_datum_pickle
+from datasets.splits import group_indices_by_label
+from datasets.toolbox import make_datum
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 

@@ -1,8 +1,8 @@
 """FGVCAircraft (docs/DATASETS.md): the official variant-level splits, read from the text files on every run."""
 import os
 
-from .benchmark import SplitDataset
-from .toolbox import DATASET_REGISTRY, make_datum
+from datasets.benchmark import SplitDataset
+from datasets.toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()

@@ -1,7 +1,7 @@
 """Food101 (docs/DATASETS.md): class folders under ``images/``; the official ``meta/`` split is not used."""
-from .benchmark import SplitDataset
-from .splits import read_and_split_data
-from .toolbox import DATASET_REGISTRY
+from datasets.benchmark import SplitDataset
+from datasets.splits import read_and_split_data
+from datasets.toolbox import DATASET_REGISTRY
 
 
 @DATASET_REGISTRY.register()

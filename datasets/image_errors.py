@@ -3,7 +3,7 @@
 Images are not decoded up front: a corrupt file in a 100k-image dataset would otherwise cost a full decode pass
 before every run. It is reported by the first read, with its path, and the run stops there.
 """
-from .toolbox import DatasetWrapper, read_image
+from datasets.toolbox import DatasetWrapper, read_image
 
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError)  # what PIL raises for missing, truncated or foreign files
 

@@ -3,9 +3,9 @@ import os
 
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from .benchmark import SplitDataset
-from .splits import list_visible, split_by_ratio
-from .toolbox import DATASET_REGISTRY
+from datasets.benchmark import SplitDataset
+from datasets.splits import list_visible, split_by_ratio
+from datasets.toolbox import DATASET_REGISTRY
 
 NOT_CLASSES = {"split_fewshot"}
 

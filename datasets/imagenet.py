@@ -6,12 +6,12 @@ the file. The reference never checks that file; here it is rebuilt when it no lo
 import hashlib
 import os
 
-from .benchmark import dataset_folder, verify_fewshot_images
-from .datum_pickle import load_datum_pickle, save_datum_pickle
-from .fewshot import fewshot_splits, subsample_classes
-from .imagenet_common import ImageNetFamily, read_classnames, sorted_class_folders
-from .splits import verify_images_exist
-from .toolbox import DATASET_REGISTRY, DatasetBase
+from datasets.benchmark import dataset_folder, verify_fewshot_images
+from datasets.datum_pickle import load_datum_pickle, save_datum_pickle
+from datasets.fewshot import fewshot_splits, subsample_classes
+from datasets.imagenet_common import ImageNetFamily, read_classnames, sorted_class_folders
+from datasets.splits import verify_images_exist
+from datasets.toolbox import DATASET_REGISTRY, DatasetBase
 
 
 @DATASET_REGISTRY.register()

@@ -1,6 +1,6 @@
 """ImageNetA (docs/DATASETS.md: ImageNet-A, 200 wnid folders; labels 0..199 follow their sorted order)."""
-from .imagenet_common import SortedFolderTestSet
-from .toolbox import DATASET_REGISTRY
+from datasets.imagenet_common import SortedFolderTestSet
+from datasets.toolbox import DATASET_REGISTRY
 
 
 @DATASET_REGISTRY.register()

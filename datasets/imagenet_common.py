@@ -2,9 +2,9 @@
 import os
 from collections import OrderedDict
 
-from .benchmark import ReaderFiles, dataset_folder
-from .splits import list_visible
-from .toolbox import DatasetBase, make_datum
+from datasets.benchmark import ReaderFiles, dataset_folder
+from datasets.splits import list_visible
+from datasets.toolbox import DatasetBase, make_datum
 
 
 def read_classnames(path):

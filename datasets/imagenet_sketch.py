@@ -1,6 +1,6 @@
 """ImageNetSketch (docs/DATASETS.md: ImageNet-Sketch, one folder per wnid)."""
-from .imagenet_common import SortedFolderTestSet
-from .toolbox import DATASET_REGISTRY
+from datasets.imagenet_common import SortedFolderTestSet
+from datasets.toolbox import DATASET_REGISTRY
 
 
 @DATASET_REGISTRY.register()

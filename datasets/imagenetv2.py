@@ -1,6 +1,6 @@
 """ImageNetV2 matched-frequency (docs/DATASETS.md): folders ``0``..``999`` named by the ImageNet label."""
-from .imagenet_common import TestOnlyDataset
-from .toolbox import DATASET_REGISTRY
+from datasets.imagenet_common import TestOnlyDataset
+from datasets.toolbox import DATASET_REGISTRY
 
 NUM_CLASSES = 1000
 

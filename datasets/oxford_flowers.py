@@ -3,10 +3,10 @@ import json
 import os
 from collections import OrderedDict
 
-from .benchmark import SplitDataset
-from .splits import split_by_ratio
-from .stanford_cars import load_mat_variable
-from .toolbox import DATASET_REGISTRY
+from datasets.benchmark import SplitDataset
+from datasets.splits import split_by_ratio
+from datasets.stanford_cars import load_mat_variable
+from datasets.toolbox import DATASET_REGISTRY
 
 
 @DATASET_REGISTRY.register()

@@ -1,10 +1,10 @@
 """OxfordPets (docs/DATASETS.md): 37 breeds; labels and names from ``annotations/{trainval,test}.txt``."""
 import os
 
-from .benchmark import SplitDataset
-from .fewshot import subsample_classes
-from .splits import read_split, save_split, split_trainval
-from .toolbox import DATASET_REGISTRY, make_datum
+from datasets.benchmark import SplitDataset
+from datasets.fewshot import subsample_classes
+from datasets.splits import read_split, save_split, split_trainval
+from datasets.toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()

@@ -4,8 +4,8 @@ import os
 import random
 from collections import OrderedDict
 
-from .atomic_write import replace_atomically
-from .toolbox import make_datum
+from datasets.atomic_write import replace_atomically
+from datasets.toolbox import make_datum
 
 
 def read_json_object(path, what, remedy=""):

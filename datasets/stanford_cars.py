@@ -1,9 +1,9 @@
 """StanfordCars (docs/DATASETS.md): 196 models; labels and names from the devkit's MATLAB files."""
 import os
 
-from .benchmark import SplitDataset
-from .splits import split_trainval
-from .toolbox import DATASET_REGISTRY, make_datum
+from datasets.benchmark import SplitDataset
+from datasets.splits import split_trainval
+from datasets.toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()

@@ -1,9 +1,9 @@
 """SUN397 (docs/DATASETS.md): scene categories from ``ClassName.txt``; partition 01 gives train+val and test."""
 import os
 
-from .benchmark import SplitDataset
-from .splits import split_trainval
-from .toolbox import DATASET_REGISTRY, make_datum
+from datasets.benchmark import SplitDataset
+from datasets.splits import split_trainval
+from datasets.toolbox import DATASET_REGISTRY, make_datum
 
 
 @DATASET_REGISTRY.register()

@@ -16,11 +16,11 @@ if HAVE_DASSL:
     from dassl.data.transforms.transforms import AVAI_CHOICES as TRANSFORM_NAMES
     from dassl.utils import read_image
 else:
-    from .runtime import (
+    from datasets.runtime import (
         DATASET_REGISTRY, DataManager, DatasetBase, DatasetWrapper, Datum, build_dataset, build_transform,
         read_image,
     )
-    from .runtime.transforms import DASSL_CHOICES as TRANSFORM_NAMES
+    from datasets.runtime.transforms import DASSL_CHOICES as TRANSFORM_NAMES
 
 RUNTIME_NAME = "Dassl" if HAVE_DASSL else "built-in"
 

@@ -2,9 +2,9 @@
 import os
 import re
 
-from .benchmark import SplitDataset
-from .splits import split_trainval
-from .toolbox import DATASET_REGISTRY, make_datum
+from datasets.benchmark import SplitDataset
+from datasets.splits import split_trainval
+from datasets.toolbox import DATASET_REGISTRY, make_datum
 
 LISTS = "ucfTrainTestlist"
 

@@ -20,7 +20,7 @@ import time
 from datasets.shapes import make_shapes_dataset
 from trainers.prompted_clip import save_tiny_clip
 
-from .configs import REPO_DIR
+from tools.configs import REPO_DIR
 
 
 def make_two_datasets(folder):

@@ -24,13 +24,13 @@ from tabulate import tabulate
 
 from trainers.cli_errors import run_reporting_bad_input
 
-from . import layout
-from .configs import resolve_dataset_config
-from .figure import matplotlib_available, save_base2new_figure
-from .plan import Run, Spec, build_plan
-from .executors.inline import InProcessExecutor
-from .runner import INTERRUPTED, execute, summarize
-from .table_report import base2new_report
+from tools import layout
+from tools.configs import resolve_dataset_config
+from tools.figure import matplotlib_available, save_base2new_figure
+from tools.plan import Run, Spec, build_plan
+from tools.executors.inline import InProcessExecutor
+from tools.runner import INTERRUPTED, execute, summarize
+from tools.table_report import base2new_report
 
 DATASET_CONFIG = "configs/demo/demo_world.yaml"
 HOST_CONFIG = "configs/demo/coop.yaml"

@@ -1,11 +1,11 @@
 """The pipeline's ``--executor`` flags and the executor they make (``tools/executors``)."""
 import os
 
-from .configs import ConfigError
-from .executors.devices import local_slots, parse_gpu_list
-from .executors.processes import LocalExecutor, SerialExecutor
-from .executors.slurm import SlurmExecutor
-from .executors.slurm_resources import SlurmResources, minutes, sbatch_options
+from tools.configs import ConfigError
+from tools.executors.devices import local_slots, parse_gpu_list
+from tools.executors.processes import LocalExecutor, SerialExecutor
+from tools.executors.slurm import SlurmExecutor
+from tools.executors.slurm_resources import SlurmResources, minutes, sbatch_options
 
 EXECUTORS = ("serial", "local", "slurm")
 LOCAL_FLAGS = ("gpus", "jobs_per_gpu", "jobs")

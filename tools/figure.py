@@ -9,7 +9,7 @@ matplotlib is an optional extra (``pip install ".[plot]"``): without it the figu
 """
 import importlib.util
 
-from .summary import harmonic_mean, mean_std
+from tools.summary import harmonic_mean, mean_std
 
 METRICS = (("base", "Base"), ("new", "New"), ("hm", "HM"))
 

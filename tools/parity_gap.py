@@ -19,7 +19,7 @@ from trainers.host import build_host
 from trainers.host_trainer import host_model_class, registered_hosts
 from trainers.prompted_clip import build_tiny_clip
 
-from .bench_dpc_step import VIT_B16
+from tools.bench_dpc_step import VIT_B16
 
 CLASSNAMES = ["red circle", "green square", "blue triangle", "yellow circle", "golden retriever", "sea lion"]
 

@@ -26,12 +26,12 @@ import sys
 
 from trainers.cli_errors import run_reporting_bad_input
 
-from . import layout, presets
-from .configs import ConfigError, registered_trainers
-from .executor_options import add_executor_arguments, executor_from_args
-from .plan import STAGES, Spec, build_plan
-from .runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
-from .summary import TableError
+from tools import layout, presets
+from tools.configs import ConfigError, registered_trainers
+from tools.executor_options import add_executor_arguments, executor_from_args
+from tools.plan import STAGES, Spec, build_plan
+from tools.runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
+from tools.summary import TableError
 
 
 def _pairs(values, flag):
@@ -118,8 +118,8 @@ def check_trainers(runs):
 
 def print_table(spec, runs):
     """The table of the runs just planned (their host, configs, datasets, shots and seeds)."""
-    from .table_render import to_markdown
-    from .tables import make_report
+    from tools.table_render import to_markdown
+    from tools.tables import make_report
 
     cfgs = sorted({run.config_file for run in runs})
     names = [os.path.splitext(os.path.basename(c))[0] for c in cfgs]

@@ -18,8 +18,8 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
-from . import layout, presets
-from .configs import (
+from tools import layout, presets
+from tools.configs import (
     ConfigError, registered_trainers, resolve_dataset_config, resolve_max_epoch, resolve_trainer_config,
     selects_best_val,
 )

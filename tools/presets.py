@@ -7,8 +7,8 @@ trainer declares them (``HostTrainer.paper_configs``); a host that declares none
 import os
 from dataclasses import dataclass, field
 
-from .configs import REPO_DIR, TRAINER_CONFIG_DIR
-from .layout import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, DPC_TRAINER, FEW_SHOT
+from tools.configs import REPO_DIR, TRAINER_CONFIG_DIR
+from tools.layout import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, DPC_TRAINER, FEW_SHOT
 
 # The 11 base-to-new datasets, in the order of the paper's table (dataset config file stems).
 BASE2NEW_DATASETS = (

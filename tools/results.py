@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from trainers.run_record import load_record
 
-from . import layout
+from tools import layout
 
 
 @dataclass(frozen=True)

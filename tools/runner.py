@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from .configs import REPO_DIR
-from .executors.inline import as_executor
-from .executors.processes import SerialExecutor
-from .run_progress import RunsProgress
-from .run_state import is_finished, move_aside, stale_reason, unfinished_reason
+from tools.configs import REPO_DIR
+from tools.executors.inline import as_executor
+from tools.executors.processes import SerialExecutor
+from tools.run_progress import RunsProgress
+from tools.run_state import is_finished, move_aside, stale_reason, unfinished_reason
 
 OUTPUT_FILE = "pipeline_output.txt"
 INTERRUPTED = "Interrupted: run the same command again to resume (finished runs are skipped)"

@@ -13,7 +13,7 @@
 import math
 from collections import defaultdict
 
-from .paper import paper_method_key
+from tools.paper import paper_method_key
 
 
 class TableError(ValueError):

@@ -5,7 +5,7 @@ import json
 
 from tabulate import tabulate
 
-from . import layout
+from tools import layout
 
 MISSING = "-"
 B2N_CSV_COLUMNS = [

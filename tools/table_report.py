@@ -2,9 +2,9 @@
 
 A report is a plain dict (what ``--json`` writes); ``tools.table_render`` turns it into markdown and CSV.
 """
-from . import layout, presets
-from .results import collect
-from .summary import accuracy_rows, base2new_rows
+from tools import layout, presets
+from tools.results import collect
+from tools.summary import accuracy_rows, base2new_rows
 
 
 def _methods(host, methods):

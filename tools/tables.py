@@ -16,12 +16,12 @@ from trainers.checkpoints import write_text_atomically
 
 from trainers.cli_errors import run_reporting_bad_input
 
-from . import layout
-from .figure import matplotlib_available, save_base2new_figure
-from .paper import PAPER_FILE, PaperResults
-from .summary import TableError
-from .table_render import to_csv, to_json, to_markdown
-from .table_report import build_report
+from tools import layout
+from tools.figure import matplotlib_available, save_base2new_figure
+from tools.paper import PAPER_FILE, PaperResults
+from tools.summary import TableError
+from tools.table_render import to_csv, to_json, to_markdown
+from tools.table_report import build_report
 
 
 def build_parser():

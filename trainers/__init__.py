@@ -1,6 +1,6 @@
 """Trainers: the training half of the toolbox seam (``engine``), CLIP prompting (``prompted_clip``), the host
 interface (``host``, ``host_trainer``), the hosts (``hosts/``), DPC (``dpc/``) and zero-shot CLIP. Importing this
 package registers every trainer and its config node."""
-from . import dpc, hosts, zsclip  # registration
-from .config import extend_cfg
-from .engine import TRAINER_REGISTRY
+from trainers import dpc, hosts, zsclip  # registration
+from trainers.config import extend_cfg
+from trainers.engine import TRAINER_REGISTRY

@@ -20,19 +20,19 @@ import torch
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 
-from . import distributed
-from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import ConfigError
-from .console_log import progress_bar
-from .engine import TrainerX
-from .feature_cache import FeatureCache, encoder_key
-from .host_settings import prompt_shape_keys
-from .prompted_clip import input_resolution, load_clip
-from .rng import capture_rng_state, restore_rng_state
-from .run_record import (
+from trainers import distributed
+from trainers.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainers.config import ConfigError
+from trainers.console_log import progress_bar
+from trainers.engine import TrainerX
+from trainers.feature_cache import FeatureCache, encoder_key
+from trainers.host_settings import prompt_shape_keys
+from trainers.prompted_clip import input_resolution, load_clip
+from trainers.rng import capture_rng_state, restore_rng_state
+from trainers.run_record import (
     build_record, identity_differences, new_run_id, remove_results, run_identity, write_results,
 )
-from .test_features import ModelInference, ScoredBatches
+from trainers.test_features import ModelInference, ScoredBatches
 
 PRECISIONS = ("fp16", "fp32", "amp")
 

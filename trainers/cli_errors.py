@@ -7,7 +7,7 @@ is a bug and keeps its traceback. ``--debug`` (or ``DPC_DEBUG=1``) shows the tra
 import os
 import sys
 
-from .run_lock import RunLockedError
+from trainers.run_lock import RunLockedError
 
 BAD_INPUT_ERRORS = (ValueError, KeyError, OSError, FloatingPointError, RunLockedError)
 

@@ -89,7 +89,7 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
 
     ``train.py``, the pipeline, DPC and the tests all build configs here.
     """
-    from .engine import TRAINER_REGISTRY, get_cfg_default
+    from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 
     cfg = extend_cfg(get_cfg_default())
     for path in config_files:

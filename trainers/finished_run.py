@@ -9,8 +9,8 @@ else is not such an evaluation: it is refused as a command for another run, as b
 """
 import os
 
-from .engine import TRAINER_REGISTRY
-from .run_record import identity_differences, read_results, run_identity
+from trainers.engine import TRAINER_REGISTRY
+from trainers.run_record import identity_differences, read_results, run_identity
 
 EVALUATION_KEYS = ("DATASET.SUBSAMPLE_CLASSES", "TEST.SPLIT")
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .prompted_clip import PromptedImageEncoder, PromptedTextEncoder
+from trainers.prompted_clip import PromptedImageEncoder, PromptedTextEncoder
 
 PROMPT_LEARNER = "prompt_learner"
 

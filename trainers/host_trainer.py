@@ -6,12 +6,12 @@ PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the u
 records how the host was built. The step minimises the host's own loss; the LR schedule steps after each epoch's
 last batch, as in Dassl.
 """
-from .base import ClipTrainer
-from .engine import TRAINER_REGISTRY, compute_accuracy
-from .host import build_host
-from .host_settings import host_record
-from .optim import build_lr_scheduler, build_optimizer
-from .test_features import host_scorer
+from trainers.base import ClipTrainer
+from trainers.engine import TRAINER_REGISTRY, compute_accuracy
+from trainers.host import build_host
+from trainers.host_settings import host_record
+from trainers.optim import build_lr_scheduler, build_optimizer
+from trainers.test_features import host_scorer
 
 
 def strip_module_prefix(state_dict):

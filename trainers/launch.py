@@ -11,14 +11,14 @@ import torch
 import datasets  # noqa: F401  (registers the dataset readers)
 from datasets.toolbox import DATASET_REGISTRY, runtime_location
 
-from . import distributed
-from .config import build_cfg
-from .console_log import setup_logger
-from .engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
-from .finished_run import as_evaluation, finished_run_to_evaluate
-from .overrides import config_overrides, overrides_line
-from .run_lock import run_lock
-from .run_record import refuse_evaluation_into_training_run
+from trainers import distributed
+from trainers.config import build_cfg
+from trainers.console_log import setup_logger
+from trainers.engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
+from trainers.finished_run import as_evaluation, finished_run_to_evaluate
+from trainers.overrides import config_overrides, overrides_line
+from trainers.run_lock import run_lock
+from trainers.run_record import refuse_evaluation_into_training_run
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,15 +5,15 @@ the pipeline; a run given ``OPTIM.MAX_EPOCH 2`` keeps that folder (command lines
 but its ``log.txt`` says so in one line and its ``results.json`` records ``"overrides": {key: {"config": <the
 files' value>, "run": <the value used>}}``, which the pipeline's summary and anyone reading the record can see.
 """
-from .config import merge_config_file, extend_cfg
-from .host_settings import get_key
+from trainers.config import merge_config_file, extend_cfg
+from trainers.host_settings import get_key
 
 SCHEDULE_KEYS = ("OPTIM.MAX_EPOCH", "DATALOADER.TRAIN_X.BATCH_SIZE")
 
 
 def config_overrides(config_files, cfg):
     """``{key: {"config": value in the files, "run": value in cfg}}`` for the ``SCHEDULE_KEYS`` that differ."""
-    from .engine import get_cfg_default
+    from trainers.engine import get_cfg_default
 
     from_files = extend_cfg(get_cfg_default())
     for path in config_files:

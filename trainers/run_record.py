@@ -16,7 +16,7 @@ import uuid
 
 import yaml
 
-from .checkpoints import POINTER_FILE, write_text_atomically
+from trainers.checkpoints import POINTER_FILE, write_text_atomically
 
 RESULTS_FILE = "results.json"
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

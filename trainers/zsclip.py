@@ -3,11 +3,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ClipTrainer
-from .engine import TRAINER_REGISTRY
-from .prompted_clip import tokenize
-from .templates import dataset_template
-from .test_features import FeatureScorer
+from trainers.base import ClipTrainer
+from trainers.engine import TRAINER_REGISTRY
+from trainers.prompted_clip import tokenize
+from trainers.templates import dataset_template
+from trainers.test_features import FeatureScorer
 
 
 class ZeroshotCLIPModel(nn.Module):

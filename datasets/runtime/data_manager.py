@@ -4,8 +4,8 @@ from PIL import Image
 from tabulate import tabulate
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from .registry import Registry, check_availability
-from .transforms import build_transform
+from datasets.runtime.registry import Registry, check_availability
+from datasets.runtime.transforms import build_transform
 
 DATASET_REGISTRY = Registry("DATASET")
 

@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Optional
 
-from .order import plan_order
+from tools.executors.order import plan_order
 
 
 @dataclass(frozen=True)

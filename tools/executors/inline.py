@@ -5,7 +5,7 @@ import datetime
 import sys
 import traceback
 
-from .base import Exit, Executor
+from tools.executors.base import Exit, Executor
 
 
 class InlineExecutor(Executor):

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 
-from ..configs import REPO_DIR
-from .base import Exit, Executor
-from .devices import UNASSIGNED, DeviceSlots
-from .order import longest_chain_first
+from tools.configs import REPO_DIR
+from tools.executors.base import Exit, Executor
+from tools.executors.devices import UNASSIGNED, DeviceSlots
+from tools.executors.order import longest_chain_first
 
 POLL_SECONDS = 0.2  # a run lasts minutes; polling its process costs nothing
 STOP_GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL

@@ -28,12 +28,12 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from trainers.checkpoints import write_text_atomically
 
-from ..configs import ConfigError
-from .base import Exit, Executor
-from .order import longest_chain_first
-from .slurm_job import TrainJob
-from .slurm_queue import JobQueue, SlurmQueryError, final_state
-from .slurm_resources import sbatch_header
+from tools.configs import ConfigError
+from tools.executors.base import Exit, Executor
+from tools.executors.order import longest_chain_first
+from tools.executors.slurm_job import TrainJob
+from tools.executors.slurm_queue import JobQueue, SlurmQueryError, final_state
+from tools.executors.slurm_resources import sbatch_header
 
 JOB_RECORD = "slurm_job.json"
 MAX_REQUEUES_ON_TIMEOUT = 3  # a run that needs more is given a longer --slurm-time

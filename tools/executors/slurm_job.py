@@ -7,7 +7,7 @@ import signal
 
 import submitit
 
-from .processes import spawn_train, write_header
+from tools.executors.processes import spawn_train, write_header
 
 
 def _requeue_signal():

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from submitit.slurm.slurm import _make_sbatch_string
 
-from ..configs import REPO_DIR, ConfigError
+from tools.configs import REPO_DIR, ConfigError
 
 # sbatch's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
 _TIME = re.compile(r"^(?:(?P<days>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?$")

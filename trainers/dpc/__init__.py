@@ -1,2 +1,2 @@
 """DPC: the wrapper trainer, its hard-negative sampler, loss and prompt weighting."""
-from . import config, trainer  # registration
+from trainers.dpc import config, trainer  # registration

@@ -3,7 +3,7 @@ import os
 
 from yacs.config import CfgNode as CN
 
-from ..config import config_extension, new_node
+from trainers.config import config_extension, new_node
 
 BASE_PROMPT_MODES = ("parallel", "mixed")
 NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json

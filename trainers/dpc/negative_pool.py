@@ -14,7 +14,7 @@ import torch
 from datasets.image_errors import read_image_naming_errors
 from datasets.splits import read_json_object, verify_images_exist
 
-from .image_workers import ImageWorkers
+from trainers.dpc.image_workers import ImageWorkers
 
 
 class _SeededImages:

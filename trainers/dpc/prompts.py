@@ -14,7 +14,7 @@ cannot change.
 from torch import nn
 from torch.func import functional_call
 
-from ..host import PROMPT_LEARNER
+from trainers.host import PROMPT_LEARNER
 
 
 class _HostMethod(nn.Module):

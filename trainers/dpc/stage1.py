@@ -12,11 +12,11 @@ A value that equals the default counts as not given (yacs does not say which key
 """
 import os
 
-from ..base import ClipTrainer
-from ..checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
-from ..config import ConfigError
-from ..host_settings import get_key, has_key, is_overridable, plain
-from ..host_trainer import host_model_class
+from trainers.base import ClipTrainer
+from trainers.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.config import ConfigError
+from trainers.host_settings import get_key, has_key, is_overridable, plain
+from trainers.host_trainer import host_model_class
 
 STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
 

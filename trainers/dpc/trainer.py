@@ -11,22 +11,22 @@ import torch
 
 from datasets.toolbox import build_dataset, build_transform
 
-from ..base import ClipTrainer
-from ..checkpoints import load_checkpoint
-from ..config import ConfigError, extend_cfg
-from ..engine import TRAINER_REGISTRY, get_cfg_default
-from ..host import HostModel, build_host
-from ..host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
-from ..host_trainer import host_model_class
-from ..optim import build_lr_scheduler, build_optimizer
-from ..test_features import FeatureScorer
-from .config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
-from .loss import batch_classes, symmetric_infonce
-from .negative_pool import NegativePool, image_folder, negative_workers, read_image_library
-from .negatives import select_negatives
-from .prompts import DualPrompts
-from .stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
-from .steps import PreparedStep, PreparedSteps, ScoresOnHost
+from trainers.base import ClipTrainer
+from trainers.checkpoints import load_checkpoint
+from trainers.config import ConfigError, extend_cfg
+from trainers.engine import TRAINER_REGISTRY, get_cfg_default
+from trainers.host import HostModel, build_host
+from trainers.host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
+from trainers.host_trainer import host_model_class
+from trainers.optim import build_lr_scheduler, build_optimizer
+from trainers.test_features import FeatureScorer
+from trainers.dpc.config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
+from trainers.dpc.loss import batch_classes, symmetric_infonce
+from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library
+from trainers.dpc.negatives import select_negatives
+from trainers.dpc.prompts import DualPrompts
+from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
+from trainers.dpc.steps import PreparedStep, PreparedSteps, ScoresOnHost
 
 
 def dataset_identity(cfg):

@@ -13,7 +13,7 @@ if HAVE_DASSL:
     from dassl.metrics import compute_accuracy
     from dassl.utils import set_random_seed
 else:
-    from .runtime import (
+    from trainers.engine.runtime import (
         TRAINER_REGISTRY, TrainerX, build_evaluator, build_trainer, compute_accuracy, get_cfg_default,
         set_random_seed,
     )

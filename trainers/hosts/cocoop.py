@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import config_extension, new_node
-from ..engine import TRAINER_REGISTRY
-from ..host import HostModel
-from ..host_trainer import HostTrainer
-from .coop import CoOpPromptLearner
+from trainers.config import config_extension, new_node
+from trainers.engine import TRAINER_REGISTRY
+from trainers.host import HostModel
+from trainers.host_trainer import HostTrainer
+from trainers.hosts.coop import CoOpPromptLearner
 
 
 @config_extension

@@ -6,11 +6,11 @@
 import torch
 from torch import nn
 
-from ..config import config_extension, new_node
-from ..engine import TRAINER_REGISTRY
-from ..host import HostModel
-from ..host_trainer import HostTrainer
-from ..prompted_clip import ClassTokens, init_context, name_lengths
+from trainers.config import config_extension, new_node
+from trainers.engine import TRAINER_REGISTRY
+from trainers.host import HostModel
+from trainers.host_trainer import HostTrainer
+from trainers.prompted_clip import ClassTokens, init_context, name_lengths
 
 POSITIONS = ("end", "middle", "front")
 

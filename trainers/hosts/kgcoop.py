@@ -18,13 +18,13 @@ needs them), and the inert tensors of its prompt learner (``bias_vectors``, ``me
 import torch
 import torch.nn.functional as F
 
-from ..config import config_extension
-from ..engine import TRAINER_REGISTRY
-from ..host import HostLoss
-from ..host_trainer import HostTrainer
-from ..templates import kgcoop_template
-from .coop import CoOpCLIP
-from .text_targets import class_texts, encode_texts
+from trainers.config import config_extension
+from trainers.engine import TRAINER_REGISTRY
+from trainers.host import HostLoss
+from trainers.host_trainer import HostTrainer
+from trainers.templates import kgcoop_template
+from trainers.hosts.coop import CoOpCLIP
+from trainers.hosts.text_targets import class_texts, encode_texts
 
 INERT_REFERENCE_KEYS = ("bias_vectors", "token_midfix")
 

@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import config_extension, new_node
-from ..engine import TRAINER_REGISTRY
-from ..host import PROMPT_LEARNER, HostLoss, HostModel
-from ..host_trainer import HostTrainer
-from .promptkd_data import UnlabeledAllClassData
-from .promptkd_teacher import load_teacher
-from .vl_prompts import check_depth, normal_prompts, num_layers, require_vit, vision_width
+from trainers.config import config_extension, new_node
+from trainers.engine import TRAINER_REGISTRY
+from trainers.host import PROMPT_LEARNER, HostLoss, HostModel
+from trainers.host_trainer import HostTrainer
+from trainers.hosts.promptkd_data import UnlabeledAllClassData
+from trainers.hosts.promptkd_teacher import load_teacher
+from trainers.hosts.vl_prompts import check_depth, normal_prompts, num_layers, require_vit, vision_width
 
 
 @config_extension

@@ -12,7 +12,7 @@ import torch
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager
 
-from .. import distributed
+from trainers import distributed
 
 
 def trains_on_all_classes(cfg):

@@ -20,10 +20,10 @@ from torch import nn
 
 import clip
 
-from ..checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
-from ..config import ConfigError
-from ..prompted_clip import load_clip
-from .vl_prompts import IndependentVLCLIP, text_width
+from trainers.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.config import ConfigError
+from trainers.prompted_clip import load_clip
+from trainers.hosts.vl_prompts import IndependentVLCLIP, text_width
 
 TEACHER_FOLDER = "VLPromptLearner"
 _RECORDED_BACKBONE = "MODEL.BACKBONE.NAME"

@@ -11,14 +11,14 @@
 import torch
 import torch.nn.functional as F
 
-from ..config import config_extension, new_node
-from ..engine import TRAINER_REGISTRY
-from ..host import HostLoss
-from ..host_trainer import HostTrainer
-from ..templates import PROMPTSRC_TEMPLATES
-from .gpa import GaussianPromptAggregation
-from .text_targets import template_mean_features
-from .vl_prompts import IndependentVLCLIP
+from trainers.config import config_extension, new_node
+from trainers.engine import TRAINER_REGISTRY
+from trainers.host import HostLoss
+from trainers.host_trainer import HostTrainer
+from trainers.templates import PROMPTSRC_TEMPLATES
+from trainers.hosts.gpa import GaussianPromptAggregation
+from trainers.hosts.text_targets import template_mean_features
+from trainers.hosts.vl_prompts import IndependentVLCLIP
 
 
 @config_extension

@@ -8,7 +8,7 @@ import copy
 
 import torch
 
-from ..prompted_clip import eot_indices, tokenize
+from trainers.prompted_clip import eot_indices, tokenize
 
 CHUNK = 256  # prompts per text-encoder call: bounds memory for 1000-class datasets
 

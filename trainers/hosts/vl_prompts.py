@@ -17,8 +17,8 @@ import re
 import torch
 from torch import nn
 
-from ..host import HostModel
-from ..prompted_clip import ClassTokens, embed_tokens, eot_indices, tokenize
+from trainers.host import HostModel
+from trainers.prompted_clip import ClassTokens, embed_tokens, eot_indices, tokenize
 
 
 def text_width(clip_model):

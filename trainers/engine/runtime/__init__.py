@@ -1,6 +1,6 @@
 """The built-in training half of the toolbox seam: a small, faithful re-implementation of the Dassl API
 subset this project takes from the seam (the README's developer notes list it)."""
-from .config import get_cfg_default
-from .evaluator import build_evaluator
-from .trainer import TRAINER_REGISTRY, SimpleTrainer, TrainerX, build_trainer
-from .utils import compute_accuracy, set_random_seed
+from trainers.engine.runtime.config import get_cfg_default
+from trainers.engine.runtime.evaluator import build_evaluator
+from trainers.engine.runtime.trainer import TRAINER_REGISTRY, SimpleTrainer, TrainerX, build_trainer
+from trainers.engine.runtime.utils import compute_accuracy, set_random_seed

@@ -9,8 +9,8 @@ from tqdm import tqdm
 from datasets.runtime.registry import Registry, check_availability
 from datasets.toolbox import DataManager
 
-from .evaluator import build_evaluator
-from .utils import AverageMeter, MetricMeter
+from trainers.engine.runtime.evaluator import build_evaluator
+from trainers.engine.runtime.utils import AverageMeter, MetricMeter
 
 TRAINER_REGISTRY = Registry("TRAINER")
 
