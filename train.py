@@ -20,7 +20,7 @@ def _launch():
     """The project's modules, imported when a run starts: ``train.py --help`` answers before torch loads."""
     import datasets  # noqa: F401  (registers the dataset readers)
     import trainers  # noqa: F401  (registers the trainers)
-    from trainers import launch
+    from trainers.run import main as launch
 
     return launch
 
@@ -66,7 +66,7 @@ def command_line(argv=None):
     if args.list:
         print("\n".join(_launch().registered_lines()))
         return 0
-    from trainers.cli_errors import run_reporting_bad_input
+    from trainers.run.errors import run_reporting_bad_input
 
     return run_reporting_bad_input(lambda: main(args), debug=args.debug)
 

@@ -3,7 +3,7 @@
     python -m datasets.demo_world --root DATA     # writes DATA/demo_world/<colour>_<shape>/*.png + split json
 
 Two distributions share the renderer: the *pretraining* one (what the demo's tiny CLIP was trained on, see
-``tools/pretrain_demo_clip.py``) and the *downstream* one written to disk, under a warm light. The shift
+``tools/demo/pretrain_clip.py``) and the *downstream* one written to disk, under a warm light. The shift
 matters: on images of its own pretraining distribution CLIP has nothing left for prompt tuning to fit, so
 the base-new trade-off (CoOp: base up, new down) only appears downstream.
 

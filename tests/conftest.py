@@ -7,7 +7,7 @@ import torch
 import train
 from datasets.toolbox import RUNTIME_NAME, runtime_location
 from datasets.shapes import make_shapes_dataset
-from trainers.console_log import Tee
+from trainers.run.console_log import Tee
 from trainers.prompted_clip import save_tiny_clip
 
 REPO_CONFIGS = "configs"
@@ -49,7 +49,7 @@ def serial_reference(tmp_path_factory, tiny_clip_path):
     """The small pipeline (tests/small_pipeline.py: 2 datasets x 2 seeds, host and DPC) run by the default serial
     executor: the outputs every other executor must reproduce. A dict: data ``root``, dataset ``yamls``, ``out``."""
     from small_pipeline import make_two_datasets, pipeline_argv
-    from tools import pipeline
+    from tools.pipeline import cli as pipeline
 
     folder = tmp_path_factory.mktemp("serial_reference")
     root, yamls = make_two_datasets(str(folder))
@@ -93,7 +93,7 @@ class Interrupted(Exception):
 def run_train_interrupted(after_epoch, *argv):
     """``run_train(*argv)`` stopped by an exception right after epoch ``after_epoch`` (1-based) is saved, as a
     crash between epochs would stop it."""
-    from trainers.base import ClipTrainer
+    from trainers.engine.clip_trainer import ClipTrainer
 
     original_after_epoch = ClipTrainer.after_epoch
 

@@ -4,9 +4,9 @@ import os
 
 import torch
 
-from trainers.config import build_cfg
-from trainers.host import build_host
-from trainers.host_settings import host_record
+from trainers.engine.config import build_cfg
+from trainers.hosts.interface import build_host
+from trainers.hosts.settings import host_record
 from trainers.hosts.promptsrc import PromptSRCCLIP
 from trainers.prompted_clip import load_clip, save_tiny_clip
 

@@ -1,6 +1,6 @@
 """Valid ``results.json`` records for tests that stand in for finished runs (tables, pipeline plans)."""
-from tools.run_state import expected_identity
-from trainers.run_record import load_record, new_run_id, write_results
+from tools.pipeline.run_state import expected_identity
+from trainers.run.record import load_record, new_run_id, write_results
 
 
 def finished_record(accuracy, dataset="ImageFolder", seed=1, subsample="base", **fields):

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 
-from tools.executors.processes import die_with_parent
+from tools.pipeline.executors.processes import die_with_parent
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 START_TIMEOUT = 60  # seconds for the node to be idle; a few on an idle machine

@@ -1,10 +1,10 @@
-"""The small base-to-new pipeline of the executor tests (``tools/bench_executors.py`` times the same one),
+"""The small base-to-new pipeline of the executor tests (``tools/bench/executors.py`` times the same one),
 and what its runs left behind: results and learned prompts, by run directory."""
 import os
 
-from tools.bench_executors import make_two_datasets, pipeline_argv, tiny_opts  # noqa: F401  (re-exported)
-from trainers.checkpoints import load_checkpoint
-from trainers.run_record import read_results
+from tools.bench.executors import make_two_datasets, pipeline_argv, tiny_opts  # noqa: F401  (re-exported)
+from trainers.run.checkpoints import load_checkpoint
+from trainers.run.record import read_results
 
 RESULT_FIELDS = ("accuracy", "macro_f1", "error_rate", "n")
 

@@ -1,7 +1,7 @@
 """The benchmark's machine-independent number: a DPC step costs the FLOPs of a CoOp step on the same M images."""
 import pytest
 
-from tools import bench_dpc_step
+from tools.bench import dpc_step as bench_dpc_step
 
 
 @pytest.mark.parametrize("host_loss_weight", [0.0, 1.0])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import coop_args, run_train, run_train_interrupted
-from trainers.checkpoints import load_checkpoint, save_checkpoint
+from trainers.run.checkpoints import load_checkpoint, save_checkpoint
 
 
 def model_dir(out):

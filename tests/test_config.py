@@ -3,7 +3,7 @@ import pytest
 
 import train
 from conftest import COOP_CPU_YAML, SHAPES_YAML, coop_args, run_train
-from trainers.config import ConfigError
+from trainers.engine.config import ConfigError
 from trainers.engine import get_cfg_default
 
 

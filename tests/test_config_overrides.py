@@ -5,10 +5,10 @@ import json
 import shutil
 
 from conftest import COOP_CPU_YAML, coop_args, run_train
-from tools import layout
-from tools.results import collect
-from trainers.overrides import config_overrides
-from trainers.config import build_cfg
+from tools import output_folders as layout
+from tools.tables.results import collect
+from trainers.run.overrides import config_overrides
+from trainers.engine.config import build_cfg
 
 def read(folder, name):
     return (folder / name).read_text()

@@ -2,7 +2,7 @@
 import io
 import sys
 
-from trainers.console_log import Tee, progress_bar, setup_logger
+from trainers.run.console_log import Tee, progress_bar, setup_logger
 
 
 class FakeTerminal(io.StringIO):

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 import trainers
 from conftest import coop_args, run_train
 from datasets.toolbox import build_transform, read_image
-from trainers.host import build_host
+from trainers.hosts.interface import build_host
 from trainers.hosts.coop import CoOp, CoOpCLIP
 from trainers.engine import get_cfg_default
 from trainers.prompted_clip import build_tiny_clip, embed_tokens, tokenize
-from trainers.zsclip import ZeroshotCLIPModel
+from trainers.hosts.zsclip import ZeroshotCLIPModel
 
 CLASSNAMES = ["red_circle", "golden retriever", "sea_lion_pup", "x", "traffic_light"]
 

@@ -13,7 +13,7 @@ from datasets import demo_world
 from datasets.toolbox import build_dataset
 from trainers.prompted_clip import build_tiny_clip, load_clip, tokenize
 from trainers.prompted_clip.loading import COMPACT_FORMAT, load_state_dict, save_compact_clip
-from trainers.templates import DEFAULT_TEMPLATE
+from trainers.prompted_clip.templates import DEFAULT_TEMPLATE
 
 DEMO_CLIP = "configs/demo/demo_clip.pt"
 DEMO_DATASET_YAML = "configs/demo/demo_world.yaml"

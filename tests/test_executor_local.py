@@ -15,13 +15,13 @@ import torch
 from child_processes import assert_all_end
 from small_pipeline import pipeline_argv, prompts_by_run, results_by_run
 from tests_paths import REPO_DIR
-from tools import pipeline
-from tools.configs import ConfigError
-from tools.executor_options import executor_from_args
-from tools.executors.devices import UNASSIGNED, DeviceSlots, local_slots, visible_gpus
-from tools.executors.processes import LocalExecutor
-from tools.plan import Spec, build_plan
-from tools.runner import FAILED, execute
+from tools.pipeline import cli as pipeline
+from tools.pipeline.configs import ConfigError
+from tools.pipeline.executor_options import executor_from_args
+from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots, local_slots, visible_gpus
+from tools.pipeline.executors.processes import LocalExecutor
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.runner import FAILED, execute
 
 
 def test_two_at_a_time_gives_the_serial_results(tmp_path, serial_reference, tiny_clip_path, monkeypatch, capsys):
@@ -124,9 +124,9 @@ def test_a_stopped_pipeline_leaves_no_child_running(tmp_path, stop_signal):
 import sys
 sys.path.insert(0, {REPO_DIR!r}); sys.path.insert(0, {os.path.join(REPO_DIR, "tests")!r})
 from test_executor_local import host_trainings
-from tools.executors.devices import UNASSIGNED, DeviceSlots
-from tools.executors.processes import LocalExecutor
-from tools.runner import execute
+from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots
+from tools.pipeline.executors.processes import LocalExecutor
+from tools.pipeline.runner import execute
 two_at_a_time = LocalExecutor(DeviceSlots([UNASSIGNED], per_device=2), python={python!r})
 execute(host_trainings({str(tmp_path)!r}, seeds=(1, 2, 3)), executor=two_at_a_time, progress=False)
 """

@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from tests_paths import REPO_DIR
-from tools import pipeline
-from tools.configs import ConfigError
-from tools.executors.slurm_resources import SlurmResources, minutes, sbatch_options
+from tools.pipeline import cli as pipeline
+from tools.pipeline.configs import ConfigError
+from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options
 
 
 def dry_run(capsys, tmp_path, *flags):

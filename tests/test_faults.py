@@ -17,16 +17,16 @@ from child_processes import assert_all_end
 from conftest import coop_args, run_train
 from records import finished_record
 from tests_paths import REPO_DIR
-from tools import tables
-from tools.plan import Spec, build_plan
-from tools.run_state import unfinished_reason
-from tools.runner import DONE, RAN, execute, summarize
-from trainers.base import ClipTrainer
-from trainers.checkpoints import load_checkpoint
-from trainers.config import ConfigError
+from tools.tables import cli as tables
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.run_state import unfinished_reason
+from tools.pipeline.runner import DONE, RAN, execute, summarize
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.run.checkpoints import load_checkpoint
+from trainers.engine.config import ConfigError
 from trainers.dpc.negative_pool import read_image_library
-from trainers.run_lock import RunLockedError, run_lock
-from trainers.run_record import load_record, write_results
+from trainers.run.lock import RunLockedError, run_lock
+from trainers.run.record import load_record, write_results
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 
@@ -177,7 +177,7 @@ def test_4_an_evaluation_never_replaces_a_training_record(finished):
 
 
 def test_4_a_table_leaves_out_a_record_of_the_wrong_classes(tmp_path, capsys):
-    from tools import layout
+    from tools import output_folders as layout
 
     for phase, subsample in (("train", "new"), ("test", "new")):  # a new-class result in the base folder
         directory = layout.run_dir(str(tmp_path), layout.BASE2NEW, phase, "caltech101", 16, "CoOp", "c", 1)
@@ -205,7 +205,7 @@ def test_5_an_invalid_record_is_not_a_finished_run(tmp_path, record, problem):
 
 
 def test_5_tables_name_an_unreadable_record_and_go_on(tmp_path, capsys):
-    from tools import layout
+    from tools import output_folders as layout
 
     good = {"train": 80.0, "test": 60.0}
     for seed in (1, 2):
@@ -403,9 +403,9 @@ def test_13_a_killed_pipeline_leaves_no_child_running(tmp_path):
     driver = f"""
 import sys
 sys.path.insert(0, {REPO_DIR!r}); sys.path.insert(0, {os.path.join(REPO_DIR, "tests")!r})
-from tools.plan import Spec, build_plan
-from tools.executors.processes import SerialExecutor
-from tools.runner import execute
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.executors.processes import SerialExecutor
+from tools.pipeline.runner import execute
 runs = build_plan(Spec(host="CoOp", root={str(tmp_path)!r}, out={str(tmp_path / "out")!r}, seeds=[1],
                        datasets=[{str(tmp_path / "good.yaml")!r}], host_config="cpu_tiny", stages=("host-train",)),
                   warn=lambda m: None)
@@ -425,9 +425,9 @@ execute(runs, executor=SerialExecutor(python={str(fake_python)!r}), progress=Fal
 
 def test_3_registering_another_trainer_leaves_every_run_identity_as_it_was(tmp_path):
     """A new host adds a config node: the runs of other trainers must not all look stale."""
-    import tools.run_state
-    from tools.run_state import expected_identity
-    from trainers.config import _EXTENSIONS, config_extension, new_node
+    import tools.pipeline.run_state
+    from tools.pipeline.run_state import expected_identity
+    from trainers.engine.config import _EXTENSIONS, config_extension, new_node
 
     runs = plan(tmp_path)
     before = [expected_identity(run)["config_hash"] for run in runs]
@@ -437,8 +437,8 @@ def test_3_registering_another_trainer_leaves_every_run_identity_as_it_was(tmp_p
         cfg.TRAINER.SOME_NEW_HOST = new_node(N_CTX=4)
 
     try:
-        tools.run_state._expected_identity.cache_clear()
+        tools.pipeline.run_state._expected_identity.cache_clear()
         assert [expected_identity(run)["config_hash"] for run in plan(tmp_path)] == before
     finally:
         _EXTENSIONS.remove(add_a_new_host)
-        tools.run_state._expected_identity.cache_clear()
+        tools.pipeline.run_state._expected_identity.cache_clear()

@@ -9,7 +9,7 @@ import torch
 from conftest import COOP_CPU_YAML, run_train
 from datasets.shapes import make_shapes_dataset
 from hosts_support import cpu_yaml
-from trainers.feature_cache import FeatureCache
+from trainers.evaluation.feature_cache import FeatureCache
 
 from test_dpc import common
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from trainers.engine import get_cfg_default
-from trainers.optim import build_lr_scheduler, build_optimizer
+from trainers.engine.optim import build_lr_scheduler, build_optimizer
 
 
 def optim_cfg(**keys):

@@ -7,10 +7,11 @@ import sys
 import pytest
 
 from records import mark_finished
-from tools import layout, pipeline
-from tools.configs import ConfigError, resolve_trainer_config
-from tools.plan import Spec, build_plan
-from tools.runner import BLOCKED, DONE, FAILED, RAN, execute, summarize
+from tools import output_folders as layout
+from tools.pipeline import cli as pipeline
+from tools.pipeline.configs import ConfigError, resolve_trainer_config
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.runner import BLOCKED, DONE, FAILED, RAN, execute, summarize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_DATASETS = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",

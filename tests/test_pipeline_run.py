@@ -12,12 +12,13 @@ import pytest
 
 from conftest import run_train
 from small_pipeline import make_two_datasets, tiny_opts
-from tools import layout, pipeline
-from tools.plan import Spec, build_plan
-from tools.runner import DONE, RAN, execute
-from tools.table_report import build_report
+from tools import output_folders as layout
+from tools.pipeline import cli as pipeline
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.runner import DONE, RAN, execute
+from tools.tables.report import build_report
 from trainers.engine import TRAINER_REGISTRY
-from trainers.run_record import read_results
+from trainers.run.record import read_results
 
 HAS_DPC = "DPC" in TRAINER_REGISTRY.registered_names()
 

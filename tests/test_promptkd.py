@@ -14,10 +14,10 @@ from conftest import run_train, run_train_interrupted
 from datasets.shapes import make_shapes_dataset
 from hosts_support import build_host, host_args, random_images
 from promptkd_support import TEACHER_CLIP
-from trainers.base import ClipTrainer
-from trainers.checkpoints import load_checkpoint
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.run.checkpoints import load_checkpoint
 from trainers import extend_cfg
-from trainers.config import ConfigError, build_cfg
+from trainers.engine.config import ConfigError, build_cfg
 from trainers.engine import get_cfg_default
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts

@@ -4,10 +4,10 @@ import os
 
 from datasets.shapes import make_shapes_dataset
 from promptkd_support import TEACHER_CLIP, write_promptkd_yaml
-from tools import pipeline
-from tools.executors.inline import InProcessExecutor
-from tools.plan import Spec, build_plan
-from tools.runner import DONE, RAN, execute, summarize
+from tools.pipeline import cli as pipeline
+from tools.pipeline.executors.inline import InProcessExecutor
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.runner import DONE, RAN, execute, summarize
 from trainers.prompted_clip import save_tiny_clip
 
 
@@ -81,9 +81,9 @@ def test_the_promptkd_protocol_runs_end_to_end(tmp_path, tiny_clip_path):
 def test_the_tables_have_the_papers_promptkd_columns_and_leave_the_teachers_out(tmp_path):
     from records import finished_record
     from test_tables import PAPER, put_b2n, tables_by_method
-    from tools import layout
-    from tools.table_report import build_report
-    from trainers.run_record import write_results
+    from tools import output_folders as layout
+    from tools.tables.report import build_report
+    from trainers.run.record import write_results
 
     put_b2n(tmp_path, "dtd", "PromptKD", 1, 85.0, 70.0)
     put_b2n(tmp_path, "dtd", "DPC_PromptKD", 1, 86.0, 70.0)

@@ -5,12 +5,12 @@ import os
 
 import pytest
 
-from tools.configs import ConfigError as PipelineConfigError
-from tools.configs import resolve_max_epoch, selects_best_val
+from tools.pipeline.configs import ConfigError as PipelineConfigError
+from tools.pipeline.configs import resolve_max_epoch, selects_best_val
 from trainers import extend_cfg
-from trainers.config import ConfigError, build_cfg
+from trainers.engine.config import ConfigError, build_cfg
 from trainers.engine import get_cfg_default
-from trainers.host_trainer import host_model_class, registered_hosts
+from trainers.hosts.host_trainer import host_model_class, registered_hosts
 
 # The reference code's configs/trainers/SPLE/CoOp/*.yaml: the values that decide a run (batch, LR, epochs,
 # SPLE.INFER_TOPK, SPLE.STACK.WEIGHT, SPLE.STACK.WEIGHT_FOR_NEW).

@@ -6,7 +6,7 @@ import torch
 from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
 from trainers.hosts.coop import CoOpCLIP
 from trainers.prompted_clip import build_tiny_clip, prompt_copies
-from trainers.zsclip import ZeroshotCLIPModel
+from trainers.hosts.zsclip import ZeroshotCLIPModel
 
 
 @torch.no_grad()

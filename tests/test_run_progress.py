@@ -12,8 +12,8 @@ from records import mark_finished
 from small_pipeline import make_two_datasets, pipeline_argv
 from test_scheduler import plan
 from tests_paths import REPO_DIR
-from tools.run_progress import RunsProgress, run_status, running_text
-from tools.runner import INTERRUPTED, OUTPUT_FILE, execute
+from tools.pipeline.progress import RunsProgress, run_status, running_text
+from tools.pipeline.runner import INTERRUPTED, OUTPUT_FILE, execute
 
 BUILTIN_LINE = ("epoch [3/20] batch [2/5] time 0.011 (0.012) data 0.001 (0.001) loss 1.0986 (1.1) acc 33.3 (33.3) "
                 "lr 2.0000e-03 eta 0:01:02\n")

@@ -8,10 +8,10 @@ from yacs.config import CfgNode
 
 import trainers
 from conftest import coop_args, run_train
-from trainers.base import ClipTrainer
+from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine import get_cfg_default
 from records import finished_record
-from trainers.run_record import REPO_DIR, read_results, write_results
+from trainers.run.record import REPO_DIR, read_results, write_results
 
 
 def test_results_json_fields(tmp_path, shapes_root, tiny_clip_path, capsys):

@@ -4,10 +4,10 @@ time on a simulated clock and then writes the record train.py would write."""
 import pytest
 
 from records import mark_finished
-from tools.executors.base import Exit, Executor
-from tools.executors.order import longest_chain_first, plan_order
-from tools.plan import Spec, build_plan
-from tools.runner import BLOCKED, FAILED, RAN, execute, summarize
+from tools.pipeline.executors.base import Exit, Executor
+from tools.pipeline.executors.order import longest_chain_first, plan_order
+from tools.pipeline.plan import Spec, build_plan
+from tools.pipeline.runner import BLOCKED, FAILED, RAN, execute, summarize
 
 
 class SimulatedPool(Executor):

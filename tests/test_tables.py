@@ -8,13 +8,15 @@ import math
 import pytest
 
 from records import finished_record
-from tools import layout, presets, tables
-from tools.figure import figure_groups, matplotlib_available
-from tools.paper import PaperResults
-from tools.summary import TableError, harmonic_mean, mean_std
-from tools.table_report import build_report
-from tools.tables import main as tables_main
-from trainers.run_record import write_results
+from tools import output_folders as layout
+from tools.pipeline import presets
+from tools.tables import cli as tables
+from tools.tables.figure import figure_groups, matplotlib_available
+from tools.tables.paper import PaperResults
+from tools.tables.arithmetic import TableError, harmonic_mean, mean_std
+from tools.tables.report import build_report
+from tools.tables.cli import main as tables_main
+from trainers.run.record import write_results
 
 PAPER = PaperResults.load()
 # config stem -> DATASET.NAME, in the paper's order
@@ -218,8 +220,8 @@ def test_few_shot_table_averages_per_shot_count(tmp_path):
 def test_two_results_for_one_seed_are_an_error(tmp_path):
     put_b2n(tmp_path, "caltech101", "CoOp", 1, 90.0, 50.0, shots=16)
     with pytest.raises(TableError, match="Two .* results for seed 1"):
-        from tools.summary import base2new_rows
-        from tools.results import collect
+        from tools.tables.arithmetic import base2new_rows
+        from tools.tables.results import collect
         results = collect(str(tmp_path), layout.BASE2NEW)
         base2new_rows(results + results[:1], PAPER)
     assert math.isfinite(build_report(str(tmp_path), paper=PAPER)["tables"][0]["rows"][0]["hm"])

@@ -1,6 +1,9 @@
-"""Trainers: the training half of the toolbox seam (``engine``), CLIP prompting (``prompted_clip``), the host
-interface (``host``, ``host_trainer``), the hosts (``hosts/``), DPC (``dpc/``) and zero-shot CLIP. Importing this
+"""Trainers, one folder a concern: ``engine`` (the toolbox seam and ``ClipTrainer``), ``run`` (what one
+``train.py`` run does and leaves on disk), ``prompted_clip`` (CLIP with prompts), ``hosts`` (the host interface
+and one module per prompt learner), ``evaluation`` (test scoring, feature cache) and ``dpc``. Importing this
 package registers every trainer and its config node."""
-from trainers import dpc, hosts, zsclip  # registration
-from trainers.config import extend_cfg
+from trainers import dpc, hosts
 from trainers.engine import TRAINER_REGISTRY
+from trainers.engine.config import extend_cfg
+
+hosts.register_all()

@@ -3,7 +3,7 @@ import os
 
 from yacs.config import CfgNode as CN
 
-from trainers.config import config_extension, new_node
+from trainers.engine.config import config_extension, new_node
 
 BASE_PROMPT_MODES = ("parallel", "mixed")
 NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json

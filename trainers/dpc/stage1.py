@@ -1,7 +1,7 @@
 """Stage 2 inherits the host: DPC rebuilds the host as the checkpoint it starts from records it.
 
 That checkpoint is the stage-1 run's (``TRAINER.DPC.BACKBONE_DIR``) when training, and the DPC run's own when
-evaluating one. For every recorded setting (``trainers/host_settings.py``) the config of this run
+evaluating one. For every recorded setting (``trainers/hosts/settings.py``) the config of this run
 - takes the recorded value when it leaves the key at its default;
 - may repeat the recorded value;
 - may override it when the key only changes how the host computes or trains (``PREC``, the host's
@@ -12,11 +12,11 @@ A value that equals the default counts as not given (yacs does not say which key
 """
 import os
 
-from trainers.base import ClipTrainer
-from trainers.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
-from trainers.config import ConfigError
-from trainers.host_settings import get_key, has_key, is_overridable, plain
-from trainers.host_trainer import host_model_class
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.engine.config import ConfigError
+from trainers.hosts.settings import get_key, has_key, is_overridable, plain
+from trainers.hosts.host_trainer import host_model_class
 
 STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
 

@@ -1,9 +1,9 @@
 """The DPC trainer: stage 2 of DPC over any registered host.
 
-The host is built as its own trainer builds it (``trainers.host.build_host``), its stage-1 prompts are loaded and
-cloned into P (frozen) and P' (trained with hard negatives), and at test time base classes and new classes are
-routed to differently weighted prompts. Logits are always the host's own three steps (``trainers/host.py``) under
-the chosen prompt values. Nothing here names a host.
+The host is built as its own trainer builds it (``trainers.hosts.interface.build_host``), its stage-1 prompts are
+loaded and cloned into P (frozen) and P' (trained with hard negatives), and at test time base classes and new
+classes are routed to differently weighted prompts. Logits are always the host's own three steps
+(``trainers/hosts/interface.py``) under the chosen prompt values. Nothing here names a host.
 """
 import os
 
@@ -11,15 +11,15 @@ import torch
 
 from datasets.toolbox import build_dataset, build_transform
 
-from trainers.base import ClipTrainer
-from trainers.checkpoints import load_checkpoint
-from trainers.config import ConfigError, extend_cfg
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.run.checkpoints import load_checkpoint
+from trainers.engine.config import ConfigError, extend_cfg
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
-from trainers.host import HostModel, build_host
-from trainers.host_settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
-from trainers.host_trainer import host_model_class
-from trainers.optim import build_lr_scheduler, build_optimizer
-from trainers.test_features import FeatureScorer
+from trainers.hosts.interface import HostModel, build_host
+from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
+from trainers.hosts.host_trainer import host_model_class
+from trainers.engine.optim import build_lr_scheduler, build_optimizer
+from trainers.evaluation.scoring import FeatureScorer
 from trainers.dpc.config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from trainers.dpc.loss import batch_classes, symmetric_infonce
 from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library

@@ -1,10 +1,14 @@
-"""The hosts: one module per prompt learner, beside the parts some of them share.
+"""The hosts: the host interface (``interface``), how every host trains (``host_trainer``), what a checkpoint
+records of its host (``settings``), the parts some hosts share, and one module per prompt learner.
 
-Importing the package imports every module in it, so a host is registered (trainer and config node) by adding
-its file here; nothing else lists the hosts.
+``register_all`` imports every module here, so a host is registered (trainer and config node) by adding its file
+here; nothing else lists the hosts. ``trainers/__init__.py`` calls it; importing one module of this package
+imports only what that module needs.
 """
 import importlib
 import pkgutil
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+
+def register_all():
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")

@@ -18,11 +18,11 @@ needs them), and the inert tensors of its prompt learner (``bias_vectors``, ``me
 import torch
 import torch.nn.functional as F
 
-from trainers.config import config_extension
+from trainers.engine.config import config_extension
 from trainers.engine import TRAINER_REGISTRY
-from trainers.host import HostLoss
-from trainers.host_trainer import HostTrainer
-from trainers.templates import kgcoop_template
+from trainers.hosts.interface import HostLoss
+from trainers.hosts.host_trainer import HostTrainer
+from trainers.prompted_clip.templates import kgcoop_template
 from trainers.hosts.coop import CoOpCLIP
 from trainers.hosts.text_targets import class_texts, encode_texts
 

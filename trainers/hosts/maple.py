@@ -13,9 +13,9 @@ import copy
 
 from torch import nn
 
-from trainers.config import config_extension, new_node
+from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
-from trainers.host_trainer import HostTrainer
+from trainers.hosts.host_trainer import HostTrainer
 from trainers.hosts.vl_prompts import (
     TextPromptLearner, VLPromptedCLIP, check_depth, normal_prompts, num_layers, require_vit, text_width, vision_width,
 )

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.config import config_extension, new_node
+from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
-from trainers.host import PROMPT_LEARNER, HostLoss, HostModel
-from trainers.host_trainer import HostTrainer
+from trainers.hosts.interface import PROMPT_LEARNER, HostLoss, HostModel
+from trainers.hosts.host_trainer import HostTrainer
 from trainers.hosts.promptkd_data import UnlabeledAllClassData
 from trainers.hosts.promptkd_teacher import load_teacher
 from trainers.hosts.vl_prompts import check_depth, normal_prompts, num_layers, require_vit, vision_width
@@ -220,7 +220,7 @@ class PromptKD(UnlabeledAllClassData, HostTrainer):
                      "cross": "vit_b16_c2_ep20_batch8_4+4ctx_cross_datasets",
                      "per_dataset": {name: "vit_b16_c2_ep20_batch8_4+4ctx_kd200"
                                      for name in ("fgvc_aircraft", "oxford_flowers", "dtd")}}
-    # The run its teacher comes from (the pipeline trains it first, tools/plan.py): a host trainer and its config.
+    # The run its teacher comes from (trained first by the pipeline, tools/pipeline/plan.py): trainer and config.
     teacher_run = ("PromptSRC", "vit_l14_c2_ep20_batch8_4+4ctx")
     teacher_dir_key = "TRAINER.PROMPTKD.TEACHER_DIR"
 

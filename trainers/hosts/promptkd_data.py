@@ -12,7 +12,7 @@ import torch
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager
 
-from trainers import distributed
+from trainers.run import distributed
 
 
 def trains_on_all_classes(cfg):

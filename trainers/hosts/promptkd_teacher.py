@@ -20,8 +20,8 @@ from torch import nn
 
 import clip
 
-from trainers.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
-from trainers.config import ConfigError
+from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.engine.config import ConfigError
 from trainers.prompted_clip import load_clip
 from trainers.hosts.vl_prompts import IndependentVLCLIP, text_width
 

@@ -11,11 +11,11 @@
 import torch
 import torch.nn.functional as F
 
-from trainers.config import config_extension, new_node
+from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
-from trainers.host import HostLoss
-from trainers.host_trainer import HostTrainer
-from trainers.templates import PROMPTSRC_TEMPLATES
+from trainers.hosts.interface import HostLoss
+from trainers.hosts.host_trainer import HostTrainer
+from trainers.prompted_clip.templates import PROMPTSRC_TEMPLATES
 from trainers.hosts.gpa import GaussianPromptAggregation
 from trainers.hosts.text_targets import template_mean_features
 from trainers.hosts.vl_prompts import IndependentVLCLIP

@@ -49,7 +49,7 @@ class TrainerBase:
                 raise KeyError(f'No registered model "{name}"; registered: {names_real}')
         return names
 
-    # save_model, resume_model_if_exist and load_model are the project's own (trainers/base.py), so that
+    # save_model, resume_model_if_exist and load_model are the project's own (trainers/engine/clip_trainer.py), so that
     # checkpoint files behave the same under Dassl and this runtime.
 
     def set_model_mode(self, mode="train", names=None):

@@ -1,0 +1,82 @@
+"""Reading finished runs back from an output root: ``results.json`` files only, never logs.
+
+Each record names where the run sits in the layout (``tools.output_folders``) and what it measured. A record that is
+not valid, or whose classes are not the ones its folder stands for (a new-class test written into a base
+folder), is left out with a warning naming the file.
+"""
+import os
+import sys
+from dataclasses import dataclass
+
+from trainers.run.record import load_record
+
+from tools import output_folders as layout
+
+
+@dataclass(frozen=True)
+class RunResult:
+    phase: str  # "train" or "test"
+    dataset: str  # the dataset config's stem (the folder name)
+    dataset_name: str  # DATASET.NAME recorded by the run
+    shots: int
+    method: str  # folder name: CoOp, DPC_CoOp
+    cfg: str
+    seed: int
+    accuracy: float
+    path: str
+
+    @property
+    def host(self):
+        return layout.split_method_dir_name(self.method)[0]
+
+    @property
+    def dpc(self):
+        return layout.split_method_dir_name(self.method)[1]
+
+
+def _phase_results(out, mode, phase):
+    root = layout.phase_root(out, mode, phase)
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs.sort()
+        if layout.RESULTS_FILE not in files:
+            continue
+        where = layout.parse_run_dir(directory, root)
+        if where is None:
+            continue
+        record, problem = load_record(directory)
+        expected = _expected_classes(mode, phase)
+        if record is not None and record["subsample_classes"] != expected:
+            problem = (f"{os.path.join(directory, layout.RESULTS_FILE)} holds a run on the "
+                       f"{record['subsample_classes']!r} classes, but its folder is for the {expected!r} classes")
+        if problem:
+            print(f"Warning: left out of the table: {problem}", file=sys.stderr)
+            continue
+        if record.get("overrides"):
+            changes = ", ".join(f"{key} {change.get('run')} (its config says {change.get('config')})"
+                                for key, change in record["overrides"].items())
+            print(f"Note: {os.path.join(directory, layout.RESULTS_FILE)} ran with {changes}", file=sys.stderr)
+        found.append(RunResult(phase, where["dataset"], record.get("dataset") or where["dataset"], where["shots"],
+                               where["method"], where["cfg"], where["seed"], float(record["accuracy"]),
+                               os.path.join(directory, layout.RESULTS_FILE)))
+    return found
+
+
+def _expected_classes(mode, phase):
+    if mode == layout.BASE2NEW:
+        return "base" if phase == "train" else "new"
+    return "all"
+
+
+def collect(out, mode, phases=("train", "test"), methods=None, cfgs=None, shots=None, seeds=None):
+    """Every finished run of ``mode`` under ``out``, optionally only some methods, configs, shots or seeds."""
+    results = []
+    for phase in phases:
+        if (mode, phase) == (layout.FEW_SHOT, "test"):
+            continue  # few-shot runs are evaluated by their own final test
+        results += _phase_results(out, mode, phase)
+    return [r for r in results
+            if (not methods or r.method in methods) and (not cfgs or r.cfg in cfgs)
+            and (not shots or r.shots in shots) and (not seeds or r.seed in seeds)]

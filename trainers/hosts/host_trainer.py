@@ -1,0 +1,93 @@
+"""``HostTrainer``: how every host trains; a host trainer declares its ``model_class`` and nothing else.
+
+The model is built by ``trainers.hosts.interface.build_host`` (as DPC builds it), and its prompt learner alone is
+registered, optimised and checkpointed, under the model's ``checkpoint_name`` (the reference hands MaPLe's, IVLP's and
+PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree), and every checkpoint
+records how the host was built. The step minimises the host's own loss; the LR schedule steps after each epoch's
+last batch, as in Dassl.
+"""
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.engine import TRAINER_REGISTRY, compute_accuracy
+from trainers.hosts.interface import build_host
+from trainers.hosts.settings import host_record
+from trainers.engine.optim import build_lr_scheduler, build_optimizer
+from trainers.evaluation.scoring import host_scorer
+
+
+def strip_module_prefix(state_dict):
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
+
+
+class HostTrainer(ClipTrainer):
+    model_class = None  # a trainers.hosts.interface.HostModel subclass
+    # The host's configs its paper used per benchmark, read by the pipeline (tools/pipeline/presets.py): "base2new", and
+    # optionally "cross" (cross-dataset and DG), "few_shot" and "per_dataset" ({dataset config: config}).
+    paper_configs = None
+    # A host whose model needs another trained model names that run: (host trainer, its config), and the key of its
+    # own node that takes the run's directory (PromptKD's teacher). The pipeline trains it first.
+    teacher_run = None
+    teacher_dir_key = None
+
+    @property
+    def config_node(self):
+        return self.model_class.config_node
+
+    @classmethod
+    def identity_nodes(cls, cfg):
+        return [cls.model_class.config_node]
+
+    @property
+    def registered_name(self):
+        return self.model_class.checkpoint_name
+
+    def build_model(self):
+        clip_model = self.load_clip()
+        self.model = build_host(self.model_class, self.cfg, self.dm.dataset.classnames, clip_model).to(self.device)
+        learner = self.model.prompt_learner
+        self.optim = build_optimizer(learner, self.cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
+        self.register_model(self.registered_name, learner, self.optim, self.sched)
+
+    def forward_backward(self, batch):
+        images, labels = self.parse_batch_train(batch)
+        with self.autocast():
+            loss = self.model.loss(images, labels)
+        self.backward_and_update(loss.total)
+        summary = {"loss": loss.total.item(), "acc": compute_accuracy(loss.logits, labels)[0].item()}
+        summary.update({f"loss_{name}": value.item() for name, value in loss.terms.items()})
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+            self.after_last_batch()
+        return summary
+
+    def test_scorer(self):
+        return host_scorer(self.model, self.model.frozen_image_features)
+
+    def after_last_batch(self):
+        """Called after the optimiser and scheduler steps of each epoch's last batch (PromptSRC's GPA)."""
+
+    @classmethod
+    def adapt_checkpoint(cls, name, state_dict):
+        return cls.model_class.adapt_state_dict(strip_module_prefix(state_dict))
+
+    def checkpoint_extra(self, name):
+        """How the host was built, so that DPC's stage 2 rebuilds it so (``trainers/hosts/settings.py``)."""
+        return {"host": host_record(self.cfg, type(self).__name__, self.model_class)}
+
+
+def registered_hosts():
+    """The names of every registered host trainer."""
+    return [name for name in TRAINER_REGISTRY.registered_names() if is_host_trainer(TRAINER_REGISTRY.get(name))]
+
+
+def is_host_trainer(cls):
+    return isinstance(cls, type) and issubclass(cls, HostTrainer) and cls.model_class is not None
+
+
+def host_model_class(name):
+    """The model class of the host trainer registered as ``name``."""
+    cls = TRAINER_REGISTRY.get(name)
+    if not is_host_trainer(cls):
+        raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, "
+                         f"trainers/hosts/host_trainer.py); registered hosts: {', '.join(registered_hosts())}")
+    return cls.model_class
