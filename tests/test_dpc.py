@@ -1,5 +1,6 @@
 """DPC over CoOp end to end: stage 1 -> stage 2 -> base and new tests, routing, checkpoints, reference keys."""
 import json
+import os
 
 import pytest
 import torch
@@ -124,10 +125,11 @@ def one_update(runs, out, mode):
     trainer.negative_pool = trainer.build_negative_pool()
     trainer.batch_idx, trainer.num_batches = 0, 10
     torch.manual_seed(0)
-    step = next(iter(trainer.train_loader_x))
+    batches = next(iter(trainer.train_loader_x))  # the step's batch and the next one
+    trainer.ahead = trainer.choose_negatives(trainer.score_batch(batches[0]))  # negatives drawn under seed 0
     before = trainer.prompts.parallel.ctx.detach().clone()
     torch.manual_seed(1)
-    trainer.forward_backward(step)
+    trainer.forward_backward(batches)
     return trainer.prompts.parallel.ctx.detach() - before
 
 
@@ -182,3 +184,37 @@ def test_a_batch_without_room_for_negatives_trains(tmp_path, shapes_root, tiny_c
     coop(shapes_root, tiny_clip_path, stage1)
     dpc(shapes_root, tiny_clip_path, tmp_path / "dpc", "TRAINER.DPC.BACKBONE_DIR", stage1, "OPTIM.MAX_EPOCH", 1)
     assert json.loads((tmp_path / "dpc" / "results.json").read_text())["n"] == 9
+
+
+def counting_checkpoint_reads(monkeypatch):
+    """Every checkpoint file read from disk in this process from now on, by path (``torch.load`` calls)."""
+    from trainers.dpc import stage1
+
+    monkeypatch.setattr(stage1, "_last_read", (None, None))  # nothing read before counts as read
+    reads = []
+    load = torch.load
+
+    def counting_load(path, *args, **kwargs):
+        reads.append(os.path.realpath(path))
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    return reads
+
+
+def test_a_training_reads_its_stage1_checkpoint_once_and_takes_an_integer_host_loss_weight(runs, monkeypatch):
+    """``TRAINER.DPC.HOST_LOSS_WEIGHT 1`` (an integer for a float key, as the docs write it) trains; the stage-1
+    checkpoint is read once although the config's resolution and the prompts' loading both need it."""
+    reads = counting_checkpoint_reads(monkeypatch)
+    trainer = dpc(runs["root"], runs["clip"], runs["tmp"] / "dpc_reads", "TRAINER.DPC.BACKBONE_DIR", runs["stage1"],
+                  "OPTIM.MAX_EPOCH", 1, "TRAINER.DPC.HOST_LOSS_WEIGHT", 1)
+    assert trainer.cfg.TRAINER.DPC.HOST_LOSS_WEIGHT == 1.0 and trainer.stage1_loaded
+    stage1_file = os.path.realpath(runs["stage1"] / "prompt_learner" / "model.pth.tar-2")
+    assert reads.count(stage1_file) == 1, reads
+
+
+def test_an_evaluation_reads_its_checkpoint_once(runs, monkeypatch):
+    reads = counting_checkpoint_reads(monkeypatch)
+    load_dpc(runs, runs["tmp"] / "dpc_eval_reads", subsample="new")
+    own = os.path.realpath(runs["stage2"] / "dual_prompts" / "model.pth.tar-2")
+    assert reads.count(own) == 1, reads

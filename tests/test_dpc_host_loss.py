@@ -24,7 +24,8 @@ def stage2(tmp_path_factory, tiny_clip_path):
                       "TRAINER.DPC.HOST", host, "TRAINER.DPC.HOST_LOSS_WEIGHT", 0.7, flags=("--no-train",))
         trainer.negative_pool = trainer.build_negative_pool()
         torch.manual_seed(0)
-        return trainer, next(iter(trainer.train_loader_x))
+        batch, _ = next(iter(trainer.train_loader_x))
+        return trainer, trainer.choose_negatives(trainer.score_batch(batch)).collect()
 
     return build
 

@@ -16,25 +16,32 @@ def test_next_negatives_are_chosen_after_this_step_is_launched(stage2, monkeypat
     monkeypatch.setattr(trainer, "backward_and_update", lambda *a, **k: events.append("backward") or backward(*a, **k))
     trainer.set_model_mode("train")
     trainer.batch_idx, trainer.num_batches = 0, 10 ** 9
-    steps = iter(trainer.train_loader_x)
-    for _ in range(3):
-        step = next(steps)
-        assert step.negative_classes is not None and step.following.negative_classes is None
-        trainer.forward_backward(step)
-        assert step.following.negative_classes is not None
+    batches = iter(trainer.train_loader_x)
+    for i in range(3):
+        batch, upcoming = next(batches)
+        assert (trainer.ahead is None) == (i == 0)  # step i's negatives were chosen while step i-1 ran
+        trainer.forward_backward((batch, upcoming))
+        assert torch.equal(trainer.ahead.batch.labels, upcoming["label"].to(trainer.device))  # step i+1, chosen
     assert events == ["choose", "backward", "choose", "backward", "choose", "backward", "choose"]
 
 
-def test_choosing_later_draws_the_same_negatives(stage2):  # noqa: F811
-    """Steps consumed without training (choices made as the loader goes) and with training between them agree."""
+def test_choosing_later_draws_the_same_negatives(stage2, monkeypatch):  # noqa: F811
+    """Negatives chosen right after each batch is scored, without training, and chosen as training goes (after
+    each step's backward) agree: training draws nothing from the random generators in between."""
     trainer, _ = stage2("CoOp")
     trainer.set_model_mode("train")
     trainer.batch_idx, trainer.num_batches = 0, 10 ** 9
     torch.manual_seed(5)
-    eager = [step.negative_classes for step, _ in zip(trainer.train_loader_x, range(4))]
+    eager = []
+    for i, (batch, upcoming) in zip(range(4), trainer.train_loader_x):
+        for scored in ([batch] if i == 0 else []) + ([upcoming] if upcoming is not None else []):
+            ahead = trainer.choose_negatives(trainer.score_batch(scored))
+            ahead.collect()
+            eager.append(ahead.negative_classes)
     torch.manual_seed(5)
-    trained = []
-    for step, _ in zip(trainer.train_loader_x, range(4)):
-        trained.append(step.negative_classes)
-        trainer.forward_backward(step)
-    assert trained == eager and any(trained)
+    trained = []  # every step's negatives, in the order they are chosen
+    choose = trainer.choose_negatives
+    monkeypatch.setattr(trainer, "choose_negatives", lambda scored: trained.append(choose(scored)) or trained[-1])
+    for _, batches in zip(range(4), trainer.train_loader_x):
+        trainer.forward_backward(batches)
+    assert [ahead.negative_classes for ahead in trained] == eager and any(eager)

@@ -16,7 +16,7 @@ from child_processes import assert_all_end
 from small_pipeline import pipeline_argv, prompts_by_run, results_by_run
 from tests_paths import REPO_DIR
 from tools.pipeline import cli as pipeline
-from tools.pipeline.configs import ConfigError
+from trainers.engine.config import ConfigError
 from tools.pipeline.executor_options import executor_from_args
 from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots, local_slots, visible_gpus
 from tools.pipeline.executors.processes import LocalExecutor

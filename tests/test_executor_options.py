@@ -8,7 +8,7 @@ import pytest
 
 from tests_paths import REPO_DIR
 from tools.pipeline import cli as pipeline
-from tools.pipeline.configs import ConfigError
+from trainers.engine.config import ConfigError
 from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options
 
 

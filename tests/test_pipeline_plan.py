@@ -9,7 +9,8 @@ import pytest
 from records import mark_finished
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
-from tools.pipeline.configs import ConfigError, resolve_trainer_config
+from tools.pipeline.configs import resolve_trainer_config
+from trainers.engine.config import ConfigError
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import BLOCKED, DONE, FAILED, RAN, execute, summarize
 
@@ -250,3 +251,21 @@ def test_exit_zero_without_results_is_a_failure(tmp_path):
     runs = small_plan(tmp_path, stages=["host-train"])[:1]
     outcomes = execute(runs, executor=FakeTrain(silent={runs[0].key}), progress=False, echo=lambda line: None)
     assert outcomes[0].status == FAILED and "exited 0 but no results.json" in outcomes[0].message
+
+
+def test_a_planned_run_builds_its_config_once(tmp_path, monkeypatch):
+    """Planning (epochs, best-val choice) and checking every run's state (its expected identity) build each
+    run's config once: 2 datasets x 2 seeds x 4 stages = 16 runs, 16 builds, and none when checked again."""
+    from tools.pipeline.run_state import expected_identity, stale_reason, unfinished_reason
+    from trainers.engine import config
+
+    builds = []
+    build_cfg = config.build_cfg
+    monkeypatch.setattr(config, "build_cfg", lambda *args, **kwargs: builds.append(args) or build_cfg(*args, **kwargs))
+    spec = Spec(host="CoOp", root=str(tmp_path / "data"), out=str(tmp_path / "out"), datasets=["caltech101", "dtd"],
+                seeds=[1, 2])
+    runs = build_plan(spec)
+    for _ in range(2):
+        for run in runs:
+            expected_identity(run), unfinished_reason(run), stale_reason(run), run.max_epoch()
+    assert len(runs) == 16 and len(builds) == 16

@@ -239,8 +239,7 @@ def test_dpc_negatives_come_from_the_teacher_over_the_base_classes(runs):
         torch.testing.assert_close(scores, dpc.host.teacher_logits(images), rtol=0, atol=0)
         assert not torch.allclose(scores, dpc.frozen_host.logits(images), atol=1e-3)  # not P's scores
     torch.manual_seed(0)
-    step = dpc.prepare_step(batch)
-    step.collect_negatives()
+    step = dpc.choose_negatives(dpc.score_batch(batch)).collect()
     torch.manual_seed(0)
     expected = select_negatives(scores.cpu(), labels.cpu(), dpc.dpc_cfg.TOPK, dpc.dpc_cfg.MIN_NEGATIVES,
                                 available=dpc.negative_pool.classes)

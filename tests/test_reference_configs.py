@@ -5,7 +5,6 @@ import os
 
 import pytest
 
-from tools.pipeline.configs import ConfigError as PipelineConfigError
 from tools.pipeline.configs import resolve_max_epoch, selects_best_val
 from trainers import extend_cfg
 from trainers.engine.config import ConfigError, build_cfg
@@ -93,5 +92,5 @@ def test_the_pipeline_reads_an_alias_of_an_unregistered_trainer_through_its_base
     assert selects_best_val("NotRegisteredHere", [alias], [])
     assert warnings and "not registered here" in warnings[0]
     (tmp_path / "loop.yaml").write_text("_BASE_: loop.yaml\n")
-    with pytest.raises(PipelineConfigError, match="loops back"):
+    with pytest.raises(ConfigError, match="loops back"):
         resolve_max_epoch("NotRegisteredHere", [str(tmp_path / "loop.yaml")], [], warn=warnings.append)

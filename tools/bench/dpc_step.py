@@ -8,7 +8,7 @@
 A DPC step on B anchors contrasts M = B + #negatives images; the CoOp step trains on a batch of M images (the
 mean M of the DPC steps), so the ratio is the cost of DPC's extra work (scoring with the frozen prompt, choosing
 negatives, loading their images) per image trained on. A step is what ``run_epoch`` does per batch: the training
-loader's next item (for DPC a prepared step) and ``forward_backward``. What makes the numbers trustworthy:
+loader's next item (for DPC its batch and the next one) and ``forward_backward``. What makes the numbers trustworthy:
 - threads are pinned (``--threads``, default 1) before anything runs, so the two trainers never oversubscribe;
 - the two steps alternate (A, B, A, B, ...), so a load change on the machine hits both; median and min are shown;
 - FLOPs (forward and backward, ``torch.utils.flop_counter.FlopCounterMode``) are counted for a DPC step and a
@@ -105,18 +105,24 @@ def step_flops(fn):
 
 
 def flop_ratios(dpc, coop, steps):
-    """FLOPs of DPC steps (the next item, which scores the next batch, and ``forward_backward``) and of CoOp steps
-    on each DPC step's own M images."""
+    """FLOPs of DPC steps (``forward_backward``, which also scores the next batch) and of CoOp steps on each DPC
+    step's own M images."""
     ratios, images = [], []
     dpc_steps = Steps(dpc)
-    dpc_steps.next_item()  # the epoch's start scores its first batch: not a step
-    for _ in range(steps):
-        items = []
-        dpc_flops = step_flops(lambda: dpc.forward_backward(items.append(dpc_steps.next_item()) or items[0]))
-        batch, labels = items[0].contrastive_batch()
-        coop_flops = step_flops(lambda: coop.forward_backward({"img": batch.cpu(), "label": labels.cpu()}))
-        ratios.append(dpc_flops / coop_flops)
-        images.append(len(labels))
+    dpc_steps.timed()  # an epoch's first step also scores its own batch: not a typical step
+    contrasted = []
+    dhno_loss = dpc.dhno_loss
+    dpc.dhno_loss = lambda images, labels, *args, **kwargs: (contrasted.append((images, labels))
+                                                               or dhno_loss(images, labels, *args, **kwargs))
+    try:
+        for _ in range(steps):
+            dpc_flops = step_flops(lambda: dpc.forward_backward(dpc_steps.next_item()))
+            batch, labels = contrasted[-1]
+            coop_flops = step_flops(lambda: coop.forward_backward({"img": batch.cpu(), "label": labels.cpu()}))
+            ratios.append(dpc_flops / coop_flops)
+            images.append(len(labels))
+    finally:
+        del dpc.dhno_loss
     return ratios, images
 
 
@@ -190,7 +196,7 @@ class _TimedIterable:
 def breakdown(dpc, steps):
     timer = Breakdown(dpc)
     runner = Steps(dpc)
-    runner.next_item()  # the epoch's start (its first scoring) is not a step
+    runner.timed()  # an epoch's first step (which also scores its own batch) is not a typical step
     timer.seconds.clear()
     total = sum(runner.timed()[0] for _ in range(steps))
     timer.close()
@@ -198,12 +204,12 @@ def breakdown(dpc, steps):
 
 
 def probe_steps(dpc, count):
-    """A few prepared DPC steps with their negatives chosen: how many images a step trains on."""
+    """A few DPC steps' batches with their negatives chosen: how many images a step trains on."""
     steps = Steps(dpc)
-    items = [steps.next_item() for _ in range(count)]
-    for item in items:
-        item.finish_preparation()
-    return items
+    probes = [dpc.choose_negatives(dpc.score_batch(steps.next_item()[0])) for _ in range(count)]
+    for ahead in probes:
+        ahead.collect()
+    return [ahead.batch for ahead in probes], [ahead.negative_classes for ahead in probes]
 
 
 def summary(label, seconds):
@@ -222,7 +228,7 @@ def build_pair(tmp, vit_b16=False, classes=40, workers=0, prec="fp16", host_loss
                 *common, "TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.HOST_LOSS_WEIGHT", host_loss_weight)
     dpc.stage1_loaded = True
     dpc.negative_pool = dpc.build_negative_pool()
-    m = round(statistics.mean(len(item.labels) + len(item.negative_classes) for item in probe_steps(dpc, 8)))
+    m = round(statistics.mean(len(batch.labels) + len(negatives) for batch, negatives in zip(*probe_steps(dpc, 8))))
     coop = build("CoOp", tmp, clip_path, os.path.join(tmp, "coop"), "configs/trainers/CoOp/vit_b16_ctxv1.yaml",
                  *common, "DATALOADER.TRAIN_X.BATCH_SIZE", m)
     return dpc, coop, m

@@ -20,7 +20,7 @@ import time
 from datasets.shapes import make_shapes_dataset
 from trainers.prompted_clip import save_tiny_clip
 
-from tools.pipeline.configs import REPO_DIR
+from trainers.run.paths import REPO_DIR
 
 
 def make_two_datasets(folder):

@@ -28,7 +28,8 @@ from trainers.run.errors import run_reporting_bad_input
 
 from tools import output_folders as layout
 from tools.pipeline import presets
-from tools.pipeline.configs import ConfigError, registered_trainers
+from tools.pipeline.configs import registered_trainers
+from trainers.engine.config import ConfigError
 from tools.pipeline.executor_options import add_executor_arguments, executor_from_args
 from tools.pipeline.plan import STAGES, Spec, build_plan
 from tools.pipeline.runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize

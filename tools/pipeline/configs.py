@@ -7,16 +7,11 @@ ends in ``.yaml``/``.yml`` or contains a path separator is taken as a path inste
 import os
 from dataclasses import dataclass
 
-import yaml
-
+from trainers.engine.config import ConfigError
 from trainers.run.paths import REPO_DIR
 
 DATASET_CONFIG_DIR = os.path.join("configs", "datasets")
 TRAINER_CONFIG_DIR = os.path.join("configs", "trainers")
-
-
-class ConfigError(ValueError):
-    """A config name, file or option that cannot be used; raised before anything runs."""
 
 
 @dataclass(frozen=True)
@@ -78,39 +73,46 @@ def registered_trainers():
     return set(TRAINER_REGISTRY.registered_names())
 
 
-def _strict_max_epoch(trainer, config_files, opts):
-    """The value train.py's own config code gives (defaults, project keys, the yaml files, the options)."""
+def planned_config(trainer, config_files, opts, flags=None, warn=print):
+    """The config a run of ``trainer`` gets, built exactly as train.py builds it (so a wrong key fails here,
+    before any run starts); None when ``trainer`` is not registered here: its own keys cannot be checked (said
+    once per trainer), and what the pipeline needs is then read from the yaml files (``max_epoch``)."""
+    if len(opts) % 2:
+        raise ConfigError(f"Options must come in KEY VALUE pairs; got an odd list: {list(opts)}")
+    if trainer not in registered_trainers():
+        if trainer not in _WARNED:
+            _WARNED.add(trainer)
+            warn(f"Warning: trainer {trainer!r} is not registered here; its config keys are not checked and "
+                 "OPTIM.MAX_EPOCH is read from the yaml files and options directly")
+        return None
     from trainers.engine.config import build_cfg
 
-    return int(build_cfg(config_files, opts, trainer=trainer).OPTIM.MAX_EPOCH)
+    try:
+        return build_cfg(config_files, opts, flags, trainer=trainer)
+    except (KeyError, AssertionError, ValueError, TypeError) as err:
+        raise ConfigError(f"Config of trainer {trainer} does not load ({err}); files: {list(config_files)}, "
+                          f"options: {list(opts)}") from err
 
 
-def _plain_mappings(path, chain=()):
-    """The yaml mappings a config file stands for, its ``_BASE_`` chain first (the alias rule of train.py's
-    config merge, ``trainers/engine/config.py``), read without building a config."""
-    from trainers.engine.config import BASE_KEY
-
-    if os.path.abspath(path) in chain:
-        raise ConfigError(f"{path}: {BASE_KEY} chain loops back to itself ({' -> '.join(chain)})")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    base = data.get(BASE_KEY)
-    if not base:
-        return [data]
-    return _plain_mappings(os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path))) + [data]
+_WARNED = set()
 
 
 def _plain_value(config_files, section, key, default):
-    """``<section>.<key>`` as the yaml files (and their bases) set it, the last file winning."""
+    """``<section>.<key>`` as the yaml files (and their ``_BASE_`` chains) set it, the last file winning."""
+    from trainers.engine.config import config_file_chain
+
     value = default
     for path in config_files:
-        for data in _plain_mappings(path):
+        for _, data in config_file_chain(path):
             value = (data.get(section) or {}).get(key, value)
     return value
 
 
-def _plain_max_epoch(config_files, opts):
-    """OPTIM.MAX_EPOCH read from the yaml files and options alone, for trainers whose keys are not registered."""
+def max_epoch(cfg, config_files, opts):
+    """The ``OPTIM.MAX_EPOCH`` a run ends at (the ``--load-epoch`` of the runs that evaluate its checkpoint), from
+    its ``planned_config``, or from the yaml files and options alone when that is None."""
+    if cfg is not None:
+        return int(cfg.OPTIM.MAX_EPOCH)
     from trainers.engine import get_cfg_default
 
     epoch = _plain_value(config_files, "OPTIM", "MAX_EPOCH", get_cfg_default().OPTIM.MAX_EPOCH)
@@ -120,51 +122,17 @@ def _plain_max_epoch(config_files, opts):
     return int(epoch)
 
 
-_EPOCH_CACHE = {}
-_WARNED = set()
+def keeps_best_val(cfg, config_files):
+    """Whether a run keeps its best validation epoch (``TEST.FINAL_MODEL best_val``, as PromptKD's configs do):
+    the runs that evaluate or build on its checkpoint then read ``model-best.pth.tar``, not the last epoch."""
+    final = cfg.TEST.FINAL_MODEL if cfg is not None else _plain_value(config_files, "TEST", "FINAL_MODEL",
+                                                                      "last_step")
+    return final == "best_val"
 
 
 def resolve_max_epoch(trainer, config_files, opts, warn=print):
-    """The ``OPTIM.MAX_EPOCH`` a run ends at: the ``--load-epoch`` of the runs that evaluate its checkpoint.
-
-    When ``trainer`` is registered the files and options are merged exactly as train.py merges them, so a
-    wrong key fails here, before any run starts. When it is not (yet) registered, its own keys cannot be
-    checked and the epoch is read from the files directly, with a warning.
-    """
-    key = (trainer, tuple(config_files), tuple(str(v) for v in opts))
-    if key in _EPOCH_CACHE:
-        return _EPOCH_CACHE[key]
-    if len(opts) % 2:
-        raise ConfigError(f"Options must come in KEY VALUE pairs; got an odd list: {list(opts)}")
-    if trainer in registered_trainers():
-        try:
-            epoch = _strict_max_epoch(trainer, config_files, opts)
-        except (KeyError, AssertionError, ValueError, TypeError) as err:
-            raise ConfigError(f"Config of trainer {trainer} does not load ({err}); files: {list(config_files)}, "
-                              f"options: {list(opts)}") from err
-    else:
-        if trainer not in _WARNED:
-            _WARNED.add(trainer)
-            warn(f"Warning: trainer {trainer!r} is not registered here; its config keys are not checked and "
-                 "OPTIM.MAX_EPOCH is read from the yaml files and options directly")
-        epoch = _plain_max_epoch(config_files, opts)
-    _EPOCH_CACHE[key] = epoch
-    return epoch
+    return max_epoch(planned_config(trainer, config_files, opts, warn=warn), config_files, opts)
 
 
 def selects_best_val(trainer, config_files, opts):
-    """Whether a run keeps its best validation epoch (``TEST.FINAL_MODEL best_val``, as PromptKD's configs do):
-    the runs that evaluate or build on its checkpoint then read ``model-best.pth.tar``, not the last epoch."""
-    key = (trainer, tuple(config_files), tuple(str(v) for v in opts))
-    if key not in _BEST_VAL_CACHE:
-        if trainer in registered_trainers():
-            from trainers.engine.config import build_cfg
-
-            final = build_cfg(config_files, opts, trainer=trainer).TEST.FINAL_MODEL
-        else:
-            final = _plain_value(config_files, "TEST", "FINAL_MODEL", "last_step")
-        _BEST_VAL_CACHE[key] = final == "best_val"
-    return _BEST_VAL_CACHE[key]
-
-
-_BEST_VAL_CACHE = {}
+    return keeps_best_val(planned_config(trainer, config_files, opts), config_files)

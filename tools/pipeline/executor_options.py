@@ -1,7 +1,7 @@
 """The pipeline's ``--executor`` flags and the executor they make (``tools/pipeline/executors``)."""
 import os
 
-from tools.pipeline.configs import ConfigError
+from trainers.engine.config import ConfigError
 from tools.pipeline.executors.devices import local_slots, parse_gpu_list
 from tools.pipeline.executors.processes import LocalExecutor, SerialExecutor
 from tools.pipeline.executors.slurm import SlurmExecutor

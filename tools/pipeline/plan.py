@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from tools import output_folders as layout
 from tools.pipeline import presets
 from tools.pipeline.configs import (
-    ConfigError, registered_trainers, resolve_dataset_config, resolve_max_epoch, resolve_trainer_config,
-    selects_best_val,
+    keeps_best_val, max_epoch, planned_config, registered_trainers, resolve_dataset_config, resolve_trainer_config,
 )
+from trainers.engine.config import ConfigError
+from trainers.run.checkpoints import BEST_FILE
+from trainers.run.main import FLAG_KEYS
+from trainers.run.paths import REPO_DIR
+from trainers.run.record import load_record
 
 STAGES = ("teacher-train", "host-train", "host-test", "dpc-train", "dpc-test")
-BEST_FILE = "model-best.pth.tar"
 
 
 @dataclass
@@ -72,6 +75,31 @@ class Run:
     model_dir: str = ""  # the checkpoint an --eval-only run evaluates ("" for zero-shot)
     load_epoch: int = None
     needs: list = field(default_factory=list)  # the runs whose checkpoints this one loads
+    warn: object = field(default=print, repr=False, compare=False)
+    _config: tuple = field(default=None, init=False, repr=False, compare=False)  # (state of the needs, config)
+
+    def config(self):
+        """The config train.py builds for this run, from the run's own fields (never from its command line);
+        None for a trainer not registered here. Built once per state of the runs it needs: DPC's config takes
+        its host from the stage-1 checkpoint, so it is built again once that run has finished."""
+        needs_state = tuple((load_record(need.output_dir)[0] or {}).get("run_id") for need in self.needs)
+        if self._config is None or self._config[0] != needs_state:
+            flags = {FLAG_KEYS[name]: value for name, value in (
+                ("root", self.root), ("seed", self.seed), ("trainer", self.trainer), ("output_dir", self.output_dir))}
+            self._config = (needs_state, planned_config(self.trainer, self.config_files(), self.opts, flags,
+                                                        warn=self.warn))
+        return self._config[1]
+
+    def config_files(self):
+        return [path if os.path.isabs(path) else os.path.join(REPO_DIR, path)
+                for path in (self.dataset_config, self.config_file)]
+
+    def max_epoch(self):
+        """The epoch this run ends at: the ``--load-epoch`` of the runs that evaluate its checkpoint."""
+        return max_epoch(self.config(), self.config_files(), self.opts)
+
+    def keeps_best_val(self):
+        return keeps_best_val(self.config(), self.config_files())
 
     @property
     def argv(self):
@@ -127,9 +155,6 @@ class _Planner:
             value = presets.host_config_name(self.spec.host, self.spec.mode, dataset_name)
         return resolve_trainer_config(value, self.spec.host)
 
-    def _epoch(self, trainer, dataset_cfg, config, opts):
-        return resolve_max_epoch(trainer, [dataset_cfg.abspath, config.abspath], opts, warn=self.warn)
-
     def host_opts(self):
         return _str_opts(self.spec.opts) + _str_opts(self.spec.host_opts)
 
@@ -149,7 +174,7 @@ class _Planner:
         model_dir, epoch = (evaluate[0].output_dir, evaluate[1]) if evaluate else ("", None)
         return Run(os.path.relpath(output_dir, self.out), stage, dataset_cfg.name, seed, shots, method, output_dir,
                    trainer, self.root, dataset_cfg.path, config.path, list(opts), eval_only=evaluate is not None,
-                   model_dir=model_dir, load_epoch=epoch, needs=list(needs))
+                   model_dir=model_dir, load_epoch=epoch, needs=list(needs), warn=self.warn)
 
     # ---- the four stages -------------------------------------------------------------------------------
 
@@ -161,15 +186,13 @@ class _Planner:
         config = resolve_trainer_config(self.spec.teacher_config or config_name, trainer)
         opts = _str_opts(self.spec.opts) + _str_opts(self.spec.teacher_opts) + [
             "DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
-        self._epoch(trainer, dataset_cfg, config, opts)  # its config must load
-        return self._run("teacher-train", "teacher", dataset_cfg, presets.TEACHER_SEED, shots, config, opts,
-                         trainer=trainer)
+        teacher = self._run("teacher-train", "teacher", dataset_cfg, presets.TEACHER_SEED, shots, config, opts,
+                            trainer=trainer)
+        teacher.config()  # its config must load
+        return teacher
 
     def teacher_opts(self, teacher):
         return [self.teacher[2], teacher.output_dir] if teacher is not None else []
-
-    def best_val(self, trainer, dataset_cfg, config, opts):
-        return selects_best_val(trainer, [dataset_cfg.abspath, config.abspath], opts)
 
     def stage1_checkpoint(self, host_train, e1, best):
         """What DPC starts from: the host's last epoch, or its best-validation checkpoint file."""
@@ -188,16 +211,14 @@ class _Planner:
         opts = self.host_opts() + self.teacher_opts(teacher) + protocol
         host_train = self._run("host-train", "train", dataset_cfg, seed, shots, config, opts,
                                needs=[teacher] if teacher is not None else [])
-        e1 = self._epoch(self.spec.host, dataset_cfg, config, opts)
-        best = self.best_val(self.spec.host, dataset_cfg, config, opts)
+        e1 = host_train.max_epoch()
+        best = host_train.keeps_best_val()
         if not self.with_dpc:
             return host_train, None if best else e1, None, None
         opts = self.dpc_opts(*self.stage1_checkpoint(host_train, e1, best)) + protocol
         dpc_train = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, opts,
                               needs=[host_train])
-        e2 = self._epoch(layout.DPC_TRAINER, dataset_cfg, self.dpc_config, opts)
-        if self.best_val(layout.DPC_TRAINER, dataset_cfg, self.dpc_config, opts):
-            e2 = None
+        e2 = None if dpc_train.keeps_best_val() else dpc_train.max_epoch()
         return host_train, None if best else e1, dpc_train, e2
 
     def test_pair(self, dataset_cfg, seed, shots, trained, protocol):

@@ -7,27 +7,15 @@ the pipeline moves it aside and runs the planned run afresh, saying why.
 """
 import datetime
 import os
-from functools import lru_cache
 
 from trainers.run.checkpoints import POINTER_FILE, latest_checkpoint, load_checkpoint
-from trainers.run.record import RESULTS_FILE, identity_differences, load_record, run_identity
-
-
-@lru_cache(maxsize=None)
-def _expected_identity(argv):
-    import train
-    from trainers.engine import TRAINER_REGISTRY
-
-    args = train.build_parser().parse_args(list(argv))
-    cfg = train.setup_cfg(args)
-    trainer = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    return {**run_identity(cfg, eval_only=args.eval_only, trainer_nodes=trainer.identity_nodes(cfg)),
-            **trainer.identity_extra(cfg)}
+from trainers.run.identity import identity_differences, run_identity
+from trainers.run.record import RESULTS_FILE, load_record
 
 
 def expected_identity(run):
-    """The identity train.py will record for this run (its config built exactly as train.py builds it)."""
-    return dict(_expected_identity(tuple(run.argv)))
+    """The identity train.py will record for this run, from the config it will build (``Run.config``)."""
+    return run_identity(run.config(), eval_only=run.eval_only)
 
 
 def _link(record, run):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from tools.pipeline.configs import REPO_DIR
+from trainers.run.paths import REPO_DIR
 from tools.pipeline.executors.inline import as_executor
 from tools.pipeline.executors.processes import SerialExecutor
 from tools.pipeline.progress import RunsProgress

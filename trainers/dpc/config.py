@@ -3,7 +3,7 @@ import os
 
 from yacs.config import CfgNode as CN
 
-from trainers.engine.config import config_extension, new_node
+from trainers.engine.config import config_extension, get_key, new_node
 
 BASE_PROMPT_MODES = ("parallel", "mixed")
 NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json
@@ -58,18 +58,12 @@ def _stack_mode(mode):
     return "parallel"
 
 
-def _get(node, dotted):
-    for part in dotted.split("."):
-        node = getattr(node, part)
-    return node
-
-
 def map_reference_keys(cfg, defaults):
     """Copy every ``SPLE.*`` value that differs from its default onto ``TRAINER.DPC``; returns a log line."""
     mapped = []
     for sple_key, dpc_key, convert in SPLE_TO_DPC:
-        value = _get(cfg.SPLE, sple_key)
-        if value != _get(defaults.SPLE, sple_key):
+        value = get_key(cfg.SPLE, sple_key)
+        if value != get_key(defaults.SPLE, sple_key):
             setattr(cfg.TRAINER.DPC, dpc_key, convert(value))
             mapped.append(f"SPLE.{sple_key}={value!r} -> TRAINER.DPC.{dpc_key}={getattr(cfg.TRAINER.DPC, dpc_key)!r}")
     return "Reference-code keys mapped: " + "; ".join(mapped) if mapped else ""

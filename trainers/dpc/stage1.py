@@ -9,13 +9,17 @@ evaluating one. For every recorded setting (``trainers/hosts/settings.py``) the 
 - may not set another value otherwise: the prompts would not load, or would mean something else. That is one
   ``ConfigError`` line naming the key and both values.
 A value that equals the default counts as not given (yacs does not say which keys were set).
+
+A DPC training reads its stage-1 checkpoint once: the config's resolution (which needs the host record, in
+``build_cfg``) and ``DPC.load_stage1`` (the prompts) share that read (``read_stage1_checkpoint``).
 """
 import os
 
 from trainers.engine.clip_trainer import ClipTrainer
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
 from trainers.engine.config import ConfigError
-from trainers.hosts.settings import get_key, has_key, is_overridable, plain
+from trainers.engine.config import get_key, has_key
+from trainers.hosts.settings import is_overridable, plain
 from trainers.hosts.host_trainer import host_model_class
 
 STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
@@ -97,5 +101,21 @@ def inherit_stage1_host(cfg, defaults):
 
 
 def recorded_host(path):
-    """The ``"host"`` record of a checkpoint file, or None (the reference's checkpoints, and older ones, have none)."""
-    return load_checkpoint(path).get("host")
+    """The ``"host"`` record of a stage-1 checkpoint file, or None (the reference's checkpoints, and older ones,
+    have none)."""
+    return read_stage1_checkpoint(path).get("host")
+
+
+_last_read = (None, None)  # ((path, mtime, size), checkpoint) of the last stage-1 file read in this process
+
+
+def read_stage1_checkpoint(path):
+    """The stage-1 checkpoint at ``path``, read from disk only when it is not the file read last (same path,
+    modification time and size): one DPC run asks for it while its config is built and again for its prompts.
+    Only the last file is kept, so a process that plans many runs holds one."""
+    global _last_read
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+    if _last_read[0] != key:
+        _last_read = (key, load_checkpoint(path))
+    return _last_read[1]

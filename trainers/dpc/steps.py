@@ -1,62 +1,26 @@
-"""DPC's training steps, prepared one ahead: while step i trains, the images of step i+1's negatives load.
+"""DPC's training steps, one ahead: while step i trains, step i+1 is scored and its negative images load.
 
 A step's negatives depend only on the frozen prompt P, so they can be chosen before the previous step has
-updated P'. ``PreparedSteps`` wraps the training loader and yields ``PreparedStep``s: before handing out step i it
-waits for step i's negative images and launches the scoring of step i+1 with P. Choosing step i+1's negatives needs
-its scores on the CPU, a wait for the device: the trainer calls ``step.prepare_following()`` once step i's loss and
-backward are launched, so that the device is never idle while the CPU chooses; the negative images then start
-loading in the background. (Nothing random runs in between: the draws of the random generators keep their order.)
-The negative pool serves one request at a time, hence the wait before the next request.
+updated P'. ``DPC.forward_backward`` runs one step in this order, and nothing else does any of it:
+  1. wait for step i's negative images (requested while step i-1 ran);
+  2. launch the scoring of step i+1 with P (the training loader hands each step its batch and the next one,
+     ``BatchesWithNext``);
+  3. launch step i's loss and backward;
+  4. choose step i+1's negatives from its scores (on CUDA a wait for the device, which is busy with 3) and start
+     loading their images in the background.
+Nothing random runs between 3 and 4, so the random draws keep the order of choosing right after scoring. The
+negative pool serves one request at a time: step 1 comes before step 4's request.
 """
 from dataclasses import dataclass
 
 import torch
 
 
-@dataclass
-class PreparedStep:
-    images: torch.Tensor  # the B anchors
-    labels: torch.Tensor
-    anchor_features: object  # the anchors' image features, when P' shares P's (no image prompts); else None
-    choose_negatives: object  # () -> (negative classes, pending images): waits for the scores, then requests
-    negative_classes: list = None  # one class per negative image, in batch order
-    pending: object = None  # the negative images being loaded; ``collect_negatives`` waits for them
-    negative_images: torch.Tensor = None
-    following: object = None  # the next step, launched; ``prepare_following`` chooses its negatives
+class BatchesWithNext:
+    """The training loader as DPC trains on it: each item is ``(batch, next batch or None)``."""
 
-    def finish_preparation(self):
-        if self.choose_negatives is not None:
-            (self.negative_classes, self.pending), self.choose_negatives = self.choose_negatives(), None
-
-    def prepare_following(self):
-        """Choose the next step's negatives and start loading their images (call it once this step is launched)."""
-        if self.following is not None:
-            self.following.finish_preparation()
-
-    def collect_negatives(self):
-        self.finish_preparation()
-        if self.pending is not None:
-            self.negative_images, self.pending = self.pending.collect(), None
-
-    def contrastive_batch(self):
-        """The M = B + #negatives images DHNO contrasts, and their labels."""
-        if self.negative_images is None:
-            return self.images, self.labels
-        images = torch.cat([self.images, self.negative_images.to(self.images.device, self.images.dtype)])
-        negatives = torch.tensor(self.negative_classes, device=self.labels.device, dtype=self.labels.dtype)
-        return images, torch.cat([self.labels, negatives])
-
-    @property
-    def negatives_per_anchor(self):
-        return len(self.negative_classes) / len(self.labels)
-
-
-class PreparedSteps:
-    """The training loader as DPC trains on it: ``PreparedStep``s made by ``prepare(batch)``, one step ahead."""
-
-    def __init__(self, loader, prepare):
+    def __init__(self, loader):
         self.loader = loader
-        self.prepare = prepare
 
     def __len__(self):
         return len(self.loader)
@@ -67,15 +31,10 @@ class PreparedSteps:
 
     def __iter__(self):
         batches = iter(self.loader)
-        batch, prepared = next(batches, None), None
+        batch = next(batches, None)
         while batch is not None:
             upcoming = next(batches, None)
-            step = prepared or self.prepare(batch)
-            step.collect_negatives()
-            prepared = self.prepare(upcoming) if upcoming is not None else None
-            step.following = prepared
-            yield step
-            step.prepare_following()  # if the trainer did not
+            yield batch, upcoming
             batch = upcoming
 
 
@@ -99,3 +58,50 @@ class ScoresOnHost:
         if self.event is not None:
             self.event.synchronize()
         return self.scores, self.labels
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A batch scored with P (step 2): its negatives are chosen from ``scores`` later (step 4)."""
+
+    images: torch.Tensor  # the B anchors
+    labels: torch.Tensor
+    anchor_features: object  # the anchors' image features, when P' shares P's (no image prompts); else None
+    scores: ScoresOnHost
+
+
+@dataclass(frozen=True)
+class StepAhead:
+    """Step i+1 while step i trains: scored, its negatives chosen and their images loading."""
+
+    batch: ScoredBatch
+    negative_classes: list  # one class per negative image, in batch order
+    pending: object  # the negative images being loaded
+
+    def collect(self):
+        """Step 1: wait for the negative images; the step as DHNO trains on it."""
+        return Step(self.batch.images, self.batch.labels, self.batch.anchor_features, self.negative_classes,
+                    self.pending.collect())
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one DHNO step trains on: the anchors and their negative images."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    anchor_features: object
+    negative_classes: list
+    negative_images: torch.Tensor  # None when no negative could be drawn
+
+    def contrastive_batch(self):
+        """The M = B + #negatives images DHNO contrasts, and their labels."""
+        if self.negative_images is None:
+            return self.images, self.labels
+        images = torch.cat([self.images, self.negative_images.to(self.images.device, self.images.dtype)])
+        negatives = torch.tensor(self.negative_classes, device=self.labels.device, dtype=self.labels.dtype)
+        return images, torch.cat([self.labels, negatives])
+
+    @property
+    def negatives_per_anchor(self):
+        return len(self.negative_classes) / len(self.labels)

@@ -16,7 +16,8 @@ from trainers.run.checkpoints import load_checkpoint
 from trainers.engine.config import ConfigError, extend_cfg
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 from trainers.hosts.interface import HostModel, build_host
-from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, get_key, host_record, prompt_shape_keys
+from trainers.engine.config import get_key
+from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
 from trainers.hosts.host_trainer import host_model_class
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
 from trainers.evaluation.scoring import FeatureScorer
@@ -25,8 +26,8 @@ from trainers.dpc.loss import batch_classes, symmetric_infonce
 from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
-from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, recorded_host, stage1_checkpoint
-from trainers.dpc.steps import PreparedStep, PreparedSteps, ScoresOnHost
+from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, read_stage1_checkpoint, stage1_checkpoint
+from trainers.dpc.steps import BatchesWithNext, ScoredBatch, ScoresOnHost, StepAhead
 
 
 def dataset_identity(cfg):
@@ -108,13 +109,14 @@ class DPC(ClipTrainer):
 
     def build_data_loader(self):
         super().build_data_loader()
-        self.train_loader_x = PreparedSteps(self.train_loader_x, self.prepare_step)
+        self.train_loader_x = BatchesWithNext(self.train_loader_x)
+        self.ahead = None  # the next step while one trains (``steps.py``); None at an epoch's first step
 
     def load_stage1(self):
         """Load the host's stage-1 checkpoint (a run directory or a checkpoint file) into the host's prompts."""
         dpc = self.dpc_cfg
         path = stage1_checkpoint(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH, dpc.HOST)
-        checkpoint = load_checkpoint(path)
+        checkpoint = read_stage1_checkpoint(path)
         print(f'Loading the stage-1 {dpc.HOST} prompts from "{path}" (epoch = {checkpoint.get("epoch")})')
         state = self.host_class.adapt_state_dict(checkpoint["state_dict"])
         self.load_learnable_state(self.host.prompt_learner, state, path,
@@ -234,23 +236,20 @@ class DPC(ClipTrainer):
         """The host's loss is ``loss_from_features`` of one set of text features for all images."""
         return type(self.host).loss is HostModel.loss and not self.host.text_depends_on_image
 
-    def prepare_step(self, batch):
-        """Launch the scoring of a batch with P; the step's ``choose_negatives`` later selects its negatives and
-        starts loading their images (in the background)."""
+    def score_batch(self, batch):
+        """Launch the scoring of a training batch with P (the scores reach the CPU without a wait)."""
         images, labels = self.parse_batch_train(batch)
         with self.autocast():
             scores, anchor_features = self.score(images)
-        on_host = ScoresOnHost(scores.float(), labels)  # copied without a wait; waited for when chosen
+        return ScoredBatch(images, labels, anchor_features, ScoresOnHost(scores.float(), labels))
 
-        def choose_negatives():
-            dpc = self.dpc_cfg
-            scores, labels = on_host.wait()
-            negatives = select_negatives(scores, labels, dpc.TOPK, dpc.MIN_NEGATIVES,
-                                         available=self.negative_pool.classes)
-            negative_classes = [c for per_sample in negatives for c in per_sample]
-            return negative_classes, self.negative_pool.request(negative_classes)
-
-        return PreparedStep(images, labels, anchor_features, choose_negatives)
+    def choose_negatives(self, scored):
+        """Select a scored batch's hard negatives (a wait for its scores) and start loading their images."""
+        dpc = self.dpc_cfg
+        scores, labels = scored.scores.wait()
+        negatives = select_negatives(scores, labels, dpc.TOPK, dpc.MIN_NEGATIVES, available=self.negative_pool.classes)
+        negative_classes = [c for per_sample in negatives for c in per_sample]
+        return StepAhead(scored, negative_classes, self.negative_pool.request(negative_classes))
 
     @property
     def objective_scale(self):
@@ -263,13 +262,17 @@ class DPC(ClipTrainer):
         dpc = self.dpc_cfg
         return 1.0 / dpc.WEIGHT_BASE if dpc.BASE_PROMPT == "parallel" else 1.0
 
-    def forward_backward(self, step):
-        """One DHNO step on a ``PreparedStep`` (the training loader yields them, see ``steps.py``)."""
+    def forward_backward(self, batches):
+        """One DHNO step; ``batches`` is the step's batch and the next one. The order is ``steps.py``'s."""
+        batch, upcoming = batches
+        ahead = self.ahead or self.choose_negatives(self.score_batch(batch))  # an epoch's first step: now
+        step = ahead.collect()  # 1. this step's negative images
+        following = self.score_batch(upcoming) if upcoming is not None else None  # 2. the next step, with P
         images, labels = step.contrastive_batch()
         with self.autocast():
             loss = self.dhno_loss(images, labels, step.anchor_features, num_anchors=len(step.labels))
-        self.backward_and_update(loss * self.objective_scale)
-        step.prepare_following()  # while the device runs this step
+        self.backward_and_update(loss * self.objective_scale)  # 3.
+        self.ahead = self.choose_negatives(following) if following is not None else None  # 4. while 3 runs
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return {"loss": loss.item(), "negatives": step.negatives_per_anchor}
@@ -323,14 +326,15 @@ class DPC(ClipTrainer):
 
     # ---- checkpoints ---------------------------------------------------------------------------------
 
-    def load_model(self, directory, epoch=None):
-        """Evaluate a DPC run: its checkpoint alone says which host to build, and how."""
+    def load_model(self, directory, epoch=None, read=None):
+        """Evaluate a DPC run: its checkpoint alone says which host to build, and how (the file is read once)."""
         if directory:
             path = self.checkpoint_path(directory, self.registered_name, epoch)
-            record = recorded_host(path)
-            if record is not None:
-                self.rebuild_host(record, path)
-        super().load_model(directory, epoch)
+            checkpoint = load_checkpoint(path)
+            if checkpoint.get("host") is not None:
+                self.rebuild_host(checkpoint["host"], path)
+            read = {path: checkpoint}
+        super().load_model(directory, epoch, read)
 
     def checkpoint_extra(self, name):
         return {"dpc": {"host": self.dpc_cfg.HOST, "trained_on": self.trained_on},

@@ -29,9 +29,8 @@ from trainers.evaluation.feature_cache import FeatureCache, encoder_key
 from trainers.hosts.settings import prompt_shape_keys
 from trainers.prompted_clip import input_resolution, load_clip
 from trainers.run.rng import capture_rng_state, restore_rng_state
-from trainers.run.record import (
-    build_record, identity_differences, new_run_id, remove_results, run_identity, write_results,
-)
+from trainers.run.identity import identity_differences, run_identity
+from trainers.run.record import build_record, new_run_id, remove_results, write_results
 from trainers.evaluation.scoring import ModelInference, ScoredBatches
 
 PRECISIONS = ("fp16", "fp32", "amp")
@@ -46,7 +45,7 @@ class ClipTrainer(TrainerX):
         self.trained = False  # train() was called: the record is a training run's
         self._precision_noted = False
         # what this run is, from the config as given (before the input size follows the weights)
-        self.identity = {**run_identity(cfg, trainer_nodes=self.identity_nodes(cfg)), **self.identity_extra(cfg)}
+        self.identity = run_identity(cfg, trainer_class=type(self))
         self.run_id = new_run_id()
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
@@ -262,13 +261,15 @@ class ClipTrainer(TrainerX):
                               "--output-dir, or delete that folder to start again")
         self.run_id, self.built_on = run["run_id"], run.get("built_on")
 
-    def load_model(self, directory, epoch=None):
+    def load_model(self, directory, epoch=None, read=None):
+        """Load every registered model's checkpoint from ``directory``; ``read``: checkpoint files already read
+        by the caller (path -> content), not read again."""
         if not directory:
             print("Note that load_model() is skipped as no pretrained model is given")
             return
         for name in self.get_model_names():
             path = self.checkpoint_path(directory, name, epoch)
-            checkpoint = load_checkpoint(path)
+            checkpoint = (read or {}).get(path) or load_checkpoint(path)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint.get("epoch")})')
             if self.loaded is None:
                 self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),

@@ -39,13 +39,43 @@ class ConfigError(ValueError):
     """A config file, key or value that cannot be used; raised before any run is touched."""
 
 
+# ---- dotted keys (``TRAINER.DPC.TOPK``; "" is the config itself) on a config or on a plain mapping -----------
+
+def _parts(dotted):
+    return dotted.split(".") if dotted else []
+
+
+def get_key(cfg, dotted):
+    node = cfg
+    for part in _parts(dotted):
+        node = node[part]
+    return node
+
+
+def has_key(cfg, dotted):
+    node = cfg
+    for part in _parts(dotted):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def set_key(cfg, dotted, value):
+    parent, _, leaf = dotted.rpartition(".")
+    setattr(get_key(cfg, parent), leaf, value)
+
+
+# ---- config files ---------------------------------------------------------------------------------------
+
 BASE_KEY = "_BASE_"  # an alias file names the config it extends (a path relative to the alias file)
 
 
-def merge_config_file(cfg, path, chain=()):
-    """Merge a yaml file into ``cfg``. A file with a top-level ``_BASE_: <path>`` (relative to the file) is an
-    alias: the named config is merged first, then the file's own keys (``configs/trainers/SPLE/`` holds such
-    aliases for the reference code's config paths)."""
+def config_file_chain(path, chain=()):
+    """The yaml mappings that ``path`` stands for, its ``_BASE_`` chain first, each as ``(path, mapping)``.
+    A file with a top-level ``_BASE_: <path>`` (relative to the file) is an alias: the named config comes
+    first, then the file's own keys (``configs/trainers/SPLE/`` holds such aliases for the reference code's
+    config paths)."""
     if not os.path.isfile(path):
         raise ConfigError(f"Config file not found: {path}" + (f" (the {BASE_KEY} of {chain[-1]})" if chain else ""))
     if os.path.abspath(path) in chain:
@@ -58,27 +88,67 @@ def merge_config_file(cfg, path, chain=()):
     if not isinstance(content, dict):
         raise ConfigError(f"{path} does not hold a mapping of config keys")
     base = content.pop(BASE_KEY, None)
-    if base is not None:
-        if not isinstance(base, str) or not base:
-            raise ConfigError(f"{path}: {BASE_KEY} must be the path of a config file, got {base!r}")
-        merge_config_file(cfg, os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path)))
-    try:
-        cfg.merge_from_other_cfg(CN(content))
-    except (KeyError, AssertionError, ValueError, TypeError) as err:
-        raise ConfigError(f"{path}: {_yacs_message(err)}") from None
+    if base is None:
+        return [(path, content)]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: {BASE_KEY} must be the path of a config file, got {base!r}")
+    return config_file_chain(os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path))) + [
+        (path, content)]
 
+
+def merge_config_file(cfg, path):
+    """Merge a yaml file (and its ``_BASE_`` chain, first) into ``cfg``."""
+    for source, content in config_file_chain(path):
+        try:
+            cfg.merge_from_other_cfg(CN(_with_config_types(cfg, content)))
+        except (KeyError, AssertionError, ValueError, TypeError) as err:
+            raise ConfigError(f"{source}: {_yacs_message(err)}") from None
+
+
+# ---- values ---------------------------------------------------------------------------------------------
 
 def _yacs_message(err):
     text = err.args[0] if err.args else str(err)
     return f"{text} (a key this project and its toolbox do not define)" if "Non-existent" in str(text) else text
 
 
-def _set(cfg, dotted, value):
-    *parents, leaf = dotted.split(".")
-    node = cfg
-    for part in parents:
-        node = getattr(node, part)
-    setattr(node, leaf, value)
+def _typed(cfg, key, value):
+    """``value`` for ``key``: a whole number given for a float key is that float (``HOST_LOSS_WEIGHT 1``,
+    ``OPTIM.LR 1``); a value of another type than the key's default is one line naming the key, the value and
+    the type wanted (yacs' own rule: the same type, None on either side, or a list for a tuple)."""
+    if not has_key(cfg, key):
+        return value  # yacs names the unknown key
+    default = get_key(cfg, key)
+    if type(default) is float and type(value) is int:
+        return float(value)
+    kinds = {type(default), type(value)}
+    if len(kinds) == 1 or type(None) in kinds or kinds == {list, tuple} or isinstance(default, dict):
+        return value
+    wanted = type(default).__name__
+    raise ConfigError(f"{key} {value!r}: this key takes {'an' if wanted[0] in 'aeiou' else 'a'} {wanted} "
+                      f"(default {default!r}), not a {type(value).__name__}")
+
+
+def _with_config_types(cfg, content, prefix=""):
+    """A yaml mapping with each value decoded as yacs decodes it and checked by ``_typed``."""
+    typed = {}
+    for name, value in content.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            typed[name] = _with_config_types(cfg, value, key + ".")
+        else:
+            typed[name] = _typed(cfg, key, CN._decode_cfg_value(value))
+    return typed
+
+
+def _typed_opts(cfg, opts):
+    """KEY VALUE pairs (strings) with each value checked by ``_typed``; a converted value is written out."""
+    typed = []
+    for key, text in zip(opts[0::2], opts[1::2]):
+        value = CN._decode_cfg_value(text)
+        converted = _typed(cfg, key, value)
+        typed += [key, repr(converted) if converted is not value else text]
+    return typed
 
 
 def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
@@ -96,13 +166,15 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
         if path:
             merge_config_file(cfg, path)
     for key, value in (flags or {}).items():
-        _set(cfg, key, value)
+        set_key(cfg, key, value)
     opts = [str(value) for value in opts]
     if len(opts) % 2:
         raise ConfigError(f"Options must come in KEY VALUE pairs; got an odd list: {opts}")
     try:
-        cfg.merge_from_list(opts)
+        cfg.merge_from_list(_typed_opts(cfg, opts))
     except (KeyError, AssertionError, ValueError, TypeError) as err:
+        if isinstance(err, ConfigError):
+            raise ConfigError(f"Command-line option {err}") from None
         raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
     name = trainer or cfg.TRAINER.NAME
     if name in TRAINER_REGISTRY.registered_names():

@@ -6,25 +6,11 @@ its prompts saw and ``MODEL.REFERENCE_PARITY``. Host checkpoints record them, an
 trains but not what its prompts are (``PREC``, the model's ``overridable_settings``, the input normalisation,
 the parity switch) may differ when it is rebuilt; the others may not (``trainers/dpc/stage1.py`` applies the rule).
 """
+from trainers.engine.config import get_key, has_key
+
 BACKBONE_KEY = "MODEL.BACKBONE.NAME"
 INPUT_KEYS = ("INPUT.INTERPOLATION", "INPUT.PIXEL_MEAN", "INPUT.PIXEL_STD")
 PARITY_KEY = "MODEL.REFERENCE_PARITY"
-
-
-def get_key(cfg, dotted):
-    node = cfg
-    for part in dotted.split("."):
-        node = getattr(node, part)
-    return node
-
-
-def has_key(cfg, dotted):
-    node = cfg
-    for part in dotted.split("."):
-        if part not in node:
-            return False
-        node = node[part]
-    return True
 
 
 def plain(value):

@@ -10,18 +10,14 @@ else is not such an evaluation: it is refused as a command for another run, as b
 import os
 
 from trainers.engine import TRAINER_REGISTRY
-from trainers.run.record import identity_differences, read_results, run_identity
+from trainers.run.identity import identity_differences, run_identity
+from trainers.run.record import read_results
 
 EVALUATION_KEYS = ("DATASET.SUBSAMPLE_CLASSES", "TEST.SPLIT")
 
 
 def evaluation_dir(output_dir, cfg):
     return os.path.join(output_dir, f"eval_{cfg.DATASET.SUBSAMPLE_CLASSES}_{cfg.TEST.SPLIT}")
-
-
-def _identity(cfg):
-    trainer = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    return {**run_identity(cfg, trainer_nodes=trainer.identity_nodes(cfg)), **trainer.identity_extra(cfg)}
 
 
 def finished_run_to_evaluate(cfg):
@@ -38,7 +34,7 @@ def finished_run_to_evaluate(cfg):
     as_trained.defrost()
     as_trained.DATASET.SUBSAMPLE_CLASSES, as_trained.TEST.SPLIT = record["subsample_classes"], record["split"]
     as_trained.freeze()
-    return None if identity_differences(record["identity"], _identity(as_trained)) else record
+    return None if identity_differences(record["identity"], run_identity(as_trained)) else record
 
 
 def as_evaluation(args, cfg, record):

@@ -6,7 +6,7 @@ but its ``log.txt`` says so in one line and its ``results.json`` records ``"over
 files' value>, "run": <the value used>}}``, which the pipeline's summary and anyone reading the record can see.
 """
 from trainers.engine.config import merge_config_file, extend_cfg
-from trainers.hosts.settings import get_key
+from trainers.engine.config import get_key
 
 SCHEDULE_KEYS = ("OPTIM.MAX_EPOCH", "DATALOADER.TRAIN_X.BATCH_SIZE")
 

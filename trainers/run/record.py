@@ -1,13 +1,10 @@
-"""``results.json``, the record written atomically after a run's final test, and a run's identity.
+"""``results.json``, the record written atomically after a run's final test.
 
 A run is finished when its ``results.json`` is valid (``results_problem`` returns ""): the fields a table and
-the pipeline read are there with the right types, and the accuracy is a finite percentage. A run's identity
-(trainer, dataset, classes, shots, seed and a hash of the resolved config) is recorded in every checkpoint and
-in ``results.json``: resume refuses another run's checkpoint, and the pipeline reruns a run whose record does
-not match its plan.
+the pipeline read are there with the right types, and the accuracy is a finite percentage. The record carries
+the run's identity (``trainers/run/identity.py``).
 """
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -15,6 +12,7 @@ import subprocess
 import uuid
 
 import yaml
+
 
 from trainers.run.checkpoints import POINTER_FILE, write_text_atomically
 from trainers.run.paths import REPO_DIR
@@ -30,50 +28,6 @@ def git_commit():
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
-
-
-# Keys that do not change what a run computes: where it reads and writes, how much it prints, how many data
-# workers it uses (a resumed run may use another count; bit-exactness holds for the same count).
-IDENTITY_IGNORED_KEYS = (
-    "OUTPUT_DIR", "RESUME", "DATASET.ROOT", "VERBOSE", "TRAIN.PRINT_FREQ", "DATALOADER.NUM_WORKERS",
-    "TRAINER.DPC.BACKBONE_DIR", "SPLE.BACK_CKPT_PATH",  # the stage-1 run is tracked by its run id instead
-    "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
-)
-
-
-def config_hash(cfg, trainer_nodes=None):
-    """16 hex digits of the resolved config, without ``IDENTITY_IGNORED_KEYS``. With ``trainer_nodes``, of the
-    ``TRAINER`` nodes only those the run reads: registering another trainer leaves every hash as it was."""
-    config = yaml.safe_load(cfg.dump())
-    if trainer_nodes is not None:
-        config["TRAINER"] = {key: value for key, value in config["TRAINER"].items()
-                             if key == "NAME" or key in trainer_nodes}
-    for dotted in IDENTITY_IGNORED_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = config
-        for part in parents:
-            node = node.get(part) or {}
-        node.pop(leaf, None)
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def run_identity(cfg, eval_only=False, trainer_nodes=None):
-    return {
-        "trainer": cfg.TRAINER.NAME,
-        "dataset": cfg.DATASET.NAME,
-        "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
-        "num_shots": cfg.DATASET.NUM_SHOTS,
-        "seed": cfg.SEED,
-        "eval_only": bool(eval_only),
-        "config_hash": config_hash(cfg, trainer_nodes),
-    }
-
-
-def identity_differences(recorded, expected):
-    """``key: recorded -> expected`` for every identity field that differs (config_hash included)."""
-    return [f"{key}: {recorded.get(key)!r} there, {expected.get(key)!r} here"
-            for key in expected if recorded.get(key) != expected.get(key)]
 
 
 def new_run_id():

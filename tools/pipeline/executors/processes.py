@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from tools.pipeline.configs import REPO_DIR
+from trainers.run.paths import REPO_DIR
 from tools.pipeline.executors.base import Exit, Executor
 from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots
 from tools.pipeline.executors.order import longest_chain_first

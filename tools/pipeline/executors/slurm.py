@@ -28,7 +28,7 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from trainers.run.checkpoints import write_text_atomically
 
-from tools.pipeline.configs import ConfigError
+from trainers.engine.config import ConfigError
 from tools.pipeline.executors.base import Exit, Executor
 from tools.pipeline.executors.order import longest_chain_first
 from tools.pipeline.executors.slurm_job import TrainJob

@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 from submitit.slurm.slurm import _make_sbatch_string
 
-from tools.pipeline.configs import REPO_DIR, ConfigError
+from trainers.engine.config import ConfigError
+from trainers.run.paths import REPO_DIR
 
 # sbatch's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
 _TIME = re.compile(r"^(?:(?P<days>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?$")
