@@ -137,3 +137,34 @@ def test_init_weights_is_refused_not_ignored(tmp_path, shapes_root, tiny_clip_pa
     with pytest.raises(ConfigError, match="MODEL.INIT_WEIGHTS 'weights.pth' is not used here"):
         run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "out", "MODEL.INIT_WEIGHTS", "weights.pth"))
     assert not (tmp_path / "out" / "prompt_learner").exists()
+
+
+def test_a_whole_number_for_a_float_key_is_that_float_on_the_command_line_and_in_a_yaml(tmp_path):
+    from trainers.engine.config import build_cfg
+
+    method = write_yaml(tmp_path / "method.yaml", "OPTIM:\n  LR: 1\n")
+    cfg = build_cfg([method], ["TRAINER.DPC.HOST_LOSS_WEIGHT", "1", "OPTIM.WEIGHT_DECAY", 0])
+    assert (cfg.OPTIM.LR, cfg.TRAINER.DPC.HOST_LOSS_WEIGHT, cfg.OPTIM.WEIGHT_DECAY) == (1.0, 1.0, 0.0)
+    assert all(type(v) is float for v in (cfg.OPTIM.LR, cfg.TRAINER.DPC.HOST_LOSS_WEIGHT, cfg.OPTIM.WEIGHT_DECAY))
+    assert type(build_cfg([], ["OPTIM.MAX_EPOCH", "3"]).OPTIM.MAX_EPOCH) is int  # an int key stays an int
+
+
+@pytest.mark.parametrize("opts, expected", [
+    (["TRAINER.DPC.TOPK", "many"], "TRAINER.DPC.TOPK 'many': this key takes an int (default 8), not a str"),
+    (["OPTIM.LR", "[1, 2]"], "OPTIM.LR [1, 2]: this key takes a float (default 0.0003), not a list"),
+    (["OPTIM.MAX_EPOCH", "2.5"], "OPTIM.MAX_EPOCH 2.5: this key takes an int (default 10), not a float"),
+])
+def test_any_other_type_mismatch_is_one_line_naming_key_value_and_type(opts, expected):
+    from trainers.engine.config import build_cfg
+
+    with pytest.raises(ConfigError) as err:
+        build_cfg([], opts)
+    assert str(err.value) == f"Command-line option {expected}"
+
+
+def test_a_type_mismatch_in_a_yaml_names_the_file(tmp_path):
+    from trainers.engine.config import build_cfg
+
+    method = write_yaml(tmp_path / "method.yaml", "TRAINER:\n  DPC:\n    WEIGHT_BASE: high\n")
+    with pytest.raises(ConfigError, match=r"method\.yaml: TRAINER\.DPC\.WEIGHT_BASE 'high': this key takes a float"):
+        build_cfg([method], [])
