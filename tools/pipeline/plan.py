@@ -17,6 +17,9 @@ best_val``) is evaluated and built on from its ``model-best.pth.tar``.
 import os
 import shlex
 from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+from yacs.config import CfgNode
 
 from tools import output_folders as layout
 from tools.pipeline import presets
@@ -70,15 +73,15 @@ class Run:
     root: str
     dataset_config: str  # path, as train.py is given it
     config_file: str  # path, as train.py is given it
-    opts: list = field(default_factory=list)  # KEY VALUE pairs
+    opts: List[str] = field(default_factory=list)  # KEY VALUE pairs
     eval_only: bool = False
     model_dir: str = ""  # the checkpoint an --eval-only run evaluates ("" for zero-shot)
-    load_epoch: int = None
-    needs: list = field(default_factory=list)  # the runs whose checkpoints this one loads
-    warn: object = field(default=print, repr=False, compare=False)
+    load_epoch: Optional[int] = None
+    needs: List["Run"] = field(default_factory=list)  # the runs whose checkpoints this one loads
+    warn: Callable[[str], None] = field(default=print, repr=False, compare=False)  # for configs not checkable here
     _config: tuple = field(default=None, init=False, repr=False, compare=False)  # (state of the needs, config)
 
-    def config(self):
+    def config(self) -> Optional[CfgNode]:
         """The config train.py builds for this run, from the run's own fields (never from its command line);
         None for a trainer not registered here. Built once per state of the runs it needs: DPC's config takes
         its host from the stage-1 checkpoint, so it is built again once that run has finished."""
@@ -90,19 +93,19 @@ class Run:
                                                         warn=self.warn))
         return self._config[1]
 
-    def config_files(self):
+    def config_files(self) -> List[str]:
         return [path if os.path.isabs(path) else os.path.join(REPO_DIR, path)
                 for path in (self.dataset_config, self.config_file)]
 
-    def max_epoch(self):
+    def max_epoch(self) -> int:
         """The epoch this run ends at: the ``--load-epoch`` of the runs that evaluate its checkpoint."""
         return max_epoch(self.config(), self.config_files(), self.opts)
 
-    def keeps_best_val(self):
+    def keeps_best_val(self) -> bool:
         return keeps_best_val(self.config(), self.config_files())
 
     @property
-    def argv(self):
+    def argv(self) -> List[str]:
         """The anchors' flags, then --eval-only ..., then the KEY VALUE options."""
         flags = ["--eval-only"] if self.eval_only else []
         if self.model_dir:
@@ -113,10 +116,10 @@ class Run:
                 "--dataset-config-file", self.dataset_config, "--config-file", self.config_file,
                 "--output-dir", self.output_dir, *flags, *[str(v) for v in self.opts]]
 
-    def command(self):
+    def command(self) -> List[str]:
         return ["python", "train.py", *self.argv]
 
-    def command_line(self):
+    def command_line(self) -> str:
         return shlex.join(self.command())
 
 

@@ -1,10 +1,21 @@
-"""The executor seam: what every executor offers the scheduler in ``tools/pipeline/runner.py``."""
+"""The executor seam: what every executor offers the scheduler in ``tools/pipeline/runner.py``.
+
+A new executor subclasses ``Executor`` and defines ``has_room``, ``start`` and ``wait``; the other methods have
+defaults that fit an executor whose runs end with the pipeline.
+"""
+from __future__ import annotations
+
 import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set, Tuple
 
 from tools.pipeline.executors.order import plan_order
+
+if TYPE_CHECKING:
+    from tools.pipeline.plan import Run
+
+Say = Callable[[str], None]  # prints one line of the pipeline's log
 
 
 @dataclass(frozen=True)
@@ -14,7 +25,7 @@ class Exit:
     status: Optional[int]
     reason: str = ""
 
-    def describe(self):
+    def describe(self) -> str:
         if self.reason:
             return self.reason
         if self.status is not None and self.status < 0:
@@ -34,33 +45,33 @@ class Executor(ABC):
     ordering = staticmethod(plan_order)
 
     @abstractmethod
-    def has_room(self):
+    def has_room(self) -> bool:
         """Whether one more run may start now."""
 
     @abstractmethod
-    def start(self, run, output_file):
+    def start(self, run: Run, output_file: str) -> str:
         """Start ``run``, its output appended to ``output_file``; returns a note for the log line ("" for none)."""
 
     @abstractmethod
-    def wait(self, say):
+    def wait(self, say: Say) -> List[Tuple[Run, Exit]]:
         """Block until at least one started run has ended; returns ``[(run, Exit), ...]``."""
 
-    def check(self):
+    def check(self) -> None:
         """Raise ``ConfigError`` if runs cannot execute here, before any starts (no Slurm on this machine)."""
 
-    def adopt(self, run, output_file):
+    def adopt(self, run: Run, output_file: str) -> Optional[str]:
         """Follow ``run`` if an earlier invocation left it running (a queued Slurm job); returns a note, or None
         when there is nothing to follow and the run must be started."""
         return None
 
-    def stop(self, say):
+    def stop(self, say: Say) -> None:
         """The pipeline is interrupted: end or hand over whatever is still running."""
 
-    def describe(self):
+    def describe(self) -> List[str]:
         """Comment lines for ``--dry-run`` saying where the runs would execute (none for the serial default)."""
         return []
 
-    def dry_run_lines(self, runs, finished):
+    def dry_run_lines(self, runs: Sequence[Run], finished: Set[str]) -> List[str]:
         """``--dry-run``: every run's command in the plan's order; ``finished`` (keys) appear as comments."""
         lines = list(self.describe())
         for run in runs:
