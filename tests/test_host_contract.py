@@ -11,6 +11,8 @@ This module also defines a host of its own, as a new host's module would (a conf
 head of its own, a two-line trainer) plus its yaml: nothing else names it. It is registered for this module's
 tests only: its config node would change the config, and so the identity, of every other run.
 """
+import ast
+import inspect
 import json
 
 import pytest
@@ -77,6 +79,30 @@ def biased_coop(tmp_path_factory):
 
 
 HOSTS = [*registered_hosts(), "BiasedCoOp"]  # every registered host, and the new one
+
+
+def documented_example():
+    """The worked example of docs/HOSTS.md ("Adding a host"): its code block, parsed."""
+    with open("docs/HOSTS.md", encoding="utf-8") as f:
+        text = f.read()
+    return ast.parse(text.split("```python\n# trainers/hosts/biased_coop.py\n", 1)[1].split("```", 1)[0])
+
+
+def test_the_documented_example_is_this_host():
+    """docs/HOSTS.md shows this module's host as a shipped module writes it (the same code, with the decorators
+    this module replaces by a patch), and its imports name the modules where those names live."""
+    documented = documented_example()
+    definitions = {node.name: node for node in documented.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    decorators = {add_biased_coop_config: ["config_extension"], BiasedCoOpCLIP: [],
+                  BiasedCoOp: ["TRAINER_REGISTRY.register()"]}
+    for ours, decorated in decorators.items():
+        theirs = definitions[ours.__name__]
+        assert [ast.dump(d) for d in theirs.decorator_list] == [ast.dump(ast.parse(d, mode="eval").body)
+                                                                for d in decorated], ours.__name__
+        theirs.decorator_list = []
+        assert ast.dump(theirs) == ast.dump(ast.parse(inspect.getsource(ours)).body[0]), ours.__name__
+    imports = [node for node in documented.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    exec(compile(ast.Module(body=imports, type_ignores=[]), "docs/HOSTS.md", "exec"), {})
 
 
 def test_the_new_host_is_registered_and_its_head_is_its_own():
