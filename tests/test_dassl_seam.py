@@ -92,7 +92,7 @@ def test_dpc_runtime_builtin_overrides_an_installed_dassl(fake_dassl, monkeypatc
     assert toolbox.Datum is datasets.runtime.Datum and toolbox.DataManager is datasets.runtime.DataManager
 
 
-# ---- who may import whom (README, developer notes) ---------------------------------------------------------
+# ---- who may import whom (docs/DEVELOPERS.md) --------------------------------------------------------------
 
 SEAM_FILES = ("datasets/toolbox.py", "trainers/engine/__init__.py")
 SEAM_DIRS = ("datasets/runtime/", "trainers/engine/runtime/")

@@ -3,10 +3,16 @@
 Built on a tiny CLIP, a host meets the interface (its flags tell the truth, class subsets are rows of all classes,
 it trains under autocast); through train.py it lowers its loss, evaluates new classes from its slim checkpoint,
 and DPC over it -- with the one DPC config, the host rebuilt from stage 1 -- keeps its new-class logits exactly at
-TRAINER.DPC.WEIGHT_NEW 0. This module also defines a host of its own, as a new host's module would (a config node,
-a model class with a head of its own, a two-line trainer) plus its yaml: nothing else names it. It is registered
-for this module's tests only: its config node would change the config, and so the identity, of every other run.
+TRAINER.DPC.WEIGHT_NEW 0. Every test is parametrised by host and the train.py runs are made per host, so
+``pytest -k MyHost`` builds and trains that host alone; a host states the settings under which its loss reliably
+falls here in its own trainer (``HostTrainer.contract_opts``).
+
+This module also defines a host of its own, as a new host's module would (a config node, a model class with a
+head of its own, a two-line trainer) plus its yaml: nothing else names it. It is registered for this module's
+tests only: its config node would change the config, and so the identity, of every other run.
 """
+import ast
+import inspect
 import json
 
 import pytest
@@ -75,6 +81,30 @@ def biased_coop(tmp_path_factory):
 HOSTS = [*registered_hosts(), "BiasedCoOp"]  # every registered host, and the new one
 
 
+def documented_example():
+    """The worked example of docs/HOSTS.md ("Adding a host"): its code block, parsed."""
+    with open("docs/HOSTS.md", encoding="utf-8") as f:
+        text = f.read()
+    return ast.parse(text.split("```python\n# trainers/hosts/biased_coop.py\n", 1)[1].split("```", 1)[0])
+
+
+def test_the_documented_example_is_this_host():
+    """docs/HOSTS.md shows this module's host as a shipped module writes it (the same code, with the decorators
+    this module replaces by a patch), and its imports name the modules where those names live."""
+    documented = documented_example()
+    definitions = {node.name: node for node in documented.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    decorators = {add_biased_coop_config: ["config_extension"], BiasedCoOpCLIP: [],
+                  BiasedCoOp: ["TRAINER_REGISTRY.register()"]}
+    for ours, decorated in decorators.items():
+        theirs = definitions[ours.__name__]
+        assert [ast.dump(d) for d in theirs.decorator_list] == [ast.dump(ast.parse(d, mode="eval").body)
+                                                                for d in decorated], ours.__name__
+        theirs.decorator_list = []
+        assert ast.dump(theirs) == ast.dump(ast.parse(inspect.getsource(ours)).body[0]), ours.__name__
+    imports = [node for node in documented.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    exec(compile(ast.Module(body=imports, type_ignores=[]), "docs/HOSTS.md", "exec"), {})
+
+
 def test_the_new_host_is_registered_and_its_head_is_its_own():
     assert "BiasedCoOp" in registered_hosts()
     model = build_host("BiasedCoOp")
@@ -134,38 +164,40 @@ def test_autocast_trains_the_host(host):
 # ---- through train.py -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory, tiny_clip_path, biased_coop):
-    """Every host trained on the base classes for 2 epochs (12 classes: 6 base, 6 new, so that DPC finds
-    negatives outside a batch of 4)."""
-    tmp = tmp_path_factory.mktemp("hosts")
-    root = str(tmp / "data")
+def twelve_classes(tmp_path_factory):
+    """12 classes: 6 base, 6 new, so that DPC finds negatives outside a batch of 4."""
+    root = str(tmp_path_factory.mktemp("hosts_data"))
     make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    runs = {}
-    for host in HOSTS:
-        runs[host] = tmp / host
-        run_train(*host_args(host, root, tiny_clip_path, runs[host]))
-    return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "runs": runs}
+    return root
 
 
-def evaluate_new(stage1, host, out):
-    return run_train(*host_args(host, stage1["root"], stage1["clip"], out, subsample="new",
-                                flags=("--eval-only", "--model-dir", stage1["runs"][host], "--load-epoch", 2)))
+@pytest.fixture(scope="module", params=HOSTS)
+def stage1(request, tmp_path_factory, twelve_classes, tiny_clip_path, biased_coop):
+    """One host (the parameter) trained on the base classes for 2 epochs; made only for the hosts selected."""
+    host = request.param
+    tmp = tmp_path_factory.mktemp(f"host_{host}")
+    run_train(*host_args(host, twelve_classes, tiny_clip_path, tmp / host))
+    return {"host": host, "root": twelve_classes, "clip": tiny_clip_path, "tmp": tmp, "run": tmp / host}
+
+
+def evaluate_new(stage1, out):
+    return run_train(*host_args(stage1["host"], stage1["root"], stage1["clip"], out, subsample="new",
+                                flags=("--eval-only", "--model-dir", stage1["run"], "--load-epoch", 2)))
 
 
 def first_test_images(trainer):
     return trainer.parse_batch_test(next(iter(trainer.test_loader)))[0]
 
 
-@pytest.mark.parametrize("host", HOSTS)
-def test_base_to_new_from_the_slim_checkpoint(host, stage1):
-    trained = stage1["runs"][host]
+def test_base_to_new_from_the_slim_checkpoint(stage1):
+    host, trained = stage1["host"], stage1["run"]
     base = json.loads((trained / "results.json").read_text())
     assert base["subsample_classes"] == "base" and base["n"] == 18  # 6 classes x 3 test images
     saved = torch.load(trained / host_model_class(host).checkpoint_name / "model.pth.tar-2", weights_only=True)
     assert saved["host"]["trainer"] == host  # how the host was built, for DPC's stage 2
 
     out = stage1["tmp"] / f"{host}_new"
-    trainer = evaluate_new(stage1, host, out)
+    trainer = evaluate_new(stage1, out)
     assert set(saved["state_dict"]) == set(trainer.model.prompt_learner.state_dict())  # learnable tensors only
     for key, value in trainer.model.prompt_learner.state_dict().items():
         assert torch.equal(value, saved["state_dict"][key])
@@ -175,14 +207,9 @@ def test_base_to_new_from_the_slim_checkpoint(host, stage1):
         assert trainer.model_inference(first_test_images(trainer)).shape[1] == 6
 
 
-# Settings under which a few steps on the tiny random CLIP reliably lower each loss. KgCoOp starts at its
-# score's minimum with "a photo of a" (the init equals its template), so it starts from random context here.
-LOWERING = {"KgCoOp": ("OPTIM.LR", 0.002, "TRAINER.COOP.CTX_INIT", "")}
-
-
 @pytest.mark.parametrize("host", HOSTS)
 def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
-    opts = LOWERING.get(host, ("OPTIM.LR", 0.01))
+    opts = TRAINER_REGISTRY.get(host).contract_opts  # the host's own settings for this test
     trainer = run_train(*host_args(host, shapes_root, tiny_clip_path, tmp_path, "OPTIM.WARMUP_EPOCH", 0, *opts,
                                    "TEST.NO_TEST", True, epochs=8, flags=("--no-train",)))
     images, labels = trainer.parse_batch_test(next(iter(trainer.test_loader)))
@@ -195,9 +222,8 @@ def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
     assert loss() < 0.98 * before
 
 
-@pytest.mark.parametrize("host", HOSTS)
-def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(host, stage1):
-    tmp, root, clip_path = stage1["tmp"], stage1["root"], stage1["clip"]
+def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(stage1):
+    host, tmp, root, clip_path = stage1["host"], stage1["tmp"], stage1["root"], stage1["clip"]
 
     def dpc(out, *opts, flags=(), subsample="base"):
         return run_train("--trainer", "DPC", *flags, "--root", root, "--seed", 1,
@@ -206,11 +232,11 @@ def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(host, stage
                          "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
 
     stage2 = tmp / f"{host}_dpc"
-    trained = dpc(stage2, "TRAINER.DPC.BACKBONE_DIR", str(stage1["runs"][host]))
+    trained = dpc(stage2, "TRAINER.DPC.BACKBONE_DIR", str(stage1["run"]))
     assert trained.cfg.TRAINER.DPC.HOST == host
     moved = [not torch.equal(p, trained.prompts.frozen()[n]) for n, p in trained.prompts.parallel_values().items()]
     assert any(moved)  # stage 2 trained P'
-    host_new = evaluate_new(stage1, host, tmp / f"{host}_host_new")
+    host_new = evaluate_new(stage1, tmp / f"{host}_host_new")
     wrapped = dpc(tmp / f"{host}_dpc_new", flags=("--eval-only", "--model-dir", stage2, "--load-epoch", 1),
                   subsample="new")
     images = first_test_images(host_new)

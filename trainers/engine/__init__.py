@@ -2,7 +2,7 @@
 
 Trainers import these names from here, never from ``dassl`` or ``trainers.engine.runtime`` directly. What the
 project owns itself under both runtimes (checkpoint files, resume, optimiser and LR schedule, the log tee, the
-batch contract) lives above the seam; the README's developer notes list both sides.
+batch contract) lives above the seam; docs/DEVELOPERS.md lists both sides.
 """
 from datasets.toolbox import HAVE_DASSL, RUNTIME_NAME
 

@@ -5,42 +5,56 @@ registered, optimised and checkpointed, under the model's ``checkpoint_name`` (t
 PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree), and every checkpoint
 records how the host was built. The step minimises the host's own loss; the LR schedule steps after each epoch's
 last batch, as in Dassl.
+
+What a host trainer defines: ``model_class``, and optionally ``paper_configs``, ``teacher_run`` with
+``teacher_dir_key``, ``contract_opts`` (class attributes), and the hooks ``build_model`` (to build more than the
+model, e.g. PromptSRC's GPA) and ``after_last_batch``.
 """
+from __future__ import annotations
+
+from typing import Any, ClassVar, Optional
+
+import torch
+
 from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine import TRAINER_REGISTRY, compute_accuracy
-from trainers.hosts.interface import build_host
+from trainers.hosts.interface import HostModel, build_host
 from trainers.hosts.settings import host_record
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
-from trainers.evaluation.scoring import host_scorer
+from trainers.evaluation.scoring import FeatureScorer, host_scorer
 
 
-def strip_module_prefix(state_dict):
+def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
 
 
 class HostTrainer(ClipTrainer):
-    model_class = None  # a trainers.hosts.interface.HostModel subclass
+    model_class: ClassVar[Optional[type[HostModel]]] = None  # required: the host's HostModel subclass
     # The host's configs its paper used per benchmark, read by the pipeline (tools/pipeline/presets.py): "base2new", and
     # optionally "cross" (cross-dataset and DG), "few_shot" and "per_dataset" ({dataset config: config}).
-    paper_configs = None
+    paper_configs: ClassVar[Optional[dict[str, Any]]] = None
     # A host whose model needs another trained model names that run: (host trainer, its config), and the key of its
     # own node that takes the run's directory (PromptKD's teacher). The pipeline trains it first.
-    teacher_run = None
-    teacher_dir_key = None
+    teacher_run: ClassVar[Optional[tuple[str, str]]] = None
+    teacher_dir_key: ClassVar[Optional[str]] = None
+    # Config options (KEY, VALUE, ...) under which a few steps on the contract tests' tiny random CLIP reliably
+    # lower this host's loss (tests/test_host_contract.py); a host whose loss needs other settings states them here.
+    contract_opts: ClassVar[tuple[Any, ...]] = ("OPTIM.LR", 0.01)
 
     @property
-    def config_node(self):
+    def config_node(self) -> str:
         return self.model_class.config_node
 
     @classmethod
-    def identity_nodes(cls, cfg):
+    def identity_nodes(cls, cfg: Any) -> list[str]:
         return [cls.model_class.config_node]
 
     @property
-    def registered_name(self):
+    def registered_name(self) -> str:
         return self.model_class.checkpoint_name
 
-    def build_model(self):
+    def build_model(self) -> None:
+        """Build the host (as DPC builds it); register, optimise and checkpoint its prompt learner alone."""
         clip_model = self.load_clip()
         self.model = build_host(self.model_class, self.cfg, self.dm.dataset.classnames, clip_model).to(self.device)
         learner = self.model.prompt_learner
@@ -48,7 +62,8 @@ class HostTrainer(ClipTrainer):
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
         self.register_model(self.registered_name, learner, self.optim, self.sched)
 
-    def forward_backward(self, batch):
+    def forward_backward(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One step on the host's own loss; returns the numbers the training log prints."""
         images, labels = self.parse_batch_train(batch)
         with self.autocast():
             loss = self.model.loss(images, labels)
@@ -60,31 +75,31 @@ class HostTrainer(ClipTrainer):
             self.after_last_batch()
         return summary
 
-    def test_scorer(self):
+    def test_scorer(self) -> FeatureScorer:
         return host_scorer(self.model, self.model.frozen_image_features)
 
-    def after_last_batch(self):
+    def after_last_batch(self) -> None:
         """Called after the optimiser and scheduler steps of each epoch's last batch (PromptSRC's GPA)."""
 
     @classmethod
-    def adapt_checkpoint(cls, name, state_dict):
+    def adapt_checkpoint(cls, name: str, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return cls.model_class.adapt_state_dict(strip_module_prefix(state_dict))
 
-    def checkpoint_extra(self, name):
+    def checkpoint_extra(self, name: str) -> dict[str, Any]:
         """How the host was built, so that DPC's stage 2 rebuilds it so (``trainers/hosts/settings.py``)."""
         return {"host": host_record(self.cfg, type(self).__name__, self.model_class)}
 
 
-def registered_hosts():
+def registered_hosts() -> list[str]:
     """The names of every registered host trainer."""
     return [name for name in TRAINER_REGISTRY.registered_names() if is_host_trainer(TRAINER_REGISTRY.get(name))]
 
 
-def is_host_trainer(cls):
+def is_host_trainer(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, HostTrainer) and cls.model_class is not None
 
 
-def host_model_class(name):
+def host_model_class(name: str) -> type[HostModel]:
     """The model class of the host trainer registered as ``name``."""
     cls = TRAINER_REGISTRY.get(name)
     if not is_host_trainer(cls):

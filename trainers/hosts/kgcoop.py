@@ -87,3 +87,4 @@ class KgCoOpCLIP(CoOpCLIP):
 class KgCoOp(HostTrainer):
     model_class = KgCoOpCLIP
     paper_configs = {"base2new": "vit_b16_ep100_ctxv1"}
+    contract_opts = ("OPTIM.LR", 0.002, "TRAINER.COOP.CTX_INIT", "")  # "a photo of a" = its template: score at minimum
