@@ -269,3 +269,11 @@ def test_a_planned_run_builds_its_config_once(tmp_path, monkeypatch):
         for run in runs:
             expected_identity(run), unfinished_reason(run), stale_reason(run), run.max_epoch()
     assert len(runs) == 16 and len(builds) == 16
+
+
+@pytest.mark.parametrize("module, argv", [("tools.pipeline", ["--host", "NoSuchHost", "--dry-run"]),
+                                          ("tools.tables", ["no/such/output/root"])])
+def test_the_entry_points_exit_with_their_status_and_one_error_line(module, argv, tmp_path):
+    done = subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2 and "error" in done.stderr, done.stderr

@@ -22,7 +22,6 @@ from datasets.demo_world import make_demo_world
 
 from tabulate import tabulate
 
-from trainers.run.errors import run_reporting_bad_input
 
 from tools import output_folders as layout
 from tools.pipeline.configs import resolve_dataset_config
@@ -112,6 +111,3 @@ def main(argv=None):
     print(f"\nWall time: {time.time() - start:.0f} s")
     return 0 if all(o.status in ("done", "ran") for o in outcomes) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(run_reporting_bad_input(main, program="python -m tools.demo"))

@@ -24,7 +24,6 @@ import argparse
 import os
 import sys
 
-from trainers.run.errors import run_reporting_bad_input
 
 from tools import output_folders as layout
 from tools.pipeline import presets
@@ -161,6 +160,3 @@ def main(argv=None):
         print_table(spec, runs)
     return 1 if any(o.status in (FAILED, BLOCKED) for o in outcomes) else 0
 
-
-if __name__ == "__main__":
-    sys.exit(run_reporting_bad_input(main, program="python -m tools.pipeline"))

@@ -14,7 +14,6 @@ import sys
 
 from trainers.run.checkpoints import write_text_atomically
 
-from trainers.run.errors import run_reporting_bad_input
 
 from tools import output_folders as layout
 from tools.tables.figure import matplotlib_available, save_base2new_figure
@@ -104,6 +103,3 @@ def main(argv=None):
             print(f"Figure written to {os.path.abspath(args.figure)}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(run_reporting_bad_input(main, program="python -m tools.tables"))
