@@ -42,7 +42,9 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     - ``text_depends_on_image``: ``encode_text`` needs the image features and returns one set per image (CoCoOp);
     - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance);
     - ``frozen_image_features``: ``encode_image`` is CLIP's own image encoder, untouched by any prompt, so a test
-      image's features are the same in every run and the feature cache may keep them (``trainers/feature_cache.py``).
+      image's features are the same in every run and the feature cache may keep them (``trainers/feature_cache.py``);
+    - ``reference_rounds_prompts_fp16``: its reference rounds every inserted prompt through fp16 in every precision, so
+      ``MODEL.REFERENCE_PARITY`` implies its node's ``ROUND_PROMPTS_FP16`` (``trainers/hosts/prompt_rounding.py``).
     """
 
     config_node = None
@@ -51,6 +53,7 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     text_depends_on_image = False
     image_encoder_prompted = False
     frozen_image_features = False
+    reference_rounds_prompts_fp16 = False
 
     def __init__(self, clip_model):
         super().__init__()
