@@ -20,9 +20,11 @@ def extend_cfg(cfg):
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (base-to-new protocol)
     cfg.DATASET.FOLDER = ""  # ImageFolder: the folder under DATASET.ROOT
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where named CLIP weights are downloaded; "" = ~/.cache/clip
-    # True: every host computes in its reference's order (all 77 text positions, casts after copying, implied fp16
-    # rounding of inserted prompts, one normalisation per tower, per-image heads): logits, loss and gradients as
-    # the reference's, bit for bit as measured from outside (docs/HOSTS.md, "Reference parity"); slower
+    # True: each host computes in its reference's order, slower (docs/HOSTS.md, "Reference parity"): all 77 text
+    # positions; prompts cast after copying; ROUND_PROMPTS_FP16 True for IVLP, PromptSRC, MaPLe unless written
+    # (a written False wins, logged); one normalisation per tower for head and loss (PromptSRC, KgCoOp); KgCoOp's
+    # hand-made features from fp16 CLIP; CoCoOp's head per image. Measured from outside, that order is the
+    # references' logits, loss and gradients bit for bit (CoOp, CoCoOp, KgCoOp, IVLP, MaPLe, PromptSRC)
     cfg.MODEL.REFERENCE_PARITY = False
     # a folder for test-image features of frozen image encoders ("": none), trainers/feature_cache.py
     cfg.TEST.FEATURE_CACHE = ""
