@@ -97,7 +97,7 @@ def test_dpc_scores_and_trains_through_the_hosts_parity_paths(host, parity, stag
     if host == "KgCoOp":
         assert trainer.host.handcrafted_text_features.dtype == (torch.float16 if parity else torch.float32)
 
-    images, labels = trainer.parse_batch_train(next(iter(trainer.train_loader_x.loader)))
+    images, labels = trainer.parse_batch_train(next(iter(trainer.dm.train_loader_x)))  # a plain batch
     watch = Watch(monkeypatch)
     scores, anchor_features = trainer.score(images)  # P-scoring
     scoring = watch.taken()

@@ -2,9 +2,10 @@
 prompt through fp16 in every precision (``HostModel.reference_rounds_prompts_fp16``: IVLP, PromptSRC, MaPLe).
 
 A run that writes the key itself keeps its value: written means present in a yaml file (its ``_BASE_`` chain
-included) or on the command line, whatever the value, so ``ROUND_PROMPTS_FP16 False`` wins over the switch. yacs
-does not say which keys were written, so the same sources are merged once more into a probe config whose rounding
-keys are None (a value yacs lets any other replace): a key still None there was not written.
+included) or on the command line, whatever the value, so ``ROUND_PROMPTS_FP16 False`` wins over the switch. The
+command line's keys are read as given; yacs does not say which keys a yaml file wrote, so the files are merged once
+more into a probe config whose rounding keys are None (a value yacs lets any other replace): a key still None
+there was not written.
 
 ``build_cfg`` resolves this before the trainer's own resolution, so that the printed, recorded and hashed config
 holds the value the run uses, and DPC's stage 2 compares that value with its stage-1 run's (``dpc/stage1.py``).
@@ -27,20 +28,15 @@ def written_rounding_nodes(nodes, config_files=(), flags=None, opts=()):
     """The nodes of ``nodes`` whose ``ROUND_PROMPTS_FP16`` the run's yaml files, flags or KEY VALUE opts write."""
     from trainers.engine import get_cfg_default
 
+    given = {str(key) for key in list(opts)[::2]} | set(flags or {})
     probe = extend_cfg(get_cfg_default())
     for node in nodes:
         probe.TRAINER[node][ROUND_KEY] = None
     for path in config_files:
         if path:
             merge_config_file(probe, path)
-    for key, value in (flags or {}).items():
-        *parents, leaf = key.split(".")
-        target = probe
-        for part in parents:
-            target = target[part]
-        target[leaf] = value
-    probe.merge_from_list([str(value) for value in opts])
-    return {node for node in nodes if probe.TRAINER[node][ROUND_KEY] is not None}
+    return {node for node in nodes
+            if f"TRAINER.{node}.{ROUND_KEY}" in given or probe.TRAINER[node][ROUND_KEY] is not None}
 
 
 def imply_prompt_rounding(cfg, config_files=(), flags=None, opts=()):
