@@ -5,6 +5,7 @@ Stage 1 runs without the switch, so the DPC run also shows that the switch given
 over a stage-1 record that says False (an override DPC may honour, and logs). The parity paths are watched where
 they are: the text blocks' sequence length (all 77 positions), the casts of inserted prompts (``prompt_copies``),
 CoCoOp's per-image head, PromptSRC's and KgCoOp's one normalisation, KgCoOp's fp16 hand-crafted features.
+A DPC run that names neither the switch nor the rounding takes both from a stage-1 run made under the switch.
 """
 import pytest
 import torch
@@ -113,3 +114,19 @@ def test_dpc_scores_and_trains_through_the_hosts_parity_paths(host, parity, stag
         assert phase["per_image_head"] > 0 if parity and per_image else phase["per_image_head"] == 0
     assert scoring["normalised_once"] == 0  # scoring needs logits only: the head
     assert training["normalised_once"] > 0 if parity and normalised_once else training["normalised_once"] == 0
+
+
+@pytest.mark.parametrize("written", [(), ("TRAINER.MAPLE.ROUND_PROMPTS_FP16", False)])
+def test_dpc_without_the_switch_takes_it_and_the_rounding_from_a_parity_stage1(written, stage1, tiny_clip_path):
+    """Stage 1 under the switch records the rounding it used (implied True, or a written False); a DPC run that
+    names neither inherits both."""
+    tmp = stage1["tmp"] / f"maple_parity_{bool(written)}"
+    run_train(*host_args("MaPLe", stage1["root"], tiny_clip_path, tmp / "stage1", "MODEL.REFERENCE_PARITY", True,
+                         *written, epochs=1))
+    trainer = run_train("--trainer", "DPC", "--no-train", "--root", stage1["root"], "--seed", 1,
+                        "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
+                        "--output-dir", tmp / "dpc", "MODEL.BACKBONE.NAME", tiny_clip_path, "DATASET.NUM_SHOTS", 4,
+                        "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.DPC.BACKBONE_DIR", tmp / "stage1")
+    assert trainer.cfg.MODEL.REFERENCE_PARITY and trainer.host.reference_parity
+    assert trainer.host.round_prompts_fp16 is (not written)
+    assert "Override of the host's" not in (tmp / "dpc" / "log.txt").read_text()
