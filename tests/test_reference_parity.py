@@ -1,9 +1,11 @@
 """MODEL.REFERENCE_PARITY: the encoders compute as the reference implementations do (all 77 text positions, casts
-after copying the prompts); the default differs from that in rounding only."""
+after copying the prompts); the default differs from that in rounding only. The fp16 rounding of inserted prompts
+the switch implies is a change of values, not of rounding order: both modes are compared with the same rounding."""
 import pytest
 import torch
 
 from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
+from trainers.hosts.host_trainer import host_model_class
 from trainers.hosts.coop import CoOpCLIP
 from trainers.prompted_clip import build_tiny_clip, prompt_copies
 from trainers.hosts.zsclip import ZeroshotCLIPModel
@@ -13,10 +15,14 @@ from trainers.hosts.zsclip import ZeroshotCLIPModel
 @pytest.mark.parametrize("host", HOSTS)
 def test_both_modes_give_the_same_logits_in_fp32(host):
     clip_model = build_tiny_clip()
-    fast, parity = build_host(host, clip_model=clip_model), build_host(host, "MODEL.REFERENCE_PARITY", True,
-                                                                       clip_model=clip_model)
+    model_class = host_model_class(host)
+    rounding = ((f"TRAINER.{model_class.config_node}.ROUND_PROMPTS_FP16", True)
+                if model_class.reference_rounds_prompts_fp16 else ())
+    fast, parity = build_host(host, *rounding, clip_model=clip_model), build_host(host, "MODEL.REFERENCE_PARITY", True,
+                                                                                  clip_model=clip_model)
     parity.prompt_learner.load_state_dict(fast.prompt_learner.state_dict())
     assert parity.reference_parity and not fast.reference_parity
+    assert getattr(parity, "round_prompts_fp16", False) == bool(rounding)  # implied by the switch alone
     images = random_images()
     difference = (fast.logits(images) - parity.logits(images)).abs().max().item()
     assert difference <= 1e-5

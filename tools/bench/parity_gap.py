@@ -1,12 +1,14 @@
-"""How far the default encoders are from MODEL.REFERENCE_PARITY, per host: logits and prompt gradients.
+"""How far the default mode is from MODEL.REFERENCE_PARITY, per host: logits and prompt gradients.
 
     python -m tools.bench.parity_gap                 # tiny random CLIP
     python -m tools.bench.parity_gap --vit-b16       # ViT-B/16-sized random weights (slow on a CPU)
 
 Both modes run the same host with the same prompt values on the same images, in fp32 and in fp16 (the released
 checkpoints' dtypes, as ``clip.model.convert_weights`` makes them; fp16 on a CPU needs a torch with CPU half
-kernels). Printed per host and precision: the largest |logit difference| in evaluation, and the largest relative
-difference of a prompt tensor's gradient of the host's loss (|g_fast - g_parity|_max / |g_parity|_max).
+kernels). The fp16 rounding of inserted prompts that the switch implies (IVLP, PromptSRC, MaPLe) changes what the
+prompts are, not only how the rounding falls, so the default mode is given it too here. Printed per host and
+precision: the largest |logit difference| in evaluation, and the largest relative difference of a prompt tensor's
+gradient of the host's loss (|g_fast - g_parity|_max / |g_parity|_max).
 """
 import argparse
 
@@ -27,8 +29,12 @@ CLASSNAMES = ["red circle", "green square", "blue triangle", "yellow circle", "g
 def host_pair(host, clip_model):
     """The host in both modes, with the same prompt values."""
     models = []
+    model_class = host_model_class(host)
+    rounding = ([f"TRAINER.{model_class.config_node}.ROUND_PROMPTS_FP16", True]
+                if model_class.reference_rounds_prompts_fp16 else [])
     for parity in (False, True):
-        cfg = build_cfg([f"configs/trainers/{host}/cpu_tiny.yaml"], ["MODEL.REFERENCE_PARITY", parity], trainer=host)
+        cfg = build_cfg([f"configs/trainers/{host}/cpu_tiny.yaml"], ["MODEL.REFERENCE_PARITY", parity, *rounding],
+                        trainer=host)
         torch.manual_seed(0)
         models.append(build_host(host_model_class(host), cfg, CLASSNAMES, clip_model))
     models[1].prompt_learner.load_state_dict(models[0].prompt_learner.state_dict())

@@ -20,7 +20,12 @@ def extend_cfg(cfg):
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (base-to-new protocol)
     cfg.DATASET.FOLDER = ""  # ImageFolder: the folder under DATASET.ROOT
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where named CLIP weights are downloaded; "" = ~/.cache/clip
-    cfg.MODEL.REFERENCE_PARITY = False  # compute as the reference implementations do, bit for bit (slower)
+    # True: each host computes in its reference's order, slower (docs/HOSTS.md, "Reference parity"): all 77 text
+    # positions; prompts cast after copying; ROUND_PROMPTS_FP16 True for IVLP, PromptSRC, MaPLe unless written
+    # (a written False wins, logged); one normalisation per tower for head and loss (PromptSRC, KgCoOp); KgCoOp's
+    # hand-made features from fp16 CLIP; CoCoOp's head per image. Measured from outside, that order is the
+    # references' logits, loss and gradients bit for bit (CoOp, CoCoOp, KgCoOp, IVLP, MaPLe, PromptSRC)
+    cfg.MODEL.REFERENCE_PARITY = False
     # a folder for test-image features of frozen image encoders ("": none), trainers/evaluation/feature_cache.py
     cfg.TEST.FEATURE_CACHE = ""
     for extend in _EXTENSIONS:
@@ -151,15 +156,17 @@ def _typed_opts(cfg, opts):
     return typed
 
 
-def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
+def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     """The run's config: Dassl's defaults, the project's keys, the yaml files in order, the command-line flags
-    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the trainer's own
-    resolution (``ClipTrainer.resolve_config``: aliases, defaults that depend on other keys), so that what is
-    printed and recorded is what runs. Returned frozen.
+    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the rounding that
+    ``MODEL.REFERENCE_PARITY`` implies (``trainers/hosts/prompt_rounding.py``) and the trainer's own resolution
+    (``ClipTrainer.resolve_config``: aliases, defaults that depend on other keys), so that what is printed and
+    recorded is what runs. Returned frozen; lines for the run's log are appended to ``notes`` (a list) if given.
 
     ``train.py``, the pipeline, DPC and the tests all build configs here.
     """
     from trainers.engine import TRAINER_REGISTRY, get_cfg_default
+    from trainers.hosts.prompt_rounding import imply_prompt_rounding, rounding_notes
 
     cfg = extend_cfg(get_cfg_default())
     for path in config_files:
@@ -176,10 +183,13 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
         if isinstance(err, ConfigError):
             raise ConfigError(f"Command-line option {err}") from None
         raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
+    rounding = imply_prompt_rounding(cfg, config_files, flags, opts)
     name = trainer or cfg.TRAINER.NAME
-    if name in TRAINER_REGISTRY.registered_names():
-        resolve = getattr(TRAINER_REGISTRY.get(name), "resolve_config", None)
-        if resolve is not None:
-            resolve(cfg)
+    trainer_class = TRAINER_REGISTRY.get(name) if name in TRAINER_REGISTRY.registered_names() else None
+    resolve = getattr(trainer_class, "resolve_config", None)
+    if resolve is not None:
+        resolve(cfg)
+    if notes is not None and hasattr(trainer_class, "identity_nodes"):
+        notes.extend(rounding_notes(cfg, rounding, trainer_class.identity_nodes(cfg)))
     cfg.freeze()
     return cfg

@@ -2,7 +2,8 @@
 
 A meta-net maps each normalised image feature to a bias that is added to every context token, so each image has
 its own prompts and ``encode_text`` returns one set of text features per image: one text-encoder call per image,
-the reference's structure, kept for parity. Checkpoint keys are the reference's (``ctx``, ``meta_net.linear{1,2}.*``).
+the reference's structure, kept for parity. ``head`` multiplies all images at once; under ``MODEL.REFERENCE_PARITY``
+one image at a time, as the reference. Checkpoint keys are the reference's (``ctx``, ``meta_net.linear{1,2}.*``).
 """
 from collections import OrderedDict
 
@@ -15,6 +16,7 @@ from trainers.engine import TRAINER_REGISTRY
 from trainers.hosts.interface import HostModel
 from trainers.hosts.host_trainer import HostTrainer
 from trainers.hosts.coop import CoOpPromptLearner
+from trainers.hosts.reference_order import unit
 
 
 @config_extension
@@ -67,6 +69,17 @@ class CoCoOpCLIP(HostModel):
         eot = learner.eot_indices(class_idx)
         return torch.stack([self.text_encoder(learner.conditioned(ctx, class_idx), eot)
                             for ctx in learner.image_contexts(image_features)])
+
+    def head(self, image_features, text_features):
+        if self.reference_parity and text_features.dim() == 3:  # the reference's per-image products round so
+            return self.per_image_head(image_features, text_features)
+        return super().head(image_features, text_features)
+
+    def per_image_head(self, image_features, text_features):
+        """The reference's order: the images' features normalised, then one image at a time its text features
+        normalised and multiplied with it; the rows stacked. The same values as the batched ``head``."""
+        scale, image_features = self.logit_scale.exp(), unit(image_features)
+        return torch.stack([scale * image @ unit(text).t() for image, text in zip(image_features, text_features)])
 
 
 @TRAINER_REGISTRY.register()

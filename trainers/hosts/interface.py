@@ -54,7 +54,10 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance);
     - ``frozen_image_features``: ``encode_image`` is CLIP's own image encoder, untouched by any prompt, so a test
       image's features are the same in every run and the feature cache may keep them
-      (``trainers/evaluation/feature_cache.py``).
+      (``trainers/evaluation/feature_cache.py``);
+    - ``reference_rounds_prompts_fp16``: its reference rounds every inserted prompt through fp16 in every
+      precision, so ``MODEL.REFERENCE_PARITY`` implies its node's ``ROUND_PROMPTS_FP16``
+      (``trainers/hosts/prompt_rounding.py``).
     """
 
     config_node: ClassVar[Optional[str]] = None  # required: e.g. "COOP" for cfg.TRAINER.COOP
@@ -63,6 +66,7 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     text_depends_on_image: ClassVar[bool] = False
     image_encoder_prompted: bool = False
     frozen_image_features: ClassVar[bool] = False
+    reference_rounds_prompts_fp16: ClassVar[bool] = False
 
     # Set by every host's ``__init__``: the module holding everything it learns.
     prompt_learner: nn.Module

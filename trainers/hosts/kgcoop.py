@@ -11,8 +11,9 @@ works, its word count setting n_ctx as in CoOp; "" = random init). ``CLASS_TOKEN
 as in the reference.
 
 Differences from the reference: the hand-crafted features come from the host's own frozen CLIP in its
-precision (the reference builds a second, always-fp16 CLIP on CUDA), computed on first use (an evaluation never
-needs them), and the inert tensors of its prompt learner (``bias_vectors``, ``meta_net``) are not created;
+precision (the reference builds a second, always-fp16 CLIP on CUDA; ``MODEL.REFERENCE_PARITY`` encodes them with
+an fp16 copy of the text tower, as that one computes them), computed on first use (an evaluation never needs
+them), and the inert tensors of its prompt learner (``bias_vectors``, ``meta_net``) are not created;
 ``adapt_state_dict`` drops them from reference checkpoints.
 """
 import torch
@@ -25,6 +26,7 @@ from trainers.hosts.host_trainer import HostTrainer
 from trainers.prompted_clip.templates import kgcoop_template
 from trainers.hosts.coop import CoOpCLIP
 from trainers.hosts.text_targets import class_texts, encode_texts
+from trainers.hosts.reference_order import normalised_once
 
 INERT_REFERENCE_KEYS = ("bias_vectors", "token_midfix")
 
@@ -37,9 +39,13 @@ def add_kgcoop_config(cfg):
 
 def kg_score(text_features, handcrafted_features):
     """1 - mean over classes of cos(t_c, g_c) (cosine eps 1e-7); both inputs are re-normalised, as the reference."""
-    t = F.normalize(text_features, dim=-1)
+    return kg_score_of_unit(F.normalize(text_features, dim=-1), handcrafted_features)
+
+
+def kg_score_of_unit(text_unit, handcrafted_features):
+    """``kg_score`` of text features already normalised (the hand-crafted ones are normalised again, as there)."""
     g = handcrafted_features / handcrafted_features.norm(dim=-1, keepdim=True)
-    return 1.0 - torch.mean(F.cosine_similarity(t, g, dim=1, eps=1e-7))
+    return 1.0 - torch.mean(F.cosine_similarity(text_unit, g, dim=1, eps=1e-7))
 
 
 class KgCoOpCLIP(CoOpCLIP):
@@ -55,6 +61,7 @@ class KgCoOpCLIP(CoOpCLIP):
         self.token_embedding = clip_model.token_embedding  # frozen; kept to encode the hand-crafted prompts
         # Class-dependent, rebuilt from the class names, never saved.
         self.register_buffer("_handcrafted", None, persistent=False)
+        self._handcrafted_parity = None  # the reference_parity they were computed under
 
     @classmethod
     def from_config(cls, cfg, classnames, clip_model):
@@ -62,10 +69,13 @@ class KgCoOpCLIP(CoOpCLIP):
 
     @property
     def handcrafted_text_features(self):
-        """(n_cls, E), normalised: frozen CLIP's features of the dataset template, per class."""
-        if self._handcrafted is None:
+        """(n_cls, E), normalised: frozen CLIP's features of the dataset template, per class; computed again when
+        ``reference_parity`` changes."""
+        if self._handcrafted is None or self._handcrafted_parity != self.reference_parity:
             print(f"Hand-crafted prompt for the knowledge-guided score: {self.texts[0]}")
-            self._handcrafted = F.normalize(encode_texts(self.text_encoder, self.token_embedding, self.texts), dim=-1)
+            # Under parity as the reference computes them: its second CLIP stays fp16 in every precision.
+            features = encode_texts(self.text_encoder, self.token_embedding, self.texts, fp16=self.reference_parity)
+            self._handcrafted, self._handcrafted_parity = F.normalize(features, dim=-1), self.reference_parity
         return self._handcrafted
 
     def score(self, text_features, class_idx=None):
@@ -73,8 +83,12 @@ class KgCoOpCLIP(CoOpCLIP):
         return kg_score(text_features, targets if class_idx is None else targets[class_idx])
 
     def loss_from_features(self, image_features, text_features, labels):
-        logits = self.head(image_features, text_features)
-        return HostLoss(F.cross_entropy(logits, labels) + self.weight * self.score(text_features), logits)
+        if self.reference_parity:  # the reference's one normalisation per tower, shared by logits and score
+            logits, _, text_unit = normalised_once(self, image_features, text_features)
+            score = kg_score_of_unit(text_unit, self.handcrafted_text_features)
+        else:
+            logits, score = self.head(image_features, text_features), self.score(text_features)
+        return HostLoss(F.cross_entropy(logits, labels) + self.weight * score, logits)
 
     @classmethod
     def adapt_state_dict(cls, state_dict):

@@ -19,6 +19,7 @@ from trainers.prompted_clip.templates import PROMPTSRC_TEMPLATES
 from trainers.hosts.gpa import GaussianPromptAggregation
 from trainers.hosts.text_targets import template_mean_features
 from trainers.hosts.vl_prompts import IndependentVLCLIP
+from trainers.hosts.reference_order import normalised_once
 
 
 @config_extension
@@ -71,14 +72,17 @@ class PromptSRCCLIP(IndependentVLCLIP):
 
     def loss(self, images, labels):
         image_features, text_features = self.encode_image(images), self.encode_text()
-        logits = self.head(image_features, text_features)
+        if self.reference_parity:  # the reference's one normalisation per tower, shared by logits and L1 terms
+            logits, image_unit, text_unit = normalised_once(self, image_features, text_features)
+        else:
+            logits = self.head(image_features, text_features)
+            image_unit, text_unit = F.normalize(image_features, dim=-1), F.normalize(text_features, dim=-1)
         targets = self.text_targets
         targets = targets / targets.norm(dim=-1, keepdim=True)
         with torch.no_grad():
             zs_image = F.normalize(self.image_encoder(images), dim=-1)
             zs_logits = self.logit_scale.exp() * zs_image @ targets.to(zs_image.dtype).t()
-        terms = promptsrc_losses(logits, labels, F.normalize(text_features, dim=-1), targets,
-                                 F.normalize(image_features, dim=-1), zs_image, zs_logits,
+        terms = promptsrc_losses(logits, labels, text_unit, targets, image_unit, zs_image, zs_logits,
                                  self.text_weight, self.image_weight)
         return HostLoss(promptsrc_total(terms), logits, terms)
 

@@ -2,10 +2,12 @@
 
 Both references build a second CLIP for these; here the host's own frozen text tower is used, since its weights
 are the same. PromptSRC's targets come from an fp32 CLIP even when the host runs in fp16, so an fp32 copy of the
-text tower is made for them when needed (and dropped after use).
+text tower is made for them when needed (and dropped after use); KgCoOp's reference encodes its targets with an
+fp16 CLIP whatever the precision, which an fp16 copy reproduces under ``MODEL.REFERENCE_PARITY``.
 """
 import copy
 
+import clip
 import torch
 
 from trainers.prompted_clip import eot_indices, tokenize
@@ -14,12 +16,18 @@ CHUNK = 256  # prompts per text-encoder call: bounds memory for 1000-class datas
 
 
 @torch.no_grad()
-def encode_texts(text_encoder, token_embedding, texts, fp32=False):
+def encode_texts(text_encoder, token_embedding, texts, fp32=False, fp16=False):
     """Unnormalised features (N, E) of ``texts`` through the frozen ``PromptedTextEncoder`` (in fp32 when
-    ``fp32``), outside any autocast region, so that they do not depend on where they are first asked for."""
+    ``fp32``; in fp16 when ``fp16``, its weights cast as ``clip.model.convert_weights`` casts CLIP's, layer norms
+    and embeddings left fp32), outside any autocast region, so that they do not depend on where they are first
+    asked for."""
     if fp32 and text_encoder.dtype != torch.float32:
         text_encoder = copy.deepcopy(text_encoder).float()
         text_encoder.dtype = torch.float32
+    if fp16 and text_encoder.dtype != torch.float16:
+        text_encoder = copy.deepcopy(text_encoder)
+        clip.model.convert_weights(text_encoder)
+        text_encoder.dtype = torch.float16
     device = token_embedding.weight.device
     features = []
     with torch.autocast(device.type, enabled=False):

@@ -141,6 +141,7 @@ class VLPromptedCLIP(HostModel):
     """CLIP with prompts in both towers, supplied by ``prompt_learner`` (IVLP/PromptSRC or MaPLe learners)."""
 
     overridable_settings = ("PREC", "ROUND_PROMPTS_FP16")
+    reference_rounds_prompts_fp16 = True  # IVLP's, PromptSRC's and MaPLe's references cast with .half()
 
     def __init__(self, prompt_learner, clip_model, round_prompts_fp16=False):
         super().__init__(clip_model)

@@ -44,18 +44,19 @@ FLAG_KEYS = {
 }
 
 
-def setup_cfg(args):
+def setup_cfg(args, notes=None):
     """Defaults, then the dataset yaml, the method yaml, the flags, and finally the trailing KEY VALUE pairs.
 
-    Unlike the anchors, ``--seed 0`` seeds (only an omitted flag leaves the config's value)."""
+    Unlike the anchors, ``--seed 0`` seeds (only an omitted flag leaves the config's value). Lines for the run's
+    log (``build_cfg``'s) are appended to ``notes`` if given."""
     flags = {key: getattr(args, name) for name, key in FLAG_KEYS.items()
              if getattr(args, name) not in (None, "", [])}
-    return build_cfg([args.dataset_config_file, args.config_file], args.opts or [], flags)
+    return build_cfg([args.dataset_config_file, args.config_file], args.opts or [], flags, notes=notes)
 
 
 def main(args):
-    cfg = setup_cfg(args)
     notes = []
+    cfg = setup_cfg(args, notes)
     finished = None if args.eval_only else finished_run_to_evaluate(cfg)
     if finished is not None:  # the reference README's step 3: evaluate the finished run, keep its record
         args, cfg, note = as_evaluation(args, cfg, finished)
