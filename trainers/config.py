@@ -106,6 +106,11 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None):
         raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
     name = trainer or cfg.TRAINER.NAME
     if name in TRAINER_REGISTRY.registered_names():
+        # A host's per-dataset settings (trainers/hosts/dataset_settings.py) come before the options, which win.
+        settings = getattr(TRAINER_REGISTRY.get(name), "dataset_opts", lambda cfg: [])(cfg)
+        if settings:
+            cfg.merge_from_list(settings)
+            cfg.merge_from_list(opts)
         resolve = getattr(TRAINER_REGISTRY.get(name), "resolve_config", None)
         if resolve is not None:
             resolve(cfg)

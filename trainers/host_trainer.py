@@ -28,9 +28,22 @@ class HostTrainer(ClipTrainer):
     teacher_run = None
     teacher_dir_key = None
 
+    # A host whose reference sets keys per dataset in code reads them from configs/trainers/<trainer>/
+    # dataset_settings.yaml (trainers/hosts/dataset_settings.py); build_cfg applies them before the options.
+    dataset_settings = False
+
     @property
     def config_node(self):
         return self.model_class.config_node
+
+    @classmethod
+    def dataset_opts(cls, cfg):
+        """KEY VALUE pairs of this host's per-dataset settings for the run's TASK and dataset (or none)."""
+        if not cls.dataset_settings:
+            return []
+        from .hosts.dataset_settings import dataset_opts  # the hosts package imports this module
+
+        return dataset_opts(cls.__name__, cls.model_class.config_node, cfg.get("TASK", ""), cfg.DATASET.NAME)
 
     @classmethod
     def identity_nodes(cls, cfg):
