@@ -11,7 +11,7 @@ Logits: 100 * cos for each branch; the fused logits are ALPHA * class-token + (1
 Loss: ALPHA * CE(class-token) + (1 - ALPHA) * CE(representation) + REG_WEIGHT * (1 - cos to frozen CLIP's image
 features) + REG_WEIGHT * (1 - cos to frozen CLIP's text features of the same template), means over the batch and
 the classes. The head gives the fused logits while training and, at test time, what the reference's rule says
-(``test_branch``): fused on base classes (B2N), in few-shot (FS) and on ImageNet itself (CD), the class-token
+(``branch_for``): fused on base classes (B2N), in few-shot (FS) and on ImageNet itself (CD), the class-token
 logits on new classes and other datasets.
 
 Layout here: ``encode_image`` returns (B, 2, E), the class-token and the representation features stacked, so that
@@ -42,7 +42,7 @@ def add_task_config(cfg):
     cfg.TASK = "B2N"
 
 
-def test_branch(cfg):
+def branch_for(cfg):
     """The logits the reference's test uses for this run's data: ``FUSED`` or ``CLASS_TOKEN``."""
     if cfg.TASK not in TASKS:
         raise ValueError(f"TASK must be one of {', '.join(TASKS)} (base-to-new, few-shot, cross-dataset); "
@@ -140,7 +140,7 @@ class RepresentationCLIP(HostModel):
 
     @classmethod
     def node_and_branch(cls, cfg):
-        return getattr(cfg.TRAINER, cls.config_node), test_branch(cfg)
+        return getattr(cfg.TRAINER, cls.config_node), branch_for(cfg)
 
     @staticmethod
     def template(cfg):

@@ -1,0 +1,214 @@
+"""MMRL and MMRL++: the towers, logits and loss against a direct computation in the reference's order of operations,
+the test-time rule, the per-dataset settings, and the reference's command lines."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import run_train
+from datasets.shapes import make_shapes_dataset
+from hosts_support import CLASSNAMES, build_host, random_images
+from trainers.config import build_cfg
+from trainers.hosts.representation_tokens import CLASS_TOKEN, FUSED, branch_for
+from trainers.prompted_clip import build_tiny_clip, tokenize
+
+MMRL_HOSTS = ("MMRL", "MMRLpp")
+NODE = {"MMRL": "MMRL", "MMRLpp": "MMRLpp"}
+
+
+def four_layer_clip():
+    return build_tiny_clip(vision_layers=4, transformer_layers=4)
+
+
+def causal(length):
+    return torch.full((length, length), float("-inf")).triu_(1)
+
+
+def run_block(block, x, mask=None):
+    h = block.ln_1(x)
+    x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
+    return x + block.mlp(block.ln_2(x))
+
+
+def with_tokens(x, layer, layers, tokens, beta):
+    """Sequence-first x with the layer's tokens after position 0: inserted at the first layer, then replaced (MMRL)
+    or blended with what the previous block made of them (MMRL++)."""
+    if layer not in layers:
+        return x
+    n, index = tokens[0].shape[0], layers.index(layer)
+    new = tokens[index].expand(x.shape[1], -1, -1).permute(1, 0, 2)
+    if index == 0:
+        return torch.cat([x[:1], new, x[1:]])
+    if beta is not None:
+        new = beta * new + (1 - beta) * x[1:1 + n]
+    return torch.cat([x[:1], new, x[1 + n:]])
+
+
+def direct_text(clip_model, tokenized, layers, tokens, beta):
+    """All 77 positions, the causal mask rebuilt for the longer sequence, EOT read n positions later."""
+    x = (clip_model.token_embedding(tokenized) + clip_model.positional_embedding).permute(1, 0, 2)
+    for depth, block in enumerate(clip_model.transformer.resblocks):
+        x = with_tokens(x, depth + 1, layers, tokens, beta)
+        x = run_block(block, x, causal(x.shape[0]))
+    x = clip_model.ln_final(x.permute(1, 0, 2))
+    return x[torch.arange(len(x)), tokenized.argmax(-1) + tokens[0].shape[0]] @ clip_model.text_projection
+
+
+def direct_image(clip_model, images, layers, tokens, beta, rep_projection):
+    v = clip_model.visual
+    x = v.conv1(images).flatten(2).permute(0, 2, 1)
+    x = torch.cat([v.class_embedding.expand(len(x), 1, -1), x], dim=1) + v.positional_embedding
+    x = v.ln_pre(x).permute(1, 0, 2)
+    for depth, block in enumerate(v.transformer.resblocks):
+        x = run_block(block, with_tokens(x, depth + 1, layers, tokens, beta))
+    x = x.permute(1, 0, 2)
+    n = tokens[0].shape[0]
+    return v.ln_post(x[:, 0]) @ v.proj, v.ln_post(x[:, 1:1 + n]).mean(1) @ rep_projection
+
+
+def direct_outputs(model, clip_model, images, labels, beta, zs_text):
+    """The reference's CustomCLIP forward and MMRL_Loss, written out: (logits, rep logits, fused, loss)."""
+    learner = model.prompt_learner
+    text_tokens, vision_tokens = learner.layer_tokens()
+    layers = learner.rep_layers
+    tokenized = tokenize([f"a photo of a {name.replace('_', ' ')}." for name in CLASSNAMES])
+    text = direct_text(clip_model, tokenized, layers, text_tokens, beta)
+    image, rep = direct_image(clip_model, images, layers, vision_tokens, beta,
+                              learner.rep_projection(clip_model.visual.proj))
+    image, rep, text = (t / t.norm(dim=-1, keepdim=True) for t in (image, rep, text))
+    logits, rep_logits = 100. * image @ text.t(), 100. * rep @ text.t()
+    fused = 0.7 * logits + 0.3 * rep_logits
+    zs_image = clip_model.encode_image(images)
+    zs_image = zs_image / zs_image.norm(dim=-1, keepdim=True)
+    loss = (0.7 * F.cross_entropy(logits, labels) + 0.3 * F.cross_entropy(rep_logits, labels)
+            + 1.0 * (1 - F.cosine_similarity(image, zs_image, dim=1).mean())
+            + 1.0 * (1 - F.cosine_similarity(text, zs_text, dim=1).mean()))
+    return logits, rep_logits, fused, loss
+
+
+@pytest.mark.parametrize("parity", [True, False])
+@pytest.mark.parametrize("layers", ["[2, 4]", "[1, 3, 4]"])
+@pytest.mark.parametrize("host", MMRL_HOSTS)
+def test_logits_loss_and_gradients_follow_the_reference_order(host, layers, parity):
+    """On shared weights, to 1e-5 in fp32 (the fast mode, whose text is cut after EOT: rounding apart); a gap in
+    REP_LAYERS keeps the tokens; layer 1 inserts before block 0."""
+    clip_model = four_layer_clip()
+    model = build_host(host, f"TRAINER.{NODE[host]}.REP_LAYERS", layers, "MODEL.REFERENCE_PARITY", parity,
+                       clip_model=clip_model)
+    with torch.no_grad():  # MMRL++'s residuals start at zero: move them, so that each layer's map differs
+        for name, p in model.prompt_learner.named_parameters():
+            if name.endswith(".B") or name == "proj_rep_B":
+                p.normal_(std=0.05)
+    beta = 0.9 if host == "MMRLpp" else None
+    images, labels = random_images(), torch.tensor([0, 1, 3])
+    zs_text = model.text_targets
+    expected = direct_outputs(model, clip_model, images, labels, beta, zs_text)
+    loss = model.loss(images, labels)
+    model.prompt_learner.eval()
+    model.test_branch = CLASS_TOKEN
+    close = {"rtol": 0 if parity else 2e-6, "atol": 1e-5}
+    torch.testing.assert_close(model.logits(images), expected[0], **close)
+    model.test_branch = FUSED
+    torch.testing.assert_close(model.logits(images), expected[2], **close)
+    torch.testing.assert_close(loss.logits, expected[2], **close)
+    torch.testing.assert_close(loss.total, expected[3], **close)
+    ours = torch.autograd.grad(loss.total, list(model.prompt_learner.parameters()))
+    theirs = torch.autograd.grad(expected[3], list(model.prompt_learner.parameters()))
+    for name, a, b in zip(dict(model.prompt_learner.named_parameters()), ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("host", MMRL_HOSTS)
+def test_the_head_fuses_while_training_and_follows_the_test_rule_after(host):
+    model = build_host(host)
+    images = random_images()
+    features, text = model.encode_image(images), model.encode_text()
+    logits, rep_logits, _, _ = model.branch_logits(features, text)
+    assert not torch.allclose(logits, rep_logits)
+    model.prompt_learner.train()
+    assert torch.equal(model.head(features, text), 0.7 * logits + 0.3 * rep_logits)
+    model.prompt_learner.eval()
+    assert model.test_branch == CLASS_TOKEN  # cpu_tiny: TASK B2N, all classes
+    assert torch.equal(model.head(features, text), logits)
+
+
+def rule(task, subsample="base", dataset="Shapes"):
+    cfg = build_cfg(opts=["TASK", task, "DATASET.SUBSAMPLE_CLASSES", subsample, "DATASET.NAME", dataset])
+    return branch_for(cfg)
+
+
+def test_the_reference_test_rule():
+    assert rule("B2N", "base") == FUSED and rule("B2N", "new") == CLASS_TOKEN and rule("B2N", "all") == CLASS_TOKEN
+    assert rule("FS", "all") == FUSED and rule("FS", "new") == FUSED
+    assert rule("CD", "all", "ImageNet") == FUSED and rule("CD", "all", "EuroSAT") == CLASS_TOKEN
+    with pytest.raises(ValueError, match="TASK must be one of B2N, FS, CD"):
+        rule("XD")
+
+
+def host_cfg_for(host, dataset, *opts):
+    return build_cfg([f"configs/datasets/{dataset}.yaml", f"configs/trainers/{host}/vit_b16.yaml"], opts, trainer=host)
+
+
+def test_per_dataset_settings_come_between_the_files_and_the_options():
+    eurosat = host_cfg_for("MMRL", "eurosat", "TASK", "B2N").TRAINER.MMRL
+    assert (eurosat.REP_DIM, eurosat.REG_WEIGHT) == (2048, 0.01)
+    assert host_cfg_for("MMRL", "stanford_cars").TRAINER.MMRL.REG_WEIGHT == 7.0
+    assert host_cfg_for("MMRL", "eurosat", "TRAINER.MMRL.REP_DIM", 512).TRAINER.MMRL.REP_DIM == 512  # options win
+    assert host_cfg_for("MMRL", "eurosat", "TASK", "CD").TRAINER.MMRL.REP_DIM == 2048  # one table for every task
+    pets = host_cfg_for("MMRLpp", "oxford_pets", "TASK", "B2N").TRAINER.MMRLpp
+    assert (pets.BETA, pets.REG_WEIGHT) == (0.7, 0.01)
+    pets = host_cfg_for("MMRLpp", "oxford_pets", "TASK", "CD").TRAINER.MMRLpp
+    assert (pets.BETA, pets.REG_WEIGHT) == (0.6, 1.0)  # the cross-dataset table sets BETA only
+    assert host_cfg_for("MMRLpp", "imagenet_a", "TASK", "CD").TRAINER.MMRLpp.BETA == 0.8
+    # Other trainers are untouched, even on the same dataset.
+    assert build_cfg(["configs/datasets/eurosat.yaml"], trainer="CoOp").TRAINER.MMRL.REP_DIM == 512
+
+
+def test_empty_or_unordered_rep_layers_are_refused():
+    with pytest.raises(ValueError, match="REP_LAYERS is empty"):
+        build_host("MMRL", "TRAINER.MMRL.REP_LAYERS", "[]")
+    with pytest.raises(ValueError, match=r"increasing layer numbers within 1\.\.2"):
+        build_host("MMRLpp", "TRAINER.MMRLpp.REP_LAYERS", "[2, 1]")
+    with pytest.raises(ValueError, match=r"within 1\.\.2"):
+        build_host("MMRL", "TRAINER.MMRL.REP_LAYERS", "[1, 3]")
+
+
+# The reference's scripts/mmrl/*.sh and scripts/mmrlpp/*.sh steps (one seed), with the tiny CPU config and the
+# generated shapes dataset in place of ViT-B/16 and its datasets, and no data-loader worker processes.
+def reference_steps(host, data, out, clip_path):
+    common = ["--root", data, "--seed", 1, "--trainer", host, "--dataset-config-file", "configs/datasets/shapes.yaml",
+              "--config-file", f"configs/trainers/{host}/cpu_tiny.yaml"]
+    tail = ["MODEL.BACKBONE.NAME", clip_path, "DATALOADER.NUM_WORKERS", 0, "OPTIM.MAX_EPOCH", 1]
+    train_dir = out / "base2new/train_base/shapes/shots_4" / host / "cpu_tiny/seed1"
+    return {
+        "base2new_train": [*common, "--output-dir", train_dir, "DATASET.NUM_SHOTS", 4,
+                           "DATASET.SUBSAMPLE_CLASSES", "base", "TASK", "B2N", *tail],
+        "base2new_test": [*common, "--output-dir", out / "base2new/test_new/shapes/shots_4" / host / "cpu_tiny/seed1",
+                          "--model-dir", train_dir, "--eval-only", "DATASET.NUM_SHOTS", 4,
+                          "DATASET.SUBSAMPLE_CLASSES", "new", "TASK", "B2N", *tail],
+        "few_shot": [*common, "--output-dir", out / "few_shot/shapes/shots_2" / host / "cpu_tiny/seed1",
+                     "DATASET.NUM_SHOTS", 2, "TASK", "FS", *tail],
+        "cross_datasets_train": [*common, "--output-dir", out / "xd" / host, "DATASET.NUM_SHOTS", 4,
+                                 f"TRAINER.{NODE[host]}.REG_WEIGHT", 0.2, "TASK", "CD", *tail],
+    }
+
+
+@pytest.mark.parametrize("host", MMRL_HOSTS)
+def test_the_reference_command_lines_run_unchanged(host, tmp_path, tiny_clip_path):
+    data = str(tmp_path / "data")
+    make_shapes_dataset(data, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+    steps = reference_steps(host, data, tmp_path, tiny_clip_path)
+    trained = run_train(*steps["base2new_train"])
+    assert trained.model.test_branch == FUSED  # base classes: the fused logits
+    tested = run_train(*steps["base2new_test"])
+    assert tested.model.test_branch == CLASS_TOKEN  # new classes: the class-token logits
+    for key, value in trained.model.prompt_learner.state_dict().items():
+        assert torch.equal(tested.model.prompt_learner.state_dict()[key], value)
+    result = json.loads((tmp_path / "base2new/test_new/shapes/shots_4" / host / "cpu_tiny/seed1/results.json")
+                        .read_text())
+    assert result["subsample_classes"] == "new" and result["n"] == 18
+    assert run_train(*steps["few_shot"]).model.test_branch == FUSED
+    cross = run_train(*steps["cross_datasets_train"])
+    assert cross.model.test_branch == CLASS_TOKEN and getattr(cross.cfg.TRAINER, NODE[host]).REG_WEIGHT == 0.2
