@@ -21,8 +21,12 @@ def strip_module_prefix(state_dict):
 class HostTrainer(ClipTrainer):
     model_class = None  # a trainers.host.HostModel subclass
     # The host's configs its paper used per benchmark, read by the pipeline (tools/presets.py): "base2new", and
-    # optionally "cross" (cross-dataset and DG), "few_shot" and "per_dataset" ({dataset config: config}).
+    # optionally "cross" (cross-dataset and DG), "few_shot", "per_dataset" ({dataset config: config}) and
+    # "few_shot_per_dataset" (the same for few-shot).
     paper_configs = None
+    # Options a benchmark's runs of this host take, by pipeline mode ("base2new", "cross-dataset", "dg",
+    # "few-shot"), host and DPC runs alike, as its reference's scripts pass them (MMRL's TASK).
+    protocol_opts = {}
     # A host whose model needs another trained model names that run: (host trainer, its config), and the key of its
     # own node that takes the run's directory (PromptKD's teacher). The pipeline trains it first.
     teacher_run = None
@@ -97,10 +101,15 @@ def is_host_trainer(cls):
     return isinstance(cls, type) and issubclass(cls, HostTrainer) and cls.model_class is not None
 
 
-def host_model_class(name):
-    """The model class of the host trainer registered as ``name``."""
+def host_trainer_class(name):
+    """The host trainer registered as ``name``."""
     cls = TRAINER_REGISTRY.get(name)
     if not is_host_trainer(cls):
         raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, "
                          f"trainers/host_trainer.py); registered hosts: {', '.join(registered_hosts())}")
-    return cls.model_class
+    return cls
+
+
+def host_model_class(name):
+    """The model class of the host trainer registered as ``name``."""
+    return host_trainer_class(name).model_class

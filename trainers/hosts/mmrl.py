@@ -73,5 +73,11 @@ class MMRLCLIP(RepresentationCLIP):
 class MMRL(HostTrainer):
     model_class = MMRLCLIP
     paper_configs = {"base2new": "vit_b16", "cross": "vit_b16_cross_datasets", "few_shot": "vit_b16_few_shot",
-                     "per_dataset": {"imagenet": "vit_b16_imagenet"}}
+                     "per_dataset": {"imagenet": "vit_b16_imagenet"},
+                     "few_shot_per_dataset": {"imagenet": "vit_b16_imagenet"}}  # as its scripts
     dataset_settings = True
+    # Its scripts: cross-dataset and DG runs are TASK CD, with REG_WEIGHT 0.2 and REP_DIM 512 over the per-dataset
+    # settings (EuroSAT's REP_DIM 2048 must not reach a model trained on ImageNet); few-shot runs are TASK FS.
+    protocol_opts = {"cross-dataset": ["TASK", "CD", "TRAINER.MMRL.REG_WEIGHT", 0.2, "TRAINER.MMRL.REP_DIM", 512],
+                     "dg": ["TASK", "CD", "TRAINER.MMRL.REG_WEIGHT", 0.2, "TRAINER.MMRL.REP_DIM", 512],
+                     "few-shot": ["TASK", "FS"]}

@@ -112,5 +112,7 @@ class MMRLppCLIP(RepresentationCLIP):
 class MMRLpp(HostTrainer):
     model_class = MMRLppCLIP
     paper_configs = {"base2new": "vit_b16", "cross": "vit_b16_cross_datasets", "few_shot": "vit_b16_few_shot",
-                     "per_dataset": {"imagenet": "vit_b16_imagenet"}}
+                     "per_dataset": {"imagenet": "vit_b16_imagenet"},
+                     "few_shot_per_dataset": {"imagenet": "vit_b16_imagenet"}}  # as its scripts
     dataset_settings = True
+    protocol_opts = {"cross-dataset": ["TASK", "CD"], "dg": ["TASK", "CD"], "few-shot": ["TASK", "FS"]}  # its scripts
