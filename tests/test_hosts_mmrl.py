@@ -1,6 +1,9 @@
 """MMRL and MMRL++: the towers, logits and loss against a direct computation in the reference's order of operations,
 the test-time rule, the per-dataset settings, and the reference's command lines."""
+import contextlib
+import io
 import json
+import shlex
 
 import pytest
 import torch
@@ -9,9 +12,13 @@ import torch.nn.functional as F
 from conftest import run_train
 from datasets.shapes import make_shapes_dataset
 from hosts_support import CLASSNAMES, build_host, random_images
+from records import finished_record
+from tools import layout, pipeline, tables
+from tools.table_render import to_markdown
 from trainers.config import build_cfg
 from trainers.hosts.representation_tokens import CLASS_TOKEN, FUSED, branch_for
 from trainers.prompted_clip import build_tiny_clip, tokenize
+from trainers.run_record import write_results
 
 MMRL_HOSTS = ("MMRL", "MMRLpp")
 NODE = {"MMRL": "MMRL", "MMRLpp": "MMRLpp"}
@@ -212,3 +219,50 @@ def test_the_reference_command_lines_run_unchanged(host, tmp_path, tiny_clip_pat
     assert run_train(*steps["few_shot"]).model.test_branch == FUSED
     cross = run_train(*steps["cross_datasets_train"])
     assert cross.model.test_branch == CLASS_TOKEN and getattr(cross.cfg.TRAINER, NODE[host]).REG_WEIGHT == 0.2
+
+
+# ---- the benchmarks ----------------------------------------------------------------------------------------
+
+def planned(*argv):
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        assert pipeline.main([*argv, "--dry-run", "--no-progress"]) == 0
+    return [shlex.split(line) for line in text.getvalue().splitlines() if line.startswith("python train.py")]
+
+
+def opt(argv, key):
+    return argv[argv.index(key) + 1] if key in argv else None
+
+
+@pytest.mark.parametrize("host", MMRL_HOSTS)
+def test_the_pipeline_lists_the_whole_tables(host, tmp_path):
+    root, out = str(tmp_path / "data"), str(tmp_path / "out")
+    b2n = planned("--host", host, "--root", root, "--out", out)
+    assert len(b2n) == 11 * 3 * 4 and not (tmp_path / "out").exists()
+    configs = {opt(c, "--dataset-config-file"): opt(c, "--config-file") for c in b2n if opt(c, "--trainer") == host}
+    assert configs["configs/datasets/imagenet.yaml"] == f"configs/trainers/{host}/vit_b16_imagenet.yaml"
+    assert configs["configs/datasets/eurosat.yaml"] == f"configs/trainers/{host}/vit_b16.yaml"
+    assert {opt(c, "TASK") for c in b2n} == {None}  # B2N, the default
+    cross = planned("--host", host, "--mode", "cross-dataset", "--root", root, "--out", out)
+    assert len(cross) == 2 * 3 * (1 + 10) and {opt(c, "TASK") for c in cross} == {"CD"}
+    if host == "MMRL":  # its scripts keep REP_DIM 512 on every target (EuroSAT's 2048 is for base-to-new)
+        assert {opt(c, "TRAINER.MMRL.REP_DIM") for c in cross} == {"512"}
+    few = planned("--host", host, "--mode", "few-shot", "--root", root, "--out", out, "--datasets", "imagenet", "dtd")
+    assert len(few) == 2 * 5 * 3 * 2 and {opt(c, "TASK") for c in few} == {"FS"}
+    configs = {opt(c, "--dataset-config-file"): opt(c, "--config-file") for c in few if opt(c, "--trainer") == host}
+    assert configs == {"configs/datasets/imagenet.yaml": f"configs/trainers/{host}/vit_b16_imagenet.yaml",
+                       "configs/datasets/dtd.yaml": f"configs/trainers/{host}/vit_b16_few_shot.yaml"}
+
+
+def test_the_table_shows_mmrl_and_mmrl_dpc_and_says_the_paper_has_no_numbers(tmp_path):
+    for method, base, new in (("MMRL", 80.0, 70.0), ("DPC_MMRL", 84.0, 70.0)):
+        for phase, accuracy, subsample in (("train", base, "base"), ("test", new, "new")):
+            directory = layout.run_dir(str(tmp_path), layout.BASE2NEW, phase, "caltech101", 16, method, "cfg", 1)
+            write_results(directory, finished_record(accuracy, "Caltech101", 1, subsample, num_shots=16))
+    report = tables.make_report(tmp_path)
+    notes = {t["method"]: t["paper_note"] for t in report["tables"]}
+    assert set(notes) == {"MMRL", "DPC_MMRL"}
+    assert notes["DPC_MMRL"] == ("No paper numbers for MMRL+DPC: the paper tables this project carries have none "
+                                 "for it.")
+    text = to_markdown(report)
+    assert "No paper numbers for MMRL+DPC:" in text and "No paper numbers for MMRL:" in text
