@@ -1,6 +1,7 @@
 """MMRL and MMRL++: the towers, logits and loss against a direct computation in the reference's order of operations,
 the test-time rule, the per-dataset settings, and the reference's command lines."""
 import contextlib
+import copy
 import io
 import json
 import shlex
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 
 from conftest import run_train
 from datasets.shapes import make_shapes_dataset
-from hosts_support import CLASSNAMES, build_host, random_images
+from hosts_support import CLASSNAMES, build_host, host_args, random_images
 from records import finished_record
 from tools import layout, pipeline, tables
 from tools.table_render import to_markdown
@@ -266,3 +267,46 @@ def test_the_table_shows_mmrl_and_mmrl_dpc_and_says_the_paper_has_no_numbers(tmp
                                  "for it.")
     text = to_markdown(report)
     assert "No paper numbers for MMRL+DPC:" in text and "No paper numbers for MMRL:" in text
+
+
+# ---- DPC over MMRL: the prompt values are DPC's, the branch is the host's rule ------------------------------
+
+def host_under(trainer, weight):
+    """A copy of the trainer's host holding ``weight * P' + (1 - weight) * P``, in evaluation mode."""
+    host = copy.deepcopy(trainer.host)
+    with torch.no_grad():
+        for name, value in trainer.prompts.mixed(weight).items():
+            host.get_parameter(name).copy_(value)
+    return host.eval()
+
+
+@pytest.mark.parametrize("host", MMRL_HOSTS)
+def test_dpc_routes_the_prompts_and_the_host_rule_picks_the_branch(host, tmp_path, tiny_clip_path):
+    data = str(tmp_path / "data")
+    make_shapes_dataset(data, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+    stage1 = tmp_path / "stage1"
+    run_train(*host_args(host, data, tiny_clip_path, stage1))
+
+    def dpc(out, *opts, flags=(), subsample="base"):
+        return run_train("--trainer", "DPC", *flags, "--root", data, "--seed", 1,
+                         "--dataset-config-file", "configs/datasets/shapes.yaml",
+                         "--config-file", "configs/trainers/DPC/cpu_tiny.yaml", "--output-dir", out,
+                         "MODEL.BACKBONE.NAME", tiny_clip_path, "DATASET.NUM_SHOTS", 4,
+                         "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1,
+                         "TRAINER.DPC.BASE_PROMPT", "mixed", "TRAINER.DPC.WEIGHT_BASE", 0.3,
+                         "TRAINER.DPC.WEIGHT_NEW", 0.1, *opts)
+
+    base = dpc(tmp_path / "dpc", "TRAINER.DPC.BACKBONE_DIR", str(stage1))
+    new = dpc(tmp_path / "dpc_new", flags=("--eval-only", "--model-dir", tmp_path / "dpc", "--load-epoch", 1),
+              subsample="new")
+    assert base.host.test_branch == FUSED and new.host.test_branch == CLASS_TOKEN
+    for trainer, weight in ((base, 0.3), (new, 0.1)):  # the paper's omega_b mix on base classes, omega_n on new
+        images = first_test_images(trainer)
+        with torch.no_grad():
+            torch.testing.assert_close(trainer.inference_logits(images), host_under(trainer, weight)(images),
+                                       rtol=0, atol=1e-5)
+            assert not torch.allclose(trainer.inference_logits(images), host_under(trainer, 0.0)(images))
+
+
+def first_test_images(trainer):
+    return trainer.parse_batch_test(next(iter(trainer.test_loader)))[0]
