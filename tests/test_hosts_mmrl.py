@@ -170,7 +170,11 @@ def test_per_dataset_settings_come_between_the_files_and_the_options():
     pets = host_cfg_for("MMRLpp", "oxford_pets", "TASK", "CD").TRAINER.MMRLpp
     assert (pets.BETA, pets.REG_WEIGHT) == (0.6, 1.0)  # the cross-dataset table sets BETA only
     assert host_cfg_for("MMRLpp", "imagenet_a", "TASK", "CD").TRAINER.MMRLpp.BETA == 0.8
-    # Other trainers are untouched, even on the same dataset.
+    # DPC over the host applies the host's table (before its options); other trainers are untouched.
+    dpc = build_cfg(["configs/datasets/eurosat.yaml", "configs/trainers/DPC/vit_b16_ep20_batch4.yaml"],
+                    ["TRAINER.DPC.HOST", "MMRLpp", "TASK", "CD"], trainer="DPC").TRAINER.MMRLpp
+    assert (dpc.BETA, dpc.REG_WEIGHT) == (0.3, 1.0)
+    assert build_cfg(["configs/datasets/eurosat.yaml"], trainer="DPC").TRAINER.MMRL.REP_DIM == 512  # no host
     assert build_cfg(["configs/datasets/eurosat.yaml"], trainer="CoOp").TRAINER.MMRL.REP_DIM == 512
 
 
@@ -200,6 +204,11 @@ def reference_steps(host, data, out, clip_path):
                      "DATASET.NUM_SHOTS", 2, "TASK", "FS", *tail],
         "cross_datasets_train": [*common, "--output-dir", out / "xd" / host, "DATASET.NUM_SHOTS", 4,
                                  f"TRAINER.{NODE[host]}.REG_WEIGHT", 0.2, "TASK", "CD", *tail],
+        # MMRL's test script repeats REG_WEIGHT and its REP_DIM (512 there, the tiny config's 16 here)
+        "cross_datasets_test": [*common, "--output-dir", out / "xd_test" / host, "--model-dir", out / "xd" / host,
+                                "--eval-only", "DATASET.NUM_SHOTS", 4,
+                                *((f"TRAINER.{NODE[host]}.REG_WEIGHT", 0.2, f"TRAINER.{NODE[host]}.REP_DIM", 16)
+                                  if host == "MMRL" else ()), "TASK", "CD", *tail],
     }
 
 
@@ -220,6 +229,9 @@ def test_the_reference_command_lines_run_unchanged(host, tmp_path, tiny_clip_pat
     assert run_train(*steps["few_shot"]).model.test_branch == FUSED
     cross = run_train(*steps["cross_datasets_train"])
     assert cross.model.test_branch == CLASS_TOKEN and getattr(cross.cfg.TRAINER, NODE[host]).REG_WEIGHT == 0.2
+    target = run_train(*steps["cross_datasets_test"])  # not ImageNet: the class-token logits
+    assert target.model.test_branch == CLASS_TOKEN
+    assert json.loads((tmp_path / "xd_test" / host / "results.json").read_text())["subsample_classes"] == "all"
 
 
 # ---- the benchmarks ----------------------------------------------------------------------------------------
