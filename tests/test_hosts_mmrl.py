@@ -16,7 +16,7 @@ from hosts_support import CLASSNAMES, build_host, host_args, random_images
 from records import finished_record
 from tools import layout, pipeline, tables
 from tools.table_render import to_markdown
-from trainers.config import build_cfg
+from trainers.config import ConfigError, build_cfg
 from trainers.hosts.representation_tokens import CLASS_TOKEN, FUSED, branch_for
 from trainers.prompted_clip import build_tiny_clip, tokenize
 from trainers.run_record import write_results
@@ -322,3 +322,11 @@ def test_dpc_routes_the_prompts_and_the_host_rule_picks_the_branch(host, tmp_pat
 
 def first_test_images(trainer):
     return trainer.parse_batch_test(next(iter(trainer.test_loader)))[0]
+
+
+def test_a_checkpoint_of_another_rep_dim_names_the_key(tmp_path, shapes_root, tiny_clip_path):
+    run_train(*host_args("MMRL", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1))
+    evaluate = ("--eval-only", "--model-dir", tmp_path / "run", "--load-epoch", 1)
+    with pytest.raises(ConfigError, match=r"TRAINER\.MMRL\.REP_DIM \(8 here, 16 there\)"):
+        run_train(*host_args("MMRL", shapes_root, tiny_clip_path, tmp_path / "new", "TRAINER.MMRL.REP_DIM", 8,
+                             subsample="new", flags=evaluate))
