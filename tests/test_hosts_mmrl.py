@@ -318,6 +318,16 @@ def test_dpc_routes_the_prompts_and_the_host_rule_picks_the_branch(host, tmp_pat
             torch.testing.assert_close(trainer.inference_logits(images), host_under(trainer, weight)(images),
                                        rtol=0, atol=1e-5)
             assert not torch.allclose(trainer.inference_logits(images), host_under(trainer, 0.0)(images))
+    # Hard negatives are ranked by the host's own head under P, as it trains: the fused logits.
+    images = first_test_images(base)
+    base.set_model_mode("train")
+    frozen = host_under(base, 0.0)
+    frozen.prompt_learner.train()
+    with torch.no_grad():
+        scores, _ = base.score(images)
+        torch.testing.assert_close(scores, frozen(images), rtol=0, atol=1e-5)
+        features, text = frozen.encode_image(images), frozen.encode_text()
+        torch.testing.assert_close(scores, frozen.fuse(*frozen.branch_logits(features, text)[:2]), rtol=0, atol=1e-5)
 
 
 def first_test_images(trainer):
