@@ -35,6 +35,9 @@ def reference_name(host, ours):
         if ours.startswith("deep_vision."):
             return f"image_encoder.transformer.resblocks.{int(ours.split('.')[1]) + 1}.VPT_shallow"
         return "VPT_image_trans.conv1." + ours[len("projector."):]
+    if host in ("MMRL", "MMRLpp"):  # the whole CustomCLIP: the learner, and the learned image projection
+        image = {"proj_rep": "proj_rep", "proj_rep_A": "A", "proj_rep_B": "B"}
+        return f"image_encoder.{image[ours]}" if ours in image else f"representation_learner.{ours}"
     return f"prompt_learner.{ours}" if host == "MaPLe" else ours
 
 
@@ -53,6 +56,8 @@ def reference_state(host, ours):
         "token_prefix": (10, 1, 64), "token_suffix": (10, 72, 64)}
     if host == "PromptSRC":
         junk["prompt_learner.ZS_image_encoder.conv1.weight"] = (64, 3, 8, 8)
+    if host in ("MMRL", "MMRLpp"):
+        junk = {**FROZEN_WHOLE_MODEL, "prompt_embeddings": (10, 77, 64), "image_encoder.proj": (64, 32)}
     if host == "KgCoOp":
         junk.update({"bias_vectors": (1, 64), "meta_net.linear1.weight": (64, 64), "meta_net.linear1.bias": (64,),
                      "token_midfix": (10, 3, 64)})

@@ -177,10 +177,13 @@ def test_fp16_clip_trains_with_the_reference_prompt_dtypes(host):
     learner = model.prompt_learner
     fp32 = {"IVLP": ("deep_text.0", "vision_ctx"), "PromptSRC": ("deep_text.0", "deep_vision.0"),
             "MaPLe": ("compound_prompts_text.0", "compound_prompt_projections.0.weight"),
-            "PromptKD": ("vision_ctx", "deep_vision.0", "projector.1.weight")}.get(host, ())
+            "PromptKD": ("vision_ctx", "deep_vision.0", "projector.1.weight"),
+            "MMRL": ("proj_rep",), "MMRLpp": ("proj_rep_A", "proj_rep_B")}.get(host, ())
     fp16 = {"MaPLe": ("proj.weight",), "CoCoOp": ("meta_net.linear1.weight",),
-            "PromptKD": ("projector.0.weight", "projector.3.weight")}.get(host, ())
-    if host != "PromptKD":  # the one host without a text context (its text side is its frozen teacher's)
+            "PromptKD": ("projector.0.weight", "projector.3.weight"),
+            "MMRL": ("compound_rep_tokens", "compound_rep_tokens_r2tproj.0.weight"),
+            "MMRLpp": ("compound_rep_tokens", "srra_r2tproj.weight", "srra_r2vproj.srra.0.A")}.get(host, ())
+    if host not in ("PromptKD", "MMRL", "MMRLpp"):  # hosts without a text context (a teacher's text, a template)
         assert learner.ctx.dtype == torch.float16
     params = dict(learner.named_parameters())
     assert all(params[n].dtype == torch.float32 for n in fp32) and all(params[n].dtype == torch.float16 for n in fp16)

@@ -73,7 +73,7 @@ class Watch:
 def expected_paths(host, parity):
     model_class = host_model_class(host)
     rounds = parity and model_class.reference_rounds_prompts_fp16
-    casts = {(rounds, parity)} if host in ("IVLP", "MaPLe", "PromptSRC", "PromptKD") else set()
+    casts = {(rounds, parity)} if host in ("IVLP", "MaPLe", "PromptSRC", "PromptKD", "MMRL", "MMRLpp") else set()
     return casts, {"CoCoOp": "per_image_head"}.get(host), {"PromptSRC": "normalised_once",
                                                            "KgCoOp": "normalised_once"}.get(host)
 
@@ -107,9 +107,13 @@ def test_dpc_scores_and_trains_through_the_hosts_parity_paths(host, parity, stag
     training = watch.taken()
 
     assert torch.isfinite(scores).all() and torch.isfinite(loss)
+    # MMRL and MMRL++ insert their representation tokens into the text sequence: all 77 positions plus those (their
+    # loss also encodes frozen CLIP's text, all 77 positions, under the switch)
+    full_length = CONTEXT_LENGTH + (trainer.cfg.TRAINER[host].N_REP_TOKENS if host.startswith("MMRL") else 0)
     for phase in (scoring, training):
         assert phase["text_lengths"]  # text is encoded in both (P's text features once, P' each step)
-        assert (phase["text_lengths"] == {CONTEXT_LENGTH}) is parity
+        lengths = phase["text_lengths"]
+        assert (full_length in lengths and lengths <= {CONTEXT_LENGTH, full_length}) is parity
         assert phase["casts"] == casts
         assert phase["per_image_head"] > 0 if parity and per_image else phase["per_image_head"] == 0
     assert scoring["normalised_once"] == 0  # scoring needs logits only: the head

@@ -25,7 +25,8 @@ def test_both_modes_give_the_same_logits_in_fp32(host):
     assert getattr(parity, "round_prompts_fp16", False) == bool(rounding)  # implied by the switch alone
     images = random_images()
     difference = (fast.logits(images) - parity.logits(images)).abs().max().item()
-    assert difference <= 1e-5
+    # MMRL's hosts scale the cosines by 100, not by the tiny CLIP's 14.3: the same rounding, 7x larger in logits
+    assert difference <= 1e-5 * (100 / fast.logit_scale.exp().item() if host in ("MMRL", "MMRLpp") else 1)
 
 
 @torch.no_grad()

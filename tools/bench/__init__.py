@@ -1,1 +1,2 @@
-"""Benchmarks and counters, each ``python -m tools.bench.<name>``: they print numbers and change nothing."""
+"""Benchmarks, counters and one-off measurements, each ``python -m tools.bench.<name>``: they print numbers and
+change nothing."""

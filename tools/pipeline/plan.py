@@ -146,6 +146,7 @@ class _Planner:
         self.with_dpc = any(stage.startswith("dpc") for stage in spec.stages)
         self.dpc_config = None
         self.teacher = presets.host_teacher(spec.host)  # (trainer, config, key) or None
+        self.protocol_opts = presets.host_protocol_opts(spec.host, spec.mode)  # e.g. MMRL's TASK
         if self.with_dpc:
             self.dpc_config = resolve_trainer_config(spec.dpc_config or presets.dpc_config_name(spec.host),
                                                      layout.DPC_TRAINER)
@@ -208,7 +209,7 @@ class _Planner:
     def train_pair(self, dataset_cfg, seed, shots, subsample):
         """host-train and dpc-train (None without DPC stages) on one dataset, with the epochs their tests load
         (None: their best-validation checkpoint)."""
-        protocol = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample]
+        protocol = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", subsample, *self.protocol_opts]
         config = self.host_config(dataset_cfg.name)
         teacher = self.teacher_train(dataset_cfg, shots, subsample)
         opts = self.host_opts() + self.teacher_opts(teacher) + protocol
@@ -227,6 +228,7 @@ class _Planner:
     def test_pair(self, dataset_cfg, seed, shots, trained, protocol):
         """host-test and dpc-test (None without DPC stages) of a trained pair, evaluated on ``dataset_cfg``."""
         host_train, e1, dpc_train, e2 = trained
+        protocol = [*protocol, *self.protocol_opts]
         config = self.host_config(host_train.dataset)  # the config the checkpoint was trained with
         teacher = next((run for run in host_train.needs if run.stage == "teacher-train"), None)
         opts = self.host_opts() + self.teacher_opts(teacher) + protocol

@@ -44,12 +44,13 @@ class HostPreset:
     cross: str = ""  # cross-dataset and DG (ImageNet, all classes); "" = the base-to-new config
     few_shot: str = ""  # "" = the base-to-new config
     per_dataset: dict = field(default_factory=dict)  # base-to-new / few-shot overrides by dataset
+    few_shot_per_dataset: dict = field(default_factory=dict)  # few-shot overrides of ``few_shot`` by dataset
 
     def config_for(self, mode, dataset):
         if mode in (CROSS_DATASET, DOMAIN_GENERALIZATION):
             return self.cross or self.per_dataset.get(XD_SOURCE, self.base2new)
         if mode == FEW_SHOT and self.few_shot:
-            return self.few_shot
+            return self.few_shot_per_dataset.get(dataset, self.few_shot)
         return self.per_dataset.get(dataset, self.base2new)
 
 
@@ -68,6 +69,16 @@ def host_config_name(host, mode, dataset):
         raise KeyError(f"Host {host!r} declares no paper configs (its trainer's paper_configs); "
                        "pass --host-config NAME_OR_PATH")
     return preset.config_for(mode, dataset)
+
+
+def host_protocol_opts(host, mode):
+    """KEY VALUE options every run of ``host`` in ``mode`` takes (``HostTrainer.protocol_opts``), or none."""
+    from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
+    from trainers.hosts.host_trainer import registered_hosts
+
+    if host not in registered_hosts():
+        return []
+    return [str(value) for value in TRAINER_REGISTRY.get(host).protocol_opts.get(mode, ())]
 
 
 # The released code trains DPC with the same settings over every host; a host whose paper settings differ gets

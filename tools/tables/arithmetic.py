@@ -72,8 +72,17 @@ def base2new_rows(results, paper=None):
                 for dataset, found in groups[(host, dpc, shots)].items()]
         rows.sort(key=lambda row: (paper.order(row["dataset_name"]) if paper else 0, row["dataset"]))
         tables.append({"method": method, "paper_method": key, "host": host, "dpc": dpc, "shots": shots,
-                       "rows": rows, "average": average_row(rows, key, paper)})
+                       "rows": rows, "average": average_row(rows, key, paper),
+                       "paper_note": _missing_paper_note(key, rows, paper)})
     return tables
+
+
+def _missing_paper_note(key, rows, paper):
+    """A line saying the paper has no numbers for ``key`` on the paper's datasets (MMRL+DPC), or None."""
+    on_paper_datasets = paper is not None and any(row["dataset_name"] in paper.datasets for row in rows)
+    if not on_paper_datasets or paper.has_method(key):
+        return None
+    return f"No paper numbers for {key}: the paper tables this project carries have none for it."
 
 
 def _dataset_row(method, paper_key, dataset, found, paper):

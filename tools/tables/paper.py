@@ -31,6 +31,9 @@ class PaperResults:
         values = self.data.get("methods", {}).get(method_key, {}).get(dataset_name)
         return tuple(values) if values else None
 
+    def has_method(self, method_key):
+        return method_key in self.data.get("methods", {})
+
     def average(self, method_key):
         values = self.data.get("average", {}).get(method_key)
         return tuple(values) if values else None

@@ -58,7 +58,8 @@ def _b2n_markdown(table, digits):
         lines.append(line)
     cfgs = ", ".join(sorted({row["cfg"] for row in table["rows"] if row["cfg"]}))
     title = f"### {table['paper_method']}: base-to-new, {table['shots']} shots (config: {cfgs})"
-    return title + "\n\n" + tabulate(lines, headers=header, tablefmt="github", disable_numparse=True)
+    note = f"\n\n{table['paper_note']}" if table.get("paper_note") else ""
+    return title + "\n\n" + tabulate(lines, headers=header, tablefmt="github", disable_numparse=True) + note
 
 
 def _accuracy_markdown(report, digits):

@@ -18,7 +18,7 @@ from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 from trainers.hosts.interface import HostModel, build_host
 from trainers.engine.config import get_key
 from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
-from trainers.hosts.host_trainer import host_model_class
+from trainers.hosts.host_trainer import host_model_class, host_trainer_class
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
 from trainers.evaluation.scoring import FeatureScorer
 from trainers.dpc.config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
@@ -66,6 +66,13 @@ class DPC(ClipTrainer):
         if frozen:
             cfg.freeze()
         return notes
+
+    @classmethod
+    def dataset_opts(cls, cfg):
+        """The host's per-dataset settings (``HostTrainer.dataset_opts``), so that DPC's host computes as the host's
+        own run on the same data does; the command line and the stage-1 record rules still apply after them."""
+        host = cfg.TRAINER.DPC.HOST or cls.default_host
+        return host_trainer_class(host).dataset_opts(cfg) if host else []
 
     @classmethod
     def identity_extra(cls, cfg):

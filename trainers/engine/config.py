@@ -156,6 +156,15 @@ def _typed_opts(cfg, opts):
     return typed
 
 
+def _merge_options(cfg, opts):
+    try:
+        cfg.merge_from_list(_typed_opts(cfg, opts))
+    except (KeyError, AssertionError, ValueError, TypeError) as err:
+        if isinstance(err, ConfigError):
+            raise ConfigError(f"Command-line option {err}") from None
+        raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
+
+
 def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     """The run's config: Dassl's defaults, the project's keys, the yaml files in order, the command-line flags
     (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the rounding that
@@ -177,15 +186,15 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     opts = [str(value) for value in opts]
     if len(opts) % 2:
         raise ConfigError(f"Options must come in KEY VALUE pairs; got an odd list: {opts}")
-    try:
-        cfg.merge_from_list(_typed_opts(cfg, opts))
-    except (KeyError, AssertionError, ValueError, TypeError) as err:
-        if isinstance(err, ConfigError):
-            raise ConfigError(f"Command-line option {err}") from None
-        raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
-    rounding = imply_prompt_rounding(cfg, config_files, flags, opts)
+    _merge_options(cfg, opts)
     name = trainer or cfg.TRAINER.NAME
     trainer_class = TRAINER_REGISTRY.get(name) if name in TRAINER_REGISTRY.registered_names() else None
+    # A host's per-dataset settings (trainers/hosts/dataset_settings.py) come before the options, which win.
+    settings = getattr(trainer_class, "dataset_opts", lambda cfg: [])(cfg)
+    if settings:
+        _merge_options(cfg, settings)
+        _merge_options(cfg, opts)
+    rounding = imply_prompt_rounding(cfg, config_files, flags, opts)
     resolve = getattr(trainer_class, "resolve_config", None)
     if resolve is not None:
         resolve(cfg)

@@ -30,9 +30,13 @@ def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.
 
 class HostTrainer(ClipTrainer):
     model_class: ClassVar[Optional[type[HostModel]]] = None  # required: the host's HostModel subclass
-    # The host's configs its paper used per benchmark, read by the pipeline (tools/pipeline/presets.py): "base2new", and
-    # optionally "cross" (cross-dataset and DG), "few_shot" and "per_dataset" ({dataset config: config}).
+    # The host's configs its paper used per benchmark, read by the pipeline (tools/pipeline/presets.py): "base2new",
+    # and optionally "cross" (cross-dataset and DG), "few_shot", "per_dataset" ({dataset config: config}) and
+    # "few_shot_per_dataset" (the same for few-shot).
     paper_configs: ClassVar[Optional[dict[str, Any]]] = None
+    # Options a benchmark's runs of this host take, by pipeline mode ("base2new", "cross-dataset", "dg",
+    # "few-shot"), host and DPC runs alike, as its reference's scripts pass them (MMRL's TASK).
+    protocol_opts: ClassVar[dict[str, list[Any]]] = {}
     # A host whose model needs another trained model names that run: (host trainer, its config), and the key of its
     # own node that takes the run's directory (PromptKD's teacher). The pipeline trains it first.
     teacher_run: ClassVar[Optional[tuple[str, str]]] = None
@@ -41,9 +45,22 @@ class HostTrainer(ClipTrainer):
     # lower this host's loss (tests/test_host_contract.py); a host whose loss needs other settings states them here.
     contract_opts: ClassVar[tuple[Any, ...]] = ("OPTIM.LR", 0.01)
 
+    # A host whose reference sets keys per dataset in code reads them from configs/trainers/<trainer>/
+    # dataset_settings.yaml (trainers/hosts/dataset_settings.py); build_cfg applies them before the options.
+    dataset_settings: ClassVar[bool] = False
+
     @property
     def config_node(self) -> str:
         return self.model_class.config_node
+
+    @classmethod
+    def dataset_opts(cls, cfg: Any) -> list[Any]:
+        """KEY VALUE pairs of this host's per-dataset settings for the run's TASK and dataset (or none)."""
+        if not cls.dataset_settings:
+            return []
+        from trainers.hosts.dataset_settings import dataset_opts  # the hosts package imports this module
+
+        return dataset_opts(cls.__name__, cls.model_class.config_node, cfg.get("TASK", ""), cfg.DATASET.NAME)
 
     @classmethod
     def identity_nodes(cls, cfg: Any) -> list[str]:
@@ -99,10 +116,15 @@ def is_host_trainer(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, HostTrainer) and cls.model_class is not None
 
 
-def host_model_class(name: str) -> type[HostModel]:
-    """The model class of the host trainer registered as ``name``."""
+def host_trainer_class(name: str) -> type[HostTrainer]:
+    """The host trainer registered as ``name``."""
     cls = TRAINER_REGISTRY.get(name)
     if not is_host_trainer(cls):
         raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, "
                          f"trainers/hosts/host_trainer.py); registered hosts: {', '.join(registered_hosts())}")
-    return cls.model_class
+    return cls
+
+
+def host_model_class(name: str) -> type[HostModel]:
+    """The model class of the host trainer registered as ``name``."""
+    return host_trainer_class(name).model_class

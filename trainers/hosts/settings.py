@@ -36,7 +36,8 @@ def is_overridable(key, model_class):
     return key.startswith(node) and key[len(node):] in model_class.overridable_settings
 
 
-SHAPE_KEY_PARTS = ("N_CTX", "CTX_INIT", "CSC", "DEPTH")  # the node keys that decide how many prompt vectors exist
+# The node keys that decide how many prompt vectors exist, and their sizes (MMRL's tokens, layers and ranks).
+SHAPE_KEY_PARTS = ("N_CTX", "CTX_INIT", "CSC", "DEPTH", "N_REP_TOKENS", "REP_DIM", "REP_LAYERS", "LORA_DIM")
 
 
 def prompt_shape_keys(cfg, node_name, recorded=None):

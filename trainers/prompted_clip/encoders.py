@@ -22,6 +22,11 @@ def prompt_copies(prompt, copies, dtype, round_fp16=False, reference_order=False
     return cast(prompt).unsqueeze(0).expand(copies, -1, -1)
 
 
+def causal_mask(length, device=None):
+    """CLIP's additive causal mask (-inf above the diagonal) for a sequence of ``length`` tokens."""
+    return torch.full((length, length), float("-inf"), device=device).triu_(1)
+
+
 class PromptedTextEncoder(nn.Module):
     """Encodes prompt *embeddings* (N, 77, D) to text features (N, E).
 
@@ -40,23 +45,42 @@ class PromptedTextEncoder(nn.Module):
         self.text_projection = clip_model.text_projection
         self.dtype = clip_model.dtype
 
-    def forward(self, prompt_embeddings, eot_indices, deep_prompts=(), round_fp16=False):
+    def forward(self, prompt_embeddings, eot_indices, deep_prompts=(), round_fp16=False, first_block=1,
+                insert_first=False, blend=None):
+        """Representation tokens (MMRL, MMRL++) use the last three arguments: ``deep_prompts[k]`` enters before
+        block ``first_block + k`` (None: the tokens there stay); with ``insert_first`` the first one is inserted
+        after SOT instead (the sequence grows by n, and the EOT features are read n positions later); with
+        ``blend`` = b the later ones replace positions 1..n by b * prompt + (1 - b) * the tokens there."""
         length = prompt_embeddings.shape[1] if self.reference_parity else int(eot_indices.max()) + 1
         x = (prompt_embeddings + self.positional_embedding.type(self.dtype))[:, :length]
         x = x.permute(1, 0, 2)
         mask = self.transformer.resblocks[0].attn_mask
         mask = mask[:length, :length] if mask is not None else None
+        inserted = 0
         for depth, block in enumerate(self.transformer.resblocks):
-            if 1 <= depth <= len(deep_prompts):
-                x = self._replace_leading_slots(x, deep_prompts[depth - 1], round_fp16)
+            k = depth - first_block
+            prompt = deep_prompts[k] if 0 <= k < len(deep_prompts) else None
+            if prompt is not None and insert_first and not inserted:
+                x, inserted = self._insert_after_sot(x, prompt, round_fp16), prompt.shape[0]
+                mask = causal_mask(x.shape[0], x.device) if mask is not None else None
+            elif prompt is not None:
+                x = self._replace_leading_slots(x, prompt, round_fp16, blend)
             x = self._run_block(block, x, mask)
         x = self.ln_final(x.permute(1, 0, 2)).type(self.dtype)
-        return x[torch.arange(x.shape[0], device=x.device), eot_indices] @ self.text_projection
+        return x[torch.arange(x.shape[0], device=x.device), eot_indices + inserted] @ self.text_projection
 
-    def _replace_leading_slots(self, x, prompt, round_fp16):
-        """Sequence-first ``x`` (L, N, D): positions 1..n become ``prompt`` (n, D)."""
-        copies = prompt_copies(prompt, x.shape[1], x.dtype, round_fp16, self.reference_parity).permute(1, 0, 2)
-        return torch.cat([x[:1], copies, x[1 + prompt.shape[0]:]], dim=0)
+    def _copies(self, x, prompt, round_fp16):
+        return prompt_copies(prompt, x.shape[1], x.dtype, round_fp16, self.reference_parity).permute(1, 0, 2)
+
+    def _replace_leading_slots(self, x, prompt, round_fp16, blend=None):
+        """Sequence-first ``x`` (L, N, D): positions 1..n become ``prompt`` (n, D), or the ``blend`` of the two."""
+        copies, n = self._copies(x, prompt, round_fp16), prompt.shape[0]
+        if blend is not None:
+            copies = blend * copies + (1 - blend) * x[1:1 + n]
+        return torch.cat([x[:1], copies, x[1 + n:]], dim=0)
+
+    def _insert_after_sot(self, x, prompt, round_fp16):
+        return torch.cat([x[:1], self._copies(x, prompt, round_fp16), x[1:]], dim=0)
 
     @staticmethod
     def _run_block(block, x, mask):
