@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from yacs.config import CfgNode
 
+# Not trainers.run.paths.REPO_DIR: nothing of ours may be imported before the reference's same-named packages are
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSNAMES = ["red circle", "green square", "blue_triangle", "yellow circle", "golden retriever"]
 DATASET = "OxfordPets"  # any name in the reference's template table
