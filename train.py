@@ -9,6 +9,7 @@ Bad input (a config key, a missing file, a checkpoint of another run) is reporte
 DPC_DEBUG=1 shows its traceback.
 """
 import argparse
+import signal
 import sys
 import warnings
 
@@ -61,7 +62,18 @@ def build_parser():
     return parser
 
 
+def _stop_while_starting(signum, frame):
+    print(f"train.py: stopped by {signal.Signals(signum).name} while starting (nothing was written yet)",
+          file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
 def command_line(argv=None):
+    # Until the run's own handlers (trainers/run/stop_signals.py) take over: a stop signal during the imports
+    # ends the process with the same status, and one line.
+    for name in ("SIGTERM", "SIGINT", "SIGUSR2"):
+        if signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
+            signal.signal(getattr(signal, name), _stop_while_starting)
     args = build_parser().parse_args(argv)
     if args.list:
         print("\n".join(_launch().registered_lines()))

@@ -1,13 +1,17 @@
 """Runs you can trust, in real processes: the run lock after kill -9 beside live data workers, stop signals at
 any point, and the same numbers from the same command (docs/RELIABILITY.md)."""
+import os
+import random
 import signal
 import time
 
 import pytest
+import torch
 
 from child_processes import assert_all_end
 from fault_runs import (
-    SIGNAL_AT_STEP, assert_same_final_prompt, coop_train_args, final_state, run, session_members, start,
+    SIGNAL_AT_STEP, assert_same_final_prompt, coop_train_args, final_state, leftover_partial_files, run,
+    session_members, start,
 )
 from trainers.run_lock import RunLockedError, run_lock
 
@@ -83,3 +87,90 @@ def test_1_a_live_holder_is_named_truthfully(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ---- 3. stop signals at any point ------------------------------------------------------------------------------
+
+SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGUSR2]
+
+
+def assert_stopped_cleanly(process, signum, sent_at, out, log):
+    """Ended within seconds of the signal with 128 + its number, no partial file, the checkpoint readable. A run
+    that had finished (its results.json written) may also end with 0, or of the signal during the interpreter's
+    exit, when Python no longer handles signals."""
+    status = process.wait(timeout=60)
+    ended_within = time.time() - sent_at
+    finished = (out / "results.json").exists()
+    assert status == 128 + signum or (finished and status in (0, -signum)), log.read_text()[-3000:]
+    assert ended_within < 15, f"the run took {ended_within:.1f} s to stop"
+    if status == 128 + signum:
+        assert f"stopped by {signal.Signals(signum).name}" in log.read_text()
+        assert not finished
+    assert leftover_partial_files(out) == []
+    if (out / "prompt_learner" / "checkpoint").exists():
+        final_state(out)  # loads
+    return status
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_3_a_stop_signal_mid_epoch_keeps_the_last_checkpoint_and_the_rerun_is_bit_identical(world, signum):
+    out = world["tmp"] / f"stopped_mid_epoch_{signum}"
+    args = coop_train_args(world["root"], world["clip"], out)
+    log = world["tmp"] / f"stopped_mid_epoch_{signum}.log"
+    process = start(["-c", SIGNAL_AT_STEP, int(signum), 2, 0, *args[1:]], log)
+    assert assert_stopped_cleanly(process, signum, time.time(), out, log) == 128 + signum
+    assert final_state(out)[1] == 2  # epochs 1 and 2 kept, epoch 3 lost
+    resumed = run(args)
+    assert "Previous epoch: 2" in resumed.stdout
+    assert_same_final_prompt(world["reference"](0), out)
+
+
+@pytest.mark.parametrize("signum, seed", [(s, i) for i, s in enumerate(SIGNALS)],
+                         ids=lambda v: signal.Signals(v).name if isinstance(v, signal.Signals) else str(v))
+def test_3_a_stop_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(world, signum, seed):
+    """The signal comes from outside at a (seeded) random moment of the run's life, start-up included."""
+    reference = world["reference"](0)
+    wall = world.setdefault("wall", {}).get(0)
+    if wall is None:  # how long the uninterrupted run takes, started as this one is
+        started = time.time()
+        run(coop_train_args(world["root"], world["clip"], world["tmp"] / "timing"))
+        wall = world["wall"][0] = time.time() - started
+    delay = random.Random(22 + seed).uniform(0.05, 0.7) * wall
+    out = world["tmp"] / f"stopped_at_random_{signum}"
+    args = coop_train_args(world["root"], world["clip"], out)
+    log = world["tmp"] / f"stopped_at_random_{signum}.log"
+    process = start(args, log)
+    time.sleep(delay)
+    process.send_signal(signum)
+    assert_stopped_cleanly(process, signum, time.time(), out, log)
+    run(args)
+    assert_same_final_prompt(reference, out)
+
+
+def test_3_a_stop_signal_during_a_checkpoint_write_waits_for_the_whole_checkpoint(tmp_path, shapes_root,
+                                                                                     tiny_clip_path, monkeypatch):
+    """SIGTERM arrives while torch writes epoch 2's checkpoint: the write completes, the run stops after it."""
+    from conftest import coop_args, run_train
+    from trainers.run.stop_signals import StopRequested
+
+    def args(out):
+        return coop_args(shapes_root, tiny_clip_path, out, "TRAINER.COOP.CTX_INIT", "", "OPTIM.LR", 0.05, epochs=3)
+
+    reference = tmp_path / "uninterrupted"
+    run_train(*args(reference))
+    out = tmp_path / "stopped"
+    save = torch.save
+
+    def save_with_a_signal(obj, path, *rest, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at once: the stop must wait for the file
+        return save(obj, path, *rest, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", save_with_a_signal)
+        with pytest.raises(StopRequested):
+            run_train(*args(out))
+    assert final_state(out)[1] == 2 and leftover_partial_files(out) == []
+    assert (out / "prompt_learner" / "checkpoint").read_text() == "model.pth.tar-2\n"
+    run_train(*args(out))
+    assert_same_final_prompt(reference, out)

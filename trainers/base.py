@@ -17,6 +17,7 @@ from collections import Counter
 
 import torch
 
+from datasets.atomic_write import uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 
@@ -210,17 +211,19 @@ class ClipTrainer(TrainerX):
                                      f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); this state is not saved")
 
     def after_epoch(self):
-        """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed."""
+        """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed. A stop
+        signal waits for the end (every model's checkpoint of one epoch, or none)."""
         self.check_finite(f"after epoch {self.epoch + 1}")
-        super().after_epoch()
-        if not self._kept_by_dassl(self.epoch):
-            self.save_model(self.epoch, self.output_dir)
-        previous = self.epoch - 1
-        if previous >= 0 and not self._kept_by_dassl(previous) and distributed.is_main_process():
-            for name in self.get_model_names():
-                path = os.path.join(self.output_dir, name, f"model.pth.tar-{previous + 1}")
-                if os.path.exists(path):
-                    os.remove(path)
+        with uninterrupted():
+            super().after_epoch()
+            if not self._kept_by_dassl(self.epoch):
+                self.save_model(self.epoch, self.output_dir)
+            previous = self.epoch - 1
+            if previous >= 0 and not self._kept_by_dassl(previous) and distributed.is_main_process():
+                for name in self.get_model_names():
+                    path = os.path.join(self.output_dir, name, f"model.pth.tar-{previous + 1}")
+                    if os.path.exists(path):
+                        os.remove(path)
 
     def resume_model_if_exist(self, directory):
         """Continue from the latest checkpoint of every registered model: weights, optimiser, LR schedule and

@@ -18,6 +18,7 @@ from .engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_se
 from .finished_run import as_evaluation, finished_run_to_evaluate
 from .overrides import config_overrides, overrides_line
 from .run_lock import run_lock
+from .run.stop_signals import stop_on_signals
 from .run_record import refuse_evaluation_into_training_run
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,6 +55,11 @@ def setup_cfg(args):
 
 
 def main(args):
+    with stop_on_signals():  # SIGTERM, SIGINT, SIGUSR2: stop within seconds, the last checkpoint kept whole
+        return _main(args)
+
+
+def _main(args):
     cfg = setup_cfg(args)
     notes = []
     finished = None if args.eval_only else finished_run_to_evaluate(cfg)
