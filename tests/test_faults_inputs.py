@@ -8,6 +8,7 @@ import os
 import pytest
 
 from conftest import coop_args, run_train
+from trainers.config import ConfigError
 from trainers.dpc.negative_pool import read_image_library
 
 
@@ -101,3 +102,88 @@ def test_2_a_fewshot_cache_entry_that_is_not_of_the_split_is_named(shapes_root, 
                                          r"dataset's split .*; delete it to draw again"):
         run_train(*coop_args(shapes_root, tiny_clip_path, out))
     assert nothing_trained(out)
+
+
+# ---- 5. the rest of the input surface ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("opts, message", [
+    (("OPTIM.LR", -0.002), "OPTIM.LR must be a positive number, got -0.002"),
+    (("OPTIM.LR", 0.0), "OPTIM.LR must be a positive number, got 0.0"),
+    (("DATALOADER.TRAIN_X.BATCH_SIZE", 0), "DATALOADER.TRAIN_X.BATCH_SIZE must be at least 1, got 0"),
+    (("DATALOADER.TEST.BATCH_SIZE", 0), "DATALOADER.TEST.BATCH_SIZE must be at least 1, got 0"),
+    (("DATALOADER.NUM_WORKERS", -1), "DATALOADER.NUM_WORKERS must be 0 .* got -1"),
+])
+def test_5_a_value_out_of_range_is_refused_with_its_key(shapes_root, tiny_clip_path, tmp_path, opts, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        run_train(*coop_args(shapes_root, tiny_clip_path, out, *opts))
+    assert nothing_trained(out)
+
+
+@pytest.fixture(scope="module")
+def coop_run(tmp_path_factory, tiny_clip_path):
+    """A finished 1-epoch CoOp run on the shapes dataset."""
+    from datasets.shapes import make_shapes_dataset
+
+    tmp = tmp_path_factory.mktemp("faults_inputs")
+    root = str(tmp / "data")
+    make_shapes_dataset(root)
+    run_train(*coop_args(root, tiny_clip_path, tmp / "coop", epochs=1))
+    return {"root": root, "clip": tiny_clip_path, "run": tmp / "coop", "tmp": tmp}
+
+
+@pytest.mark.parametrize("opts, message", [
+    (("TRAINER.DPC.WEIGHT_BASE", 1.5), r"TRAINER.DPC.WEIGHT_BASE must lie in \[0, 1\], got 1.5"),
+    (("TRAINER.DPC.WEIGHT_BASE", -0.1), r"TRAINER.DPC.WEIGHT_BASE must lie in \[0, 1\], got -0.1"),
+    (("TRAINER.DPC.TOPK", 0), "TRAINER.DPC.TOPK must be >= 1"),
+])
+def test_5_a_dpc_value_out_of_range_is_refused_before_training(coop_run, tmp_path, opts, message):
+    out = tmp_path / "dpc"
+    with pytest.raises(ValueError, match=message):
+        run_train("--root", coop_run["root"], "--seed", 1, "--trainer", "DPC", "--dataset-config-file",
+                  "configs/datasets/shapes.yaml", "--config-file", "configs/trainers/DPC/cpu_tiny.yaml",
+                  "--output-dir", out, "MODEL.BACKBONE.NAME", coop_run["clip"], "DATASET.NUM_SHOTS", 4,
+                  "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 1, "TRAINER.DPC.BACKBONE_DIR",
+                  coop_run["run"], *opts)
+    assert not (out / "results.json").exists() and not (out / "dual_prompts").exists()
+
+
+def test_5_a_dataset_folder_without_a_class_its_split_names_is_named(split, shapes_root, tiny_clip_path, tmp_path):
+    import shutil
+
+    folder = os.path.join(shapes_root, "shapes", "green_square")
+    shutil.rmtree(folder)
+    out = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match=f"missing on disk: {folder}/.*the folder {folder} of class "
+                                                "'green_square' does not exist"):
+        run_train(*coop_args(shapes_root, tiny_clip_path, out))
+    assert nothing_trained(out)
+
+
+def test_5_a_checkpoint_of_another_host_is_refused_as_model_dir(coop_run, tmp_path):
+    """KgCoOp's prompt learner has CoOp's shape: without the check it would evaluate CoOp's prompt as KgCoOp's."""
+    from hosts_support import host_args
+
+    out = tmp_path / "eval"
+    with pytest.raises(ConfigError, match=f"--model-dir: {coop_run['run']}/prompt_learner/model.pth.tar-1 was "
+                                          "trained by CoOp, not KgCoOp: evaluate it with --trainer CoOp"):
+        run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 1,
+                  *host_args("KgCoOp", coop_run["root"], coop_run["clip"], out, subsample="new"))
+    assert not (out / "results.json").exists()
+
+
+def test_5_a_checkpoint_of_another_backbone_is_refused_as_model_dir(coop_run, tmp_path):
+    """A CLIP of the same width (so prompts of the same shape) but other weights."""
+    import torch
+
+    from trainers.prompted_clip import save_tiny_clip
+
+    torch.manual_seed(7)
+    other = save_tiny_clip(str(tmp_path / "other_clip.pt"))
+    out = tmp_path / "eval"
+    with pytest.raises(ConfigError, match=f"was trained on the backbone {coop_run['clip']}, not {other}: set "
+                                          f"MODEL.BACKBONE.NAME {coop_run['clip']}"):
+        run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 1,
+                  *coop_args(coop_run["root"], other, out, subsample="new"))
+    assert not (out / "results.json").exists()

@@ -25,7 +25,8 @@ from . import distributed
 from .checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import ConfigError
 from .console_log import progress_bar
-from .engine import TrainerX
+from .engine import TRAINER_REGISTRY, TrainerX
+from .engine.value_ranges import check_value_ranges
 from .feature_cache import FeatureCache, encoder_key
 from .host_settings import prompt_shape_keys
 from .prompted_clip import input_resolution, load_clip
@@ -36,6 +37,20 @@ from .run_record import (
 from .test_features import ModelInference, ScoredBatches
 
 PRECISIONS = ("fp16", "fp32", "amp")
+
+
+def _same_trainer(recorded, current):
+    """One trainer, or an alias of it (the reference code's names subclass DPC); unknown names are not judged."""
+    names = TRAINER_REGISTRY.registered_names()
+    if recorded not in names or current not in names:
+        return True
+    a, b = TRAINER_REGISTRY.get(recorded), TRAINER_REGISTRY.get(current)
+    return issubclass(a, b) or issubclass(b, a)
+
+
+def _backbone_key(name):
+    """A model name as it is; a weights file by its file name (the same file may be read from another folder)."""
+    return os.path.basename(name) if name.endswith((".pt", ".pth")) else name
 
 
 class ClipTrainer(TrainerX):
@@ -77,6 +92,7 @@ class ClipTrainer(TrainerX):
         """Dassl's hook, called before any data or model is built."""
         super().check_cfg(cfg)
         check_transform_names(cfg.INPUT.TRANSFORMS)
+        check_value_ranges(cfg)
         if cfg.MODEL.INIT_WEIGHTS:  # a Dassl key for its own backbones: refused rather than silently ignored
             raise ConfigError(f"MODEL.INIT_WEIGHTS {cfg.MODEL.INIT_WEIGHTS!r} is not used here: CLIP comes from "
                               "MODEL.BACKBONE.NAME, trained prompts from --model-dir or TRAINER.DPC.BACKBONE_DIR")
@@ -190,7 +206,8 @@ class ClipTrainer(TrainerX):
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
-                    "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on},
+                    "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on,
+                            "backbone": self.cfg.MODEL.BACKBONE.NAME},
                     **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
@@ -272,6 +289,7 @@ class ClipTrainer(TrainerX):
         for name in self.get_model_names():
             path = self.checkpoint_path(directory, name, epoch)
             checkpoint = load_checkpoint(path)
+            self.check_checkpoint_source(checkpoint, path)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint.get("epoch")})')
             if self.loaded is None:
                 self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),
@@ -281,6 +299,19 @@ class ClipTrainer(TrainerX):
             self.load_learnable_state(self._models[name], state, path,
                                       prompt_shape_keys(self.cfg, self.config_node, recorded))
             self.after_load_checkpoint(name, checkpoint)
+
+    def check_checkpoint_source(self, checkpoint, path):
+        """Refuse weights trained by another trainer or on another CLIP backbone (prompts of the same shape would
+        load and give a wrong number). Checkpoints that do not record it (the reference code's, older ones) load."""
+        run = checkpoint.get("run") or {}
+        trained_by, here = (run.get("identity") or {}).get("trainer"), self.cfg.TRAINER.NAME
+        if trained_by and not _same_trainer(trained_by, here):
+            raise ConfigError(f"--model-dir: {path} was trained by {trained_by}, not {here}: evaluate it with "
+                              f"--trainer {trained_by} (and its config)")
+        backbone, used = run.get("backbone"), self.cfg.MODEL.BACKBONE.NAME
+        if backbone and used and _backbone_key(backbone) != _backbone_key(used):
+            raise ConfigError(f"--model-dir: {path} was trained on the backbone {backbone}, not "
+                              f"{self.cfg.MODEL.BACKBONE.NAME}: set MODEL.BACKBONE.NAME {backbone}")
 
     @staticmethod
     def checkpoint_path(directory, name, epoch=None, prefer_latest=False,
