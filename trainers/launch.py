@@ -18,6 +18,7 @@ from .engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_se
 from .finished_run import as_evaluation, finished_run_to_evaluate
 from .overrides import config_overrides, overrides_line
 from .run_lock import run_lock
+from .run.determinism import determinism
 from .run.stop_signals import stop_on_signals
 from .run_record import refuse_evaluation_into_training_run
 
@@ -89,8 +90,11 @@ def run(args, cfg, notes=()):
         setup_logger(cfg.OUTPUT_DIR)
     for note in notes:
         print(note)
-    if torch.cuda.is_available() and cfg.USE_CUDA:
-        torch.backends.cudnn.benchmark = True
+    with determinism(cfg.DETERMINISTIC, torch.cuda.is_available() and cfg.USE_CUDA):
+        return _run(args, cfg)
+
+
+def _run(args, cfg):
     print_args(args, cfg)
     print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
     trainer = build_trainer(cfg)
