@@ -187,3 +187,53 @@ def test_5_a_checkpoint_of_another_backbone_is_refused_as_model_dir(coop_run, tm
         run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 1,
                   *coop_args(coop_run["root"], other, out, subsample="new"))
     assert not (out / "results.json").exists()
+
+
+def older_release_record(accuracy, dataset="ImageFolder", seed=1, subsample="base"):
+    """What a release before run identities wrote: the numbers, no ``run_id`` and no ``identity``."""
+    from records import finished_record
+
+    record = finished_record(accuracy, dataset, seed, subsample)
+    del record["run_id"], record["identity"]
+    return record
+
+
+def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root, tiny_clip_path, tmp_path, capsys):
+    """train.py trains the run again (its record replaced by a valid one), the pipeline reruns it, saying why, and
+    the tables leave it out, naming it."""
+    from records import mark_finished
+    from tools import layout, tables
+    from tools.plan import Spec, build_plan
+    from tools.runner import RAN, execute, summarize
+    from trainers.run_record import load_record, write_results
+
+    out = tmp_path / "run"
+    write_results(str(out), older_release_record(99.0))
+    assert "lacks 'run_id'" in load_record(str(out))[1]
+    run_train(*coop_args(shapes_root, tiny_clip_path, out, epochs=1))
+    record, problem = load_record(str(out))
+    assert problem == "" and record["accuracy"] != 99.0 and record["identity"]["trainer"] == "CoOp"
+
+    (tmp_path / "good.yaml").write_text('DATASET:\n  NAME: "ImageFolder"\n  FOLDER: "good"\n')
+    spec = Spec(host="CoOp", root=str(tmp_path), out=str(tmp_path / "out"), seeds=[1],
+                datasets=[str(tmp_path / "good.yaml")], host_config="cpu_tiny", dpc_config="cpu_tiny")
+    runs = build_plan(spec, warn=lambda m: None)
+    for run in runs:
+        mark_finished(run)
+    write_results(runs[0].output_dir, older_release_record(99.0))
+    rerun = []
+
+    def fake_train(run, output_file):
+        rerun.append(run.stage)
+        mark_finished(run)
+        return 0
+
+    outcomes = execute(runs, executor=fake_train, progress=False, echo=lambda line: None)
+    assert rerun == ["host-train", "host-test", "dpc-train", "dpc-test"]  # the host, and all made from it
+    assert outcomes[0].status == RAN and "lacks 'run_id'" in summarize(outcomes)
+
+    table_root = tmp_path / "tables"
+    directory = layout.run_dir(str(table_root), layout.BASE2NEW, "train", "caltech101", 16, "CoOp", "c", 1)
+    write_results(directory, older_release_record(80.0, "Caltech101"))
+    tables.main([str(table_root), "--paper", "none"])
+    assert "train_base/caltech101/shots_16/CoOp/c/seed1/results.json lacks 'run_id'" in capsys.readouterr().err

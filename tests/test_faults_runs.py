@@ -174,3 +174,30 @@ def test_3_a_stop_signal_during_a_checkpoint_write_waits_for_the_whole_checkpoin
     assert (out / "prompt_learner" / "checkpoint").read_text() == "model.pth.tar-2\n"
     run_train(*args(out))
     assert_same_final_prompt(reference, out)
+
+
+# ---- 5. two writers of one output folder: the pipeline -----------------------------------------------------------
+
+
+def test_5_a_second_pipeline_on_one_output_root_is_refused_before_any_run(tmp_path):
+    """A second pipeline would move aside (as stale) a run the first one is writing; it is refused, naming the
+    first one, and starts nothing."""
+    from tools import pipeline
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "good.yaml").write_text('DATASET:\n  NAME: "ImageFolder"\n  FOLDER: "good"\n')
+    holder = start(["-c", HOLDER, out / ".lock"], tmp_path / "holder.log")
+    try:
+        deadline = time.time() + 60
+        while "locked" not in (tmp_path / "holder.log").read_text():
+            assert time.time() < deadline and holder.poll() is None, (tmp_path / "holder.log").read_text()
+            time.sleep(0.05)
+        with pytest.raises(RunLockedError, match=rf"{out} is being written by another process \(pid {holder.pid}\)"):
+            pipeline.main(["--host", "CoOp", "--root", str(tmp_path), "--out", str(out), "--datasets",
+                           str(tmp_path / "good.yaml"), "--seeds", "1", "--host-config", "cpu_tiny",
+                           "--dpc-config", "cpu_tiny", "--no-progress", "--no-table"])
+        assert sorted(os.listdir(out)) == [".lock"]
+    finally:
+        holder.kill()
+        holder.wait()

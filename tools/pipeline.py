@@ -25,6 +25,7 @@ import os
 import sys
 
 from trainers.cli_errors import run_reporting_bad_input
+from trainers.run_lock import run_lock
 
 from . import layout, presets
 from .configs import ConfigError, registered_trainers
@@ -150,7 +151,8 @@ def main(argv=None):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         parser.exit(2, f"error: {message}\n")
     try:
-        outcomes = execute(runs, executor, progress=not args.no_progress)
+        with run_lock(args.out):  # one pipeline per output root: a second would move aside runs the first writes
+            outcomes = execute(runs, executor, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130
