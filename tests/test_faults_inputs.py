@@ -230,7 +230,8 @@ def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root,
 
     outcomes = execute(runs, executor=fake_train, progress=False, echo=lambda line: None)
     assert rerun == ["host-train", "host-test", "dpc-train", "dpc-test"]  # the host, and all made from it
-    assert outcomes[0].status == RAN and "lacks 'run_id'" in summarize(outcomes)
+    summary = summarize(outcomes)
+    assert outcomes[0].status == RAN and "lacks 'run_id'" in summary and ".stale-" in summary
 
     table_root = tmp_path / "tables"
     directory = layout.run_dir(str(table_root), layout.BASE2NEW, "train", "caltech101", 16, "CoOp", "c", 1)
