@@ -13,7 +13,7 @@ from tests_paths import REPO_DIR
 # train.py whose process sends itself SIGNAL before the training step (epoch, batch), 0-based as the trainer
 # counts: a stop at a chosen point, from inside, with nothing else changed. argv: SIGNAL EPOCH BATCH ARGS...
 SIGNAL_AT_STEP = """
-import os, signal, sys
+import os, signal, sys, time
 import train
 from trainers.engine import TRAINER_REGISTRY
 signum, epoch, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -21,12 +21,21 @@ trainer_cls = TRAINER_REGISTRY.get(sys.argv[sys.argv.index("--trainer") + 1])
 original = trainer_cls.forward_backward
 def forward_backward(self, data):
     if (self.epoch, self.batch_idx) == (epoch, batch):
+        print(f"signal sent at {time.time()}", flush=True)
         os.kill(os.getpid(), signum)
     return original(self, data)
 trainer_cls.forward_backward = forward_backward
 sys.argv = ["train.py", *sys.argv[4:]]
 sys.exit(train.command_line(sys.argv[1:]))
 """
+
+
+def signal_sent_at(log):
+    """When SIGNAL_AT_STEP sent its signal, from the run's output."""
+    for line in log.read_text().splitlines():
+        if line.startswith("signal sent at "):
+            return float(line.split()[-1])
+    raise AssertionError("the signal was never sent:\n" + log.read_text()[-2000:])
 
 
 def environment():
