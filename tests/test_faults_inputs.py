@@ -238,3 +238,17 @@ def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root,
     write_results(directory, older_release_record(80.0, "Caltech101"))
     tables.main([str(table_root), "--paper", "none"])
     assert "train_base/caltech101/shots_16/CoOp/c/seed1/results.json lacks 'run_id'" in capsys.readouterr().err
+
+
+def test_5_a_dpc_checkpoint_of_another_host_is_refused_as_model_dir(coop_run, tmp_path):
+    dpc = ["--root", coop_run["root"], "--seed", 1, "--trainer", "DPC", "--dataset-config-file",
+           "configs/datasets/shapes.yaml", "--config-file", "configs/trainers/DPC/cpu_tiny.yaml",
+           "MODEL.BACKBONE.NAME", coop_run["clip"], "DATASET.NUM_SHOTS", 4, "OPTIM.MAX_EPOCH", 1]
+    run_dir, out = tmp_path / "dpc", tmp_path / "eval"
+    run_train("--output-dir", run_dir, *dpc, "DATASET.SUBSAMPLE_CLASSES", "base",
+              "TRAINER.DPC.BACKBONE_DIR", coop_run["run"])
+    with pytest.raises(ConfigError, match=f"TRAINER.DPC.HOST is 'KgCoOp', but {run_dir}/dual_prompts/"
+                                          "model.pth.tar-1 holds prompts of 'CoOp'"):
+        run_train("--eval-only", "--model-dir", run_dir, "--output-dir", out, *dpc,
+                  "DATASET.SUBSAMPLE_CLASSES", "new", "TRAINER.DPC.HOST", "KgCoOp")
+    assert not (out / "results.json").exists()
