@@ -50,3 +50,12 @@ def replace_atomically(path, write):
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+
+
+def remove_leftovers(folder):
+    """Delete the temporary files that writes cut by a kill -9 left in ``folder`` (never read; called by the
+    folder's one writer, under its lock). Returns their names."""
+    names = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".tmp")] if os.path.isdir(folder) else []
+    for name in names:
+        os.remove(os.path.join(folder, name))
+    return names

@@ -199,3 +199,18 @@ def test_5_a_second_pipeline_on_one_output_root_is_refused_before_any_run(tmp_pa
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_1_a_temporary_file_left_by_kill_9_is_removed_by_the_rerun(tmp_path, shapes_root, tiny_clip_path, capsys):
+    """kill -9 during a checkpoint write leaves its hidden temporary file; the resumed run deletes it."""
+    from conftest import coop_args, run_train, run_train_interrupted
+
+    out = tmp_path / "run"
+    args = coop_args(shapes_root, tiny_clip_path, out, epochs=3)
+    run_train_interrupted(2, *args)
+    leftover = out / "prompt_learner" / ".model.pth.tar-3.k2j4x8.tmp"  # as replace_atomically names them
+    leftover.write_bytes(b"half a checkpoint")
+    capsys.readouterr()
+    run_train(*args)
+    assert f"Removed {leftover}, left by a write that was cut short" in capsys.readouterr().out
+    assert leftover_partial_files(out) == [] and (out / "results.json").exists()

@@ -17,7 +17,7 @@ from collections import Counter
 
 import torch
 
-from datasets.atomic_write import uninterrupted
+from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 
@@ -377,6 +377,9 @@ class ClipTrainer(TrainerX):
         super().before_train()  # resumes, or refuses another run's checkpoint, before anything is removed
         if distributed.is_main_process():
             remove_results(self.output_dir)  # a run being (re)trained is not finished
+            for folder in [self.output_dir, *(os.path.join(self.output_dir, n) for n in self.get_model_names())]:
+                for name in remove_leftovers(folder):
+                    print(f"Removed {os.path.join(folder, name)}, left by a write that was cut short")
 
     def after_train(self):
         self._training = False
