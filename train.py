@@ -62,8 +62,11 @@ def build_parser():
     return parser
 
 
+STOP_SIGNAL_NAMES = ("SIGTERM", "SIGINT", "SIGUSR2")
+
+
 def _stop_while_starting(signum, frame):
-    print(f"train.py: stopped by {signal.Signals(signum).name} while starting (nothing was written yet)",
+    print(f"train.py: stopped by {signal.Signals(signum).name} outside the run (nothing was being written)",
           file=sys.stderr)
     raise SystemExit(128 + signum)
 
@@ -71,7 +74,7 @@ def _stop_while_starting(signum, frame):
 def command_line(argv=None):
     # Until the run's own handlers (trainers/run/stop_signals.py) take over: a stop signal during the imports
     # ends the process with the same status, and one line.
-    for name in ("SIGTERM", "SIGINT", "SIGUSR2"):
+    for name in STOP_SIGNAL_NAMES:
         if signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
             signal.signal(getattr(signal, name), _stop_while_starting)
     args = build_parser().parse_args(argv)
@@ -80,7 +83,11 @@ def command_line(argv=None):
         return 0
     from trainers.cli_errors import run_reporting_bad_input
 
-    return run_reporting_bad_input(lambda: main(args), debug=args.debug)
+    status = run_reporting_bad_input(lambda: main(args), debug=args.debug)
+    for name in STOP_SIGNAL_NAMES:  # the run is over: a late signal ends the exiting process as it always did
+        if signal.getsignal(getattr(signal, name)) is _stop_while_starting:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    return status
 
 
 if __name__ == "__main__":
