@@ -9,6 +9,7 @@ Bad input (a config key, a missing file, a checkpoint of another run) is reporte
 DPC_DEBUG=1 shows its traceback.
 """
 import argparse
+import signal
 import sys
 import warnings
 
@@ -61,14 +62,32 @@ def build_parser():
     return parser
 
 
+STOP_SIGNAL_NAMES = ("SIGTERM", "SIGINT", "SIGUSR2")
+
+
+def _stop_while_starting(signum, frame):
+    print(f"train.py: stopped by {signal.Signals(signum).name} outside the run (nothing was being written)",
+          file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
 def command_line(argv=None):
+    # Until the run's own handlers (trainers/run/stop_signals.py) take over: a stop signal during the imports
+    # ends the process with the same status, and one line.
+    for name in STOP_SIGNAL_NAMES:
+        if signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN:
+            signal.signal(getattr(signal, name), _stop_while_starting)
     args = build_parser().parse_args(argv)
     if args.list:
         print("\n".join(_launch().registered_lines()))
         return 0
     from trainers.run.errors import run_reporting_bad_input
 
-    return run_reporting_bad_input(lambda: main(args), debug=args.debug)
+    status = run_reporting_bad_input(lambda: main(args), debug=args.debug)
+    for name in STOP_SIGNAL_NAMES:  # the run is over: a late signal ends the exiting process as it always did
+        if signal.getsignal(getattr(signal, name)) is _stop_while_starting:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    return status
 
 
 if __name__ == "__main__":

@@ -3,19 +3,59 @@
 The temporary file comes from ``tempfile.mkstemp`` in the target's folder, so concurrent writers never share
 one, even from different machines on a shared file system (a name made of the pid alone can collide there);
 the rename is atomic because both names are on the same file system.
+
+A stop signal handled by ``defer_while_writing`` (``trainers/run/stop_signals.py``) waits until the write in
+progress is whole or removed (and a group of writes, ``uninterrupted()``, until the last one is): a stop never
+leaves a temporary file, nor half a checkpoint of a model with several parts.
 """
+import contextlib
 import os
 import tempfile
+
+_writing = [0]  # the depth of uninterrupted() sections of this process
+_deferred = []  # what a stop signal asked for during one, done when the outermost ends
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """A section that a deferred stop (``defer_while_writing``) does not interrupt."""
+    _writing[0] += 1
+    try:
+        yield
+    finally:
+        _writing[0] -= 1
+        if not _writing[0] and _deferred:
+            action = _deferred.pop(0)
+            _deferred.clear()
+            action()  # raises: the stop goes on from here
+
+
+def defer_while_writing(action):
+    """Postpone ``action`` to the end of the ``uninterrupted()`` section in progress; False when there is none."""
+    if not _writing[0]:
+        return False
+    _deferred.append(action)
+    return True
 
 
 def replace_atomically(path, write):
     """Call ``write(tmp_path)`` and move the result to ``path``; nothing is left behind if ``write`` raises."""
-    folder, name = os.path.split(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with uninterrupted():
+        folder, name = os.path.split(os.path.abspath(path))
+        handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        os.close(handle)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def remove_leftovers(folder):
+    """Delete the temporary files that writes cut by a kill -9 left in ``folder`` (never read; called by the
+    folder's one writer, under its lock). Returns their names."""
+    names = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".tmp")] if os.path.isdir(folder) else []
+    for name in names:
+        os.remove(os.path.join(folder, name))
+    return names

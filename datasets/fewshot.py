@@ -6,7 +6,8 @@ import os
 import random
 
 from datasets.datum_pickle import load_datum_pickle, relative_to, save_datum_pickle
-from datasets.splits import group_indices_by_label
+from datasets.split_checks import check_cache_entries
+from datasets.splits import group_indices_by_label, verify_images_exist
 from datasets.toolbox import make_datum
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
@@ -74,6 +75,19 @@ def load_fewshot_cache(path, dataset_dir, fingerprint):
     return data
 
 
+def check_fewshot_cache(path, dataset_dir, data, sources):
+    """Every cached datum is an entry of the split list it was drawn from (a cache is a pickle anyone can edit,
+    and one written before ``split_sha1`` existed is not fingerprinted)."""
+    def entries(items):
+        return {(relative_to(d.impath, dataset_dir), d.label, d.classname) for d in items}
+
+    for key, source in sources.items():
+        if source is not None and isinstance(data.get(key), list):
+            verify_images_exist(data[key], hint=f" (listed in {path}; delete it to draw again)")  # the likelier cause
+            check_cache_entries(f"Few-shot cache {path}", {key: data[key]}, entries(source),
+                                lambda impath: relative_to(impath, dataset_dir), "; delete it to draw again")
+
+
 def save_fewshot_cache(path, splits, dataset_dir, fingerprint):
     save_datum_pickle(path, dict(splits, dataset_dir=dataset_dir, split_sha1=fingerprint))
 
@@ -89,6 +103,7 @@ def fewshot_splits(dataset_dir, num_shots, seed, train, val=None):
         print(f"Loading preprocessed few-shot data from {path}")
         data = load_fewshot_cache(path, dataset_dir, fingerprint)
         if data is not None:
+            check_fewshot_cache(path, dataset_dir, data, {"train": train, "val": val})
             return data["train"], data.get("val") if val is not None else None
     train = generate_fewshot_dataset(train, num_shots=num_shots)
     splits = {"train": train}

@@ -5,6 +5,7 @@ import random
 from collections import OrderedDict
 
 from datasets.atomic_write import replace_atomically
+from datasets.split_checks import check_split_entries
 from datasets.toolbox import make_datum
 
 
@@ -39,7 +40,9 @@ def read_split(filepath, path_prefix):
             datums.append(make_datum(impath=os.path.join(path_prefix, rel), label=label, classname=cname))
         return datums
 
-    return to_datums("train"), to_datums("val"), to_datums("test")
+    datums = to_datums("train"), to_datums("val"), to_datums("test")
+    check_split_entries(filepath, [(key, split[key]) for key in ("train", "val", "test")], path_prefix)
+    return datums
 
 
 def relative_path(impath, path_prefix):
@@ -135,4 +138,8 @@ def verify_images_exist(items, hint=""):
         if folder not in listings:
             listings[folder] = set(os.listdir(folder)) if os.path.isdir(folder) else set()
         if name not in listings[folder]:
-            raise FileNotFoundError(f"Image listed in the split is missing on disk: {item.impath}{hint}")
+            why = ""
+            if not os.path.isdir(folder):  # a whole class missing, as when a folder was renamed or not extracted
+                cname = getattr(item, "classname", "")
+                why = f" (the folder {folder}{f' of class {cname!r}' if cname else ''} does not exist)"
+            raise FileNotFoundError(f"Image listed in the split is missing on disk: {item.impath}{why}{hint}")

@@ -14,6 +14,7 @@ from tools.tables import cli as tables
 from tools.tables.figure import figure_groups, matplotlib_available
 from tools.tables.paper import PaperResults
 from tools.tables.arithmetic import TableError, harmonic_mean, mean_std
+from tools.tables.render import to_csv, to_markdown
 from tools.tables.report import build_report
 from tools.tables.cli import main as tables_main
 from trainers.run.record import write_results
@@ -124,7 +125,8 @@ def test_cli_writes_markdown_csv_json(two_datasets, tmp_path, capsys):
     assert printed.strip() == md.read_text().strip()
     assert "### CoOp: base-to-new, 16 shots (config: cfg_a)" in printed
     rows = {cells[0]: cells[1:] for cells in markdown_rows(printed.split("### CoOp+DPC")[0])}
-    assert rows["Caltech101"] == ["1,2", "95.00 ± 5.00", "60.00 ± 10.00", "73.55", "97.55", "94.65", "96.08",
+    assert rows["Caltech101"] == ["1,2", "95.00 ± 5.00 (90.00 / 100.00)", "60.00 ± 10.00 (50.00 / 70.00)", "73.55",
+                                  "97.55", "94.65", "96.08",
                                   "-2.55", "-34.65", "-22.53"]
     assert rows["**Average (2 datasets)**"][:4] == ["", "77.50", "70.00", "73.56"]
     assert "### CoOp+DPC: base-to-new, 16 shots (config: dpc_cfg)" in printed
@@ -134,6 +136,7 @@ def test_cli_writes_markdown_csv_json(two_datasets, tmp_path, capsys):
     assert [r["dataset"] for r in coop] == ["caltech101", "oxford_pets", "average"]
     assert float(coop[0]["hm"]) == pytest.approx(11400 / 155)
     assert coop[0]["seeds_base"] == "1 2" and float(coop[0]["paper_hm"]) == 96.08
+    assert coop[0]["base_per_seed"] == "90.0 100.0" and coop[0]["new_per_seed"] == "50.0 70.0"
     assert float(coop[2]["hm"]) == pytest.approx(10850 / 147.5) and coop[2]["paper_hm"] == ""
     assert {r["method"] for r in rows} == {"CoOp", "DPC_CoOp"}
 
@@ -200,6 +203,10 @@ def test_cross_dataset_and_dg_tables(tmp_path):
     rows = {row["dataset"]: row["methods"] for row in report["rows"]}
     assert list(rows) == ["imagenet (source)", "caltech101", "oxford_pets"]  # DG targets have their own table
     assert rows["caltech101"]["CoOp"]["mean"] == 91.0 and rows["caltech101"]["CoOp"]["std"] == 1.0
+    assert rows["caltech101"]["CoOp"]["per_seed"] == [90.0, 92.0]
+    markdown = {cells[0]: cells for cells in markdown_rows(to_markdown(report))}
+    assert markdown["caltech101"][2] == "91.00 ± 1.00 (90.00 / 92.00)"  # each seed's number beside the mean
+    assert "caltech101,16,CoOp,91.0,1.0,1 2,90.0 92.0" in to_csv(report)
     assert report["averages"][0]["methods"] == {"CoOp": 86.5, "DPC_CoOp": 87.5}  # targets only, not the source
     dg = build_report(str(tmp_path), layout.DOMAIN_GENERALIZATION)
     assert [row["dataset"] for row in dg["rows"]] == ["imagenet (source)", "imagenetv2"]

@@ -29,6 +29,7 @@ from tools.tables.figure import matplotlib_available, save_base2new_figure
 from tools.pipeline.plan import Run, Spec, build_plan
 from tools.pipeline.executors.inline import InProcessExecutor
 from tools.pipeline.runner import INTERRUPTED, execute, summarize
+from tools.tables.render import mean_std_cell
 from tools.tables.report import base2new_report
 
 DATASET_CONFIG = "configs/demo/demo_world.yaml"
@@ -62,14 +63,14 @@ def demo_report(out, seeds):
 
 
 def demo_table(out, seeds):
-    """One row per method: base, new (mean ± std over seeds) and HM, read from the runs' results.json."""
+    """One row per method: base, new (mean ± std over seeds, then each seed's) and HM, from the runs' results.json."""
     methods = METHODS
     report = demo_report(out, seeds)
     lines = []
     for table in sorted(report["tables"], key=lambda t: methods.index(t["method"])):
         row = table["rows"][0]
-        lines.append([table["paper_method"], f"{row['base_mean']:.2f} ± {row['base_std']:.2f}",
-                      f"{row['new_mean']:.2f} ± {row['new_std']:.2f}", f"{row['hm']:.2f}"])
+        lines.append([table["paper_method"], mean_std_cell(row["base_mean"], row["base_std"], 2, row["base_per_seed"]),
+                      mean_std_cell(row["new_mean"], row["new_std"], 2, row["new_per_seed"]), f"{row['hm']:.2f}"])
     return tabulate(lines, headers=["Method", "Base", "New", "HM"], tablefmt="github", disable_numparse=True)
 
 
@@ -101,7 +102,7 @@ def main(argv=None):
         return 130
     print(summarize(outcomes))
     seed_list = " ".join(map(str, args.seeds))
-    print(f"\nDemo world, base-to-new, 16 shots, seeds {seed_list} (mean ± std over seeds):\n")
+    print(f"\nDemo world, base-to-new, 16 shots, seeds {seed_list} (mean ± std over seeds, then each seed's):\n")
     print(demo_table(args.out, args.seeds))
     print(f"\nPer-method tables and CSV/JSON: python -m tools.tables {args.out} --paper none")
     figure = os.path.join(args.out, FIGURE)

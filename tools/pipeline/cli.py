@@ -24,6 +24,7 @@ import argparse
 import os
 import sys
 
+from trainers.run.lock import run_lock
 
 from tools import output_folders as layout
 from tools.pipeline import presets
@@ -151,7 +152,8 @@ def main(argv=None):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         parser.exit(2, f"error: {message}\n")
     try:
-        outcomes = execute(runs, executor, progress=not args.no_progress)
+        with run_lock(args.out):  # one pipeline per output root: a second would move aside runs the first writes
+            outcomes = execute(runs, executor, progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130

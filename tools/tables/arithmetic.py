@@ -1,7 +1,8 @@
 """The arithmetic of the tables, following the DPC paper (and the CoOp family) exactly:
 
 - per dataset, Base and New are the mean over seeds of each seed's accuracy, with the population standard
-  deviation (``numpy.std``, ddof 0, as the anchors' ``parse_test_res.py``);
+  deviation (``numpy.std``, ddof 0, as the anchors' ``parse_test_res.py``); each seed's accuracy is kept
+  beside them (``base_per_seed``, ``per_seed``), and the tables print it next to the mean;
 - per dataset, HM is the harmonic mean **of the mean Base and the mean New**, 2BN/(B+N). This is the rule the
   paper's numbers obey (e.g. CoOp ImageNet: HM(76.41, 68.85) = 72.43); the mean of per-seed HMs is kept in
   the JSON output as ``hm_seed_mean`` for reference, never used for the table;
@@ -153,8 +154,9 @@ def accuracy_rows(results, row_key, average_over=None):
         table[row] = {}
         for method, found in methods.items():
             runs = _by_seed(found, f"{method} {row}")
-            mean, std = mean_std([runs[s].accuracy for s in sorted(runs)])
-            table[row][method] = {"mean": mean, "std": std, "seeds": sorted(runs)}
+            per_seed = [runs[s].accuracy for s in sorted(runs)]
+            mean, std = mean_std(per_seed)
+            table[row][method] = {"mean": mean, "std": std, "seeds": sorted(runs), "per_seed": per_seed}
     rows = [row for row in table if average_over is None or row in average_over]
     average = {}
     for method in sorted({m for row in rows for m in table[row]}):

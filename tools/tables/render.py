@@ -11,7 +11,7 @@ MISSING = "-"
 B2N_CSV_COLUMNS = [
     "method", "paper_method", "shots", "dataset", "dataset_name", "cfg", "seeds_base", "seeds_new",
     "base_mean", "base_std", "new_mean", "new_std", "hm", "paper_base", "paper_new", "paper_hm",
-    "diff_base", "diff_new", "diff_hm",
+    "diff_base", "diff_new", "diff_hm", "base_per_seed", "new_per_seed",
 ]
 
 
@@ -19,10 +19,14 @@ def _num(value, digits):
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def _mean_std(mean, std, digits):
+def mean_std_cell(mean, std, digits, per_seed=()):
+    """``mean ± std``, and each seed's number after it when there are several: ``70.38 ± 0.58 (69.6 / ...)``."""
     if mean is None:
         return MISSING
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    text = f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if len(per_seed) > 1:
+        text += " (" + " / ".join(f"{value:.{digits}f}" for value in per_seed) + ")"
+    return text
 
 
 def _signed(value, digits):
@@ -42,8 +46,9 @@ def _b2n_markdown(table, digits):
         header += ["Paper Base", "Paper New", "Paper HM", "Δ Base", "Δ New", "Δ HM"]
     lines = []
     for row in table["rows"]:
-        line = [row["label"], _seeds(row), _mean_std(row["base_mean"], row["base_std"], digits),
-                _mean_std(row["new_mean"], row["new_std"], digits), _num(row["hm"], digits)]
+        line = [row["label"], _seeds(row),
+                mean_std_cell(row["base_mean"], row["base_std"], digits, row["base_per_seed"]),
+                mean_std_cell(row["new_mean"], row["new_std"], digits, row["new_per_seed"]), _num(row["hm"], digits)]
         if has_paper:
             line += [_num(row[k], digits) for k in ("paper_base", "paper_new", "paper_hm")]
             line += [_signed(row[k], digits) for k in ("diff_base", "diff_new", "diff_hm")]
@@ -69,7 +74,8 @@ def _accuracy_markdown(report, digits):
     for row in report["rows"]:
         cells = [row["methods"].get(m) for m in methods]
         lines.append([row["dataset"], row["shots"],
-                      *(_mean_std(c["mean"], c["std"], digits) if c else MISSING for c in cells)])
+                      *(mean_std_cell(c["mean"], c["std"], digits, c.get("per_seed", ())) if c else MISSING
+                        for c in cells)])
     for average in report["averages"]:
         lines.append([f"**{average['label']}**", average["shots"],
                       *(_num(average["methods"].get(m), digits) for m in methods)])
@@ -111,14 +117,14 @@ def to_csv(report):
                 row = {**shared, **row}
                 writer.writerow([_csv_value(row.get(column)) for column in B2N_CSV_COLUMNS])
         return buffer.getvalue()
-    writer.writerow(["dataset", "shots", "method", "mean", "std", "seeds"])
+    writer.writerow(["dataset", "shots", "method", "mean", "std", "seeds", "per_seed"])
     for row in report["rows"]:
         for method, cell in row["methods"].items():
             writer.writerow([row["dataset"], row["shots"], method, cell["mean"], cell["std"],
-                             _csv_value(cell["seeds"])])
+                             _csv_value(cell["seeds"]), _csv_value(cell.get("per_seed"))])
     for average in report["averages"]:
         for method, mean in average["methods"].items():
-            writer.writerow([average["label"], average["shots"], method, mean, "", ""])
+            writer.writerow([average["label"], average["shots"], method, mean, "", "", ""])
     return buffer.getvalue()
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 import torch
 
 from datasets.image_errors import read_image_naming_errors
+from datasets.split_checks import check_library_entries
 from datasets.splits import read_json_object, verify_images_exist
 
 from trainers.dpc.image_workers import ImageWorkers
@@ -111,8 +112,10 @@ def read_image_library(path, classnames, image_dir=None):
         pairs = _split_file_pairs(path, train)
     else:
         pairs = _class_list_pairs(path, library)
+    check_library_entries(f"Image library {path}", [("train", [(rel, label, cname) for cname, rel, label in pairs])],
+                          image_dir)
     index = {name: label for label, name in enumerate(classnames)}
-    items = [_Item(os.path.join(folder, rel), index[cname]) for cname, rel in pairs if cname in index]
+    items = [_Item(os.path.join(folder, rel), index[cname]) for cname, rel, _ in pairs if cname in index]
     if not items:
         raise ValueError(f"Image library {path} has no images of the current classes (e.g. {classnames[:3]})")
     verify_images_exist(items, hint=f" (listed in the image library {path}; relative paths are read under "
@@ -132,7 +135,7 @@ def _reference_pairs(path, parts):
                     and _is_path_list(entry[1])):
                 raise ValueError(f'Image library {path}: "train" maps "{cname}" to {str(entry)[:80]}; expected '
                                  f"[label, [image paths]] as in {REFERENCE_ENTRY}")
-            pairs.extend((cname, rel) for rel in entry[1])
+            pairs.extend((cname, rel, None) for rel in entry[1])  # its labels are not read
     return pairs
 
 
@@ -142,7 +145,7 @@ def _split_file_pairs(path, entries):
         if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
             raise ValueError(f'Image library {path}: entry {i} of "train" is {str(entry)[:80]}; expected '
                              f"[image path, label, class name] (a split file) or {REFERENCE_ENTRY}")
-        pairs.append((entry[2], entry[0]))
+        pairs.append((entry[2], entry[0], entry[1] if isinstance(entry[1], int) else None))
     return pairs
 
 
@@ -152,7 +155,7 @@ def _class_list_pairs(path, library):
         if not _is_path_list(rels):
             raise ValueError(f'Image library {path}: "{cname}" maps to {str(rels)[:80]}; expected a list of '
                              "image paths")
-        pairs.extend((cname, rel) for rel in rels)
+        pairs.extend((cname, rel, None) for rel in rels)
     return pairs
 
 

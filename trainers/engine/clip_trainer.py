@@ -17,6 +17,7 @@ from collections import Counter
 
 import torch
 
+from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 
@@ -24,7 +25,8 @@ from trainers.run import distributed
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from trainers.engine.config import ConfigError
 from trainers.run.console_log import progress_bar
-from trainers.engine import TrainerX
+from trainers.engine import TRAINER_REGISTRY, TrainerX
+from trainers.engine.value_ranges import check_value_ranges
 from trainers.evaluation.feature_cache import FeatureCache, encoder_key
 from trainers.hosts.settings import prompt_shape_keys
 from trainers.prompted_clip import input_resolution, load_clip
@@ -34,6 +36,20 @@ from trainers.run.record import build_record, new_run_id, remove_results, write_
 from trainers.evaluation.scoring import ModelInference, ScoredBatches
 
 PRECISIONS = ("fp16", "fp32", "amp")
+
+
+def _same_trainer(recorded, current):
+    """One trainer, or an alias of it (the reference code's names subclass DPC); unknown names are not judged."""
+    names = TRAINER_REGISTRY.registered_names()
+    if recorded not in names or current not in names:
+        return True
+    a, b = TRAINER_REGISTRY.get(recorded), TRAINER_REGISTRY.get(current)
+    return issubclass(a, b) or issubclass(b, a)
+
+
+def _backbone_key(name):
+    """A model name as it is; a weights file by its file name (the same file may be read from another folder)."""
+    return os.path.basename(name) if name.endswith((".pt", ".pth")) else name
 
 
 class ClipTrainer(TrainerX):
@@ -75,6 +91,7 @@ class ClipTrainer(TrainerX):
         """Dassl's hook, called before any data or model is built."""
         super().check_cfg(cfg)
         check_transform_names(cfg.INPUT.TRANSFORMS)
+        check_value_ranges(cfg)
         if cfg.MODEL.INIT_WEIGHTS:  # a Dassl key for its own backbones: refused rather than silently ignored
             raise ConfigError(f"MODEL.INIT_WEIGHTS {cfg.MODEL.INIT_WEIGHTS!r} is not used here: CLIP comes from "
                               "MODEL.BACKBONE.NAME, trained prompts from --model-dir or TRAINER.DPC.BACKBONE_DIR")
@@ -188,7 +205,8 @@ class ClipTrainer(TrainerX):
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
-                    "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on},
+                    "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on,
+                            "backbone": self.cfg.MODEL.BACKBONE.NAME},
                     **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
@@ -209,17 +227,19 @@ class ClipTrainer(TrainerX):
                                      f"(OPTIM.LR {self.cfg.OPTIM.LR} may be too large); this state is not saved")
 
     def after_epoch(self):
-        """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed."""
+        """Dassl's checkpoints, plus a resume point every epoch; earlier resume points are removed. A stop
+        signal waits for the end (every model's checkpoint of one epoch, or none)."""
         self.check_finite(f"after epoch {self.epoch + 1}")
-        super().after_epoch()
-        if not self._kept_by_dassl(self.epoch):
-            self.save_model(self.epoch, self.output_dir)
-        previous = self.epoch - 1
-        if previous >= 0 and not self._kept_by_dassl(previous) and distributed.is_main_process():
-            for name in self.get_model_names():
-                path = os.path.join(self.output_dir, name, f"model.pth.tar-{previous + 1}")
-                if os.path.exists(path):
-                    os.remove(path)
+        with uninterrupted():
+            super().after_epoch()
+            if not self._kept_by_dassl(self.epoch):
+                self.save_model(self.epoch, self.output_dir)
+            previous = self.epoch - 1
+            if previous >= 0 and not self._kept_by_dassl(previous) and distributed.is_main_process():
+                for name in self.get_model_names():
+                    path = os.path.join(self.output_dir, name, f"model.pth.tar-{previous + 1}")
+                    if os.path.exists(path):
+                        os.remove(path)
 
     def resume_model_if_exist(self, directory):
         """Continue from the latest checkpoint of every registered model: weights, optimiser, LR schedule and
@@ -270,6 +290,7 @@ class ClipTrainer(TrainerX):
         for name in self.get_model_names():
             path = self.checkpoint_path(directory, name, epoch)
             checkpoint = (read or {}).get(path) or load_checkpoint(path)
+            self.check_checkpoint_source(checkpoint, path)
             print(f'Loading weights to {name} from "{path}" (epoch = {checkpoint.get("epoch")})')
             if self.loaded is None:
                 self.loaded = {"model_dir": os.path.abspath(directory), "epoch": checkpoint.get("epoch"),
@@ -279,6 +300,19 @@ class ClipTrainer(TrainerX):
             self.load_learnable_state(self._models[name], state, path,
                                       prompt_shape_keys(self.cfg, self.config_node, recorded))
             self.after_load_checkpoint(name, checkpoint)
+
+    def check_checkpoint_source(self, checkpoint, path):
+        """Refuse weights trained by another trainer or on another CLIP backbone (prompts of the same shape would
+        load and give a wrong number). Checkpoints that do not record it (the reference code's, older ones) load."""
+        run = checkpoint.get("run") or {}
+        trained_by, here = (run.get("identity") or {}).get("trainer"), self.cfg.TRAINER.NAME
+        if trained_by and not _same_trainer(trained_by, here):
+            raise ConfigError(f"--model-dir: {path} was trained by {trained_by}, not {here}: evaluate it with "
+                              f"--trainer {trained_by} (and its config)")
+        backbone, used = run.get("backbone"), self.cfg.MODEL.BACKBONE.NAME
+        if backbone and used and _backbone_key(backbone) != _backbone_key(used):
+            raise ConfigError(f"--model-dir: {path} was trained on the backbone {backbone}, not "
+                              f"{self.cfg.MODEL.BACKBONE.NAME}: set MODEL.BACKBONE.NAME {backbone}")
 
     @staticmethod
     def checkpoint_path(directory, name, epoch=None, prefer_latest=False,
@@ -344,6 +378,9 @@ class ClipTrainer(TrainerX):
         super().before_train()  # resumes, or refuses another run's checkpoint, before anything is removed
         if distributed.is_main_process():
             remove_results(self.output_dir)  # a run being (re)trained is not finished
+            for folder in [self.output_dir, *(os.path.join(self.output_dir, n) for n in self.get_model_names())]:
+                for name in remove_leftovers(folder):
+                    print(f"Removed {os.path.join(folder, name)}, left by a write that was cut short")
 
     def after_train(self):
         self._training = False

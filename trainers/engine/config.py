@@ -28,6 +28,8 @@ def extend_cfg(cfg):
     cfg.MODEL.REFERENCE_PARITY = False
     # a folder for test-image features of frozen image encoders ("": none), trainers/evaluation/feature_cache.py
     cfg.TEST.FEATURE_CACHE = ""
+    # CUDA runs repeatable bit for bit, slower (trainers/run/determinism.py); CPU runs are repeatable without it
+    cfg.DETERMINISTIC = False
     for extend in _EXTENSIONS:
         extend(cfg)
     return cfg

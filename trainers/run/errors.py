@@ -5,9 +5,11 @@ missing or unreadable file, a checkpoint of another run, a run directory in use,
 is a bug and keeps its traceback. ``--debug`` (or ``DPC_DEBUG=1``) shows the traceback of bad inputs too.
 """
 import os
+import signal
 import sys
 
 from trainers.run.lock import RunLockedError
+from trainers.run.stop_signals import StopRequested, requested
 
 BAD_INPUT_ERRORS = (ValueError, KeyError, OSError, FloatingPointError, RunLockedError)
 
@@ -25,7 +27,11 @@ def run_reporting_bad_input(fn, debug=False, program="train.py"):
     """``fn()``'s exit status; a bad input prints ``<program>: error: ...`` and gives 2."""
     try:
         status = fn()
+    except StopRequested as err:
+        return _stopped(program, err.signum)
     except BAD_INPUT_ERRORS as err:
+        if requested() is not None:  # e.g. a data worker ended by the same signal first
+            return _stopped(program, requested())
         if wants_traceback(debug):
             raise
         print(f"{program}: error: {message(err)}", file=sys.stderr)
@@ -34,4 +40,15 @@ def run_reporting_bad_input(fn, debug=False, program="train.py"):
     except KeyboardInterrupt:
         print(f"\n{program}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception:
+        if requested() is not None:
+            return _stopped(program, requested())
+        raise
     return status if isinstance(status, int) else 0
+
+
+def _stopped(program, signum):
+    name = signal.Signals(signum).name
+    print(f"\n{program}: stopped by {name}; the last complete checkpoint is kept: run the same command again to "
+          "resume", file=sys.stderr)
+    return 128 + signum

@@ -20,6 +20,8 @@ from trainers.run.overrides import config_overrides, overrides_line
 from trainers.run.lock import run_lock
 from trainers.run.record import refuse_evaluation_into_training_run
 from trainers.run.paths import REPO_DIR
+from trainers.run.determinism import determinism
+from trainers.run.stop_signals import stop_on_signals
 
 
 
@@ -55,6 +57,11 @@ def setup_cfg(args, notes=None):
 
 
 def main(args):
+    with stop_on_signals():  # SIGTERM, SIGINT, SIGUSR2: stop within seconds, the last checkpoint kept whole
+        return _main(args)
+
+
+def _main(args):
     notes = []
     cfg = setup_cfg(args, notes)
     finished = None if args.eval_only else finished_run_to_evaluate(cfg)
@@ -84,8 +91,11 @@ def run(args, cfg, notes=()):
         setup_logger(cfg.OUTPUT_DIR)
     for note in notes:
         print(note)
-    if torch.cuda.is_available() and cfg.USE_CUDA:
-        torch.backends.cudnn.benchmark = True
+    with determinism(cfg.DETERMINISTIC, torch.cuda.is_available() and cfg.USE_CUDA):
+        return _run(args, cfg)
+
+
+def _run(args, cfg):
     print_args(args, cfg)
     print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
     trainer = build_trainer(cfg)
