@@ -21,6 +21,8 @@ def extend_cfg(cfg):
     cfg.DATASET.FOLDER = ""  # ImageFolder: the folder under DATASET.ROOT
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where named CLIP weights are downloaded; "" = ~/.cache/clip
     cfg.MODEL.REFERENCE_PARITY = False  # compute as the reference implementations do, bit for bit (slower)
+    # text prompts per text-encoder chunk, recomputed in the backward (prompted_clip/text_chunks.py); 0 = all at once
+    cfg.MODEL.TEXT_CHUNK = 128
     # a folder for test-image features of frozen image encoders ("": none), trainers/feature_cache.py
     cfg.TEST.FEATURE_CACHE = ""
     for extend in _EXTENSIONS:

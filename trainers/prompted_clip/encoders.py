@@ -5,9 +5,13 @@ Two shortcuts make them faster than the reference implementations, and differ fr
 (``docs/HOSTS.md``, "Reference parity"): the text sequence is cut after its last EOT token, and an inserted
 prompt is cast to the activations' dtype once, before it is copied per class or image. ``reference_parity``
 (``MODEL.REFERENCE_PARITY``) turns both off: all 77 positions run, and every copy is cast, as the references do.
+
+The text encoder also runs many prompts in chunks (``chunk_size``, ``MODEL.TEXT_CHUNK``); see ``text_chunks.py``.
 """
 import torch
 from torch import nn
+
+from .text_chunks import encode_in_chunks
 
 
 def prompt_copies(prompt, copies, dtype, round_fp16=False, reference_order=False):
@@ -28,9 +32,12 @@ class PromptedTextEncoder(nn.Module):
     ``deep_prompts[k]`` (n, D) replaces positions 1..n before block k+1 (``round_fp16``: see ``prompt_copies``).
     The sequence is cut after the last EOT before the blocks run: with CLIP's causal mask later tokens cannot
     change the EOT features, and prompts are usually far shorter than 77 tokens.
+    More than ``chunk_size`` prompts are encoded ``chunk_size`` at a time, recomputed in the backward pass
+    (``text_chunks.py``); 0 encodes them all at once.
     """
 
     reference_parity = False
+    chunk_size = 0
 
     def __init__(self, clip_model):
         super().__init__()
@@ -42,6 +49,14 @@ class PromptedTextEncoder(nn.Module):
 
     def forward(self, prompt_embeddings, eot_indices, deep_prompts=(), round_fp16=False):
         length = prompt_embeddings.shape[1] if self.reference_parity else int(eot_indices.max()) + 1
+        # Every chunk runs the positions the whole would, and the projection, whose kernel BLAS picks by the row
+        # count, runs once on all rows: so the chunks' values are the whole's.
+        eot_features = encode_in_chunks(self._encode, self.chunk_size, prompt_embeddings, eot_indices, deep_prompts,
+                                        round_fp16, length)
+        return eot_features @ self.text_projection
+
+    def _encode(self, prompt_embeddings, eot_indices, deep_prompts, round_fp16, length):
+        """The final-norm features at each prompt's EOT position (N, D), before the text projection."""
         x = (prompt_embeddings + self.positional_embedding.type(self.dtype))[:, :length]
         x = x.permute(1, 0, 2)
         mask = self.transformer.resblocks[0].attn_mask
@@ -51,7 +66,7 @@ class PromptedTextEncoder(nn.Module):
                 x = self._replace_leading_slots(x, deep_prompts[depth - 1], round_fp16)
             x = self._run_block(block, x, mask)
         x = self.ln_final(x.permute(1, 0, 2)).type(self.dtype)
-        return x[torch.arange(x.shape[0], device=x.device), eot_indices] @ self.text_projection
+        return x[torch.arange(x.shape[0], device=x.device), eot_indices]
 
     def _replace_leading_slots(self, x, prompt, round_fp16):
         """Sequence-first ``x`` (L, N, D): positions 1..n become ``prompt`` (n, D)."""
