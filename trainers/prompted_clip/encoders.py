@@ -55,6 +55,28 @@ class PromptedTextEncoder(nn.Module):
                                         round_fp16, length)
         return eot_features @ self.text_projection
 
+    def encode_sets(self, prompt_rows, num_sets, eot_indices, deep_prompts=(), round_fp16=False):
+        """Text features (S, N, E) of S sets of the same N prompts' positions, such as CoCoOp's prompts per image.
+
+        ``prompt_rows(s, rows)``: the prompt embeddings of set ``s`` for the slice ``rows`` of its N prompts; the
+        S x N prompts are built chunk by chunk (``chunk_size`` at a time, across sets) and never exist at once. At or
+        below ``chunk_size`` prompts in all, each set is one call of its own."""
+        per_set = eot_indices.shape[0]
+        if not self.chunk_size or num_sets * per_set <= self.chunk_size:
+            return torch.stack([self(prompt_rows(s, slice(None)), eot_indices, deep_prompts, round_fp16)
+                                for s in range(num_sets)])
+        length = self.positional_embedding.shape[0] if self.reference_parity else int(eot_indices.max()) + 1
+
+        def rows(start, stop):  # flat rows of the S x N prompts, set by set
+            parts = [prompt_rows(s, slice(max(start - s * per_set, 0), min(stop - s * per_set, per_set)))
+                     for s in range(start // per_set, (stop - 1) // per_set + 1)]
+            return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+        eot_features = encode_in_chunks(self._encode, self.chunk_size, rows, eot_indices.repeat(num_sets),
+                                        deep_prompts, round_fp16, length)
+        # projected set by set, as one call per set would (BLAS picks its kernel by the row count)
+        return torch.stack([f @ self.text_projection for f in eot_features.view(num_sets, per_set, -1)])
+
     def _encode(self, prompt_embeddings, eot_indices, deep_prompts, round_fp16, length):
         """The final-norm features at each prompt's EOT position (N, D), before the text projection."""
         x = (prompt_embeddings + self.positional_embedding.type(self.dtype))[:, :length]

@@ -34,19 +34,28 @@ def chunk_bounds(count, chunk_size):
     return list(zip([0, *stops[:-1]], stops))
 
 
-def encode_in_chunks(encode, chunk_size, prompt_embeddings, eot_indices, deep_prompts, *args):
-    """``encode(prompt_embeddings, eot_indices, deep_prompts, *args)`` -> (N, E), chunk by chunk along N."""
-    bounds = chunk_bounds(prompt_embeddings.shape[0], chunk_size)
+def encode_in_chunks(encode, chunk_size, prompts, eot_indices, deep_prompts, *args):
+    """``encode(prompt_embeddings, eot_indices, deep_prompts, *args)`` -> (N, D), chunk by chunk along N.
+
+    ``prompts``: the (N, 77, D) prompt embeddings, or a function ``(start, stop) ->`` rows start..stop of them, which
+    a chunk calls when it runs (and again when it is recomputed), so that the N prompts never exist at once."""
+    count = eot_indices.shape[0]
+    bounds = chunk_bounds(count, chunk_size)
     if len(bounds) == 1:
-        return encode(prompt_embeddings, eot_indices, deep_prompts, *args)
+        return encode(prompts(0, count) if callable(prompts) else prompts, eot_indices, deep_prompts, *args)
     deep_prompts = tuple(deep_prompts)
+
+    def encode_chunk(rows, *rest):
+        return encode(prompts(*rows) if callable(prompts) else rows, *rest)
+
     recompute = torch.is_grad_enabled()
     features = []
     for start, stop in bounds:
-        chunk = (prompt_embeddings[start:stop], eot_indices[start:stop], deep_prompts, *args)
+        chunk = ((start, stop) if callable(prompts) else prompts[start:stop], eot_indices[start:stop], deep_prompts,
+                 *args)
         if recompute:
             # The text tower has no randomness (no dropout): no RNG state to save and restore.
-            features.append(checkpoint(encode, *chunk, use_reentrant=False, preserve_rng_state=False))
+            features.append(checkpoint(encode_chunk, *chunk, use_reentrant=False, preserve_rng_state=False))
         else:
-            features.append(encode(*chunk))
+            features.append(encode_chunk(*chunk))
     return torch.cat(features)

@@ -1,0 +1,1 @@
+"""Benchmarks and counts: memory, the GPU check."""
