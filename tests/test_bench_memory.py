@@ -30,3 +30,12 @@ def test_dpc_with_the_host_loss_is_flat_too():
 def test_peak_counts_one_chunk_recomputed():
     small = measure("CoOp", 1000, clip_shape=SMALL)
     assert small["peak"] - small["weights"] - small["trained"] - small["saved"] > 0.1 * saved("CoOp", 100)
+
+
+def test_the_gpu_check_without_cuda_says_so_in_one_line(monkeypatch, capsys):
+    from tools.bench import gpu_check
+
+    monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "No CUDA device" in out and "did not run" in out
