@@ -1,1 +1,1 @@
-"""Benchmarks and counts: memory, the GPU check."""
+"""Benchmarks and counters, each ``python -m tools.bench.<name>``: they print numbers and change nothing."""

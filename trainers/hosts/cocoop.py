@@ -2,9 +2,7 @@
 
 A meta-net maps each normalised image feature to a bias that is added to every context token, so each image has
 its own prompts and ``encode_text`` returns one set of text features per image: one text-encoder call per image,
-the reference's structure, kept for parity; above ``MODEL.TEXT_CHUNK`` prompts per step in all, the B x C prompts
-are built and encoded in chunks across images (``PromptedTextEncoder.encode_sets``). Checkpoint keys are the
-reference's (``ctx``, ``meta_net.linear{1,2}.*``).
+the reference's structure, kept for parity. Checkpoint keys are the reference's (``ctx``, ``meta_net.linear{1,2}.*``).
 """
 from collections import OrderedDict
 
@@ -68,7 +66,8 @@ class CoCoOpCLIP(HostModel):
         learner = self.prompt_learner
         contexts = learner.image_contexts(image_features)
         classes = torch.arange(learner.num_classes, device=contexts.device) if class_idx is None else class_idx
-        # one set of prompts per image, built and encoded in chunks by the shared text path
+        # One set of prompts per image, each set one text-encoder call; above MODEL.TEXT_CHUNK prompts in all, the
+        # B x C prompts are built and encoded chunk by chunk across the images (PromptedTextEncoder.encode_sets).
         return self.text_encoder.encode_sets(lambda image, rows: learner.conditioned(contexts[image], classes[rows]),
                                              len(contexts), learner.eot_indices(class_idx))
 
