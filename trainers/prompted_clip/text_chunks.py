@@ -2,16 +2,16 @@
 
 A training text pass over C classes keeps every block's activations for all C prompts until the backward pass:
 linear in C (about 22 MB per class for a ViT-B/16 text tower in fp16 at 77 positions, so 22 GB on ImageNet).
-With more than ``chunk_size`` prompts (``MODEL.TEXT_CHUNK``), each chunk of ``chunk_size`` runs under
+With more than ``chunk_size`` prompts (``MODEL.TEXT_CHUNK``), each chunk of at most ``chunk_size`` runs under
 ``torch.utils.checkpoint`` (non-reentrant): its activations are dropped after the forward pass and recomputed,
 one chunk at a time, in the backward. What stays is each chunk's inputs and outputs. Without a gradient (tests,
 frozen targets) the chunks simply run one after the other.
 
 - Values: every chunk runs the same sequence length as the whole batch, chunks are of equal size (to one), the
   text projection runs once on all rows, and each prompt's computation is independent of the others', so on the
-  CPU the features are bit-identical to one call's (tested); gradients
-  summed over chunks differ from one call's only in fp32 rounding. (A GPU's BLAS may pick other kernels for
-  another batch size, which changes the last bits.)
+  CPU the features are bit-identical to one call's (tested); gradients summed over chunks differ from one
+  call's only in fp32 rounding. (A GPU's BLAS may pick other kernels for another batch size, which changes the
+  last bits.)
 - Autocast: the recomputation runs under the autocast state of the forward pass (``torch.utils.checkpoint``
   records and restores it).
 - DDP: recomputation happens inside the module's own forward/backward, so gradients are reduced once.
