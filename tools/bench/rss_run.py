@@ -35,6 +35,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=4, help="training images per step")
     parser.add_argument("--chunk", type=int, default=128, help="MODEL.TEXT_CHUNK (0 = all classes at once)")
+    parser.add_argument("--all-positions", action="store_true",
+                        help="run the text tower on all 77 positions, as the references do (MODEL.REFERENCE_PARITY)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     clip_model = clip.model.CLIP(*VIT_B16).float().eval()  # random weights in the real shapes
@@ -42,13 +44,15 @@ def main(argv=None):
     classnames = [f"generated class {i}" for i in range(args.classes)]
     with contextlib.redirect_stdout(None):
         model = build_host(host_model_class(args.host), cfg, classnames, clip_model)
-    model.text_chunk = args.chunk
+    model.reference_parity = args.all_positions
+    model.text_chunk = args.chunk  # after the parity switch: this run chunks as asked in either mode
     model.train()
     trained = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.SGD(trained, lr=0.002, momentum=0.9)
     built = peak_rss_gb()
-    print(f"{args.host}, {args.classes} classes, batch {args.batch}, MODEL.TEXT_CHUNK {args.chunk}: peak RSS after "
-          f"building {built:.2f} GB", flush=True)
+    positions = "all 77 positions" if args.all_positions else "cut after the last end token"
+    print(f"{args.host}, {args.classes} classes, batch {args.batch}, MODEL.TEXT_CHUNK {args.chunk}, text {positions}: "
+          f"peak RSS after building {built:.2f} GB", flush=True)
     for step in range(args.steps):
         start = time.perf_counter()
         images = torch.randn(args.batch, 3, 224, 224)
