@@ -15,8 +15,10 @@ and no arithmetic. Per host, class count, and text chunking (``MODEL.TEXT_CHUNK`
 The text towers run all 77 positions, as the references do (meta tensors cannot say where the last end token is;
 the default mode runs fewer, so the text figures are upper bounds for it); on the meta device attention takes
 PyTorch's reference path, which keeps the attention matrices (CUDA's fused kernels do not), another upper bound.
-Add the CUDA context (about 0.5 GB) and the allocator's slack. DPC's row is its stage-2 step (``dhno_loss``'s
-graph: 4 anchors with 8 negatives each, the classes present, ``HOST_LOSS_WEIGHT`` as given) over the host.
+Add the CUDA context (about 0.5 GB) and the allocator's slack. DPC's row is its stage-2 step over the host: the
+graph ``DPC.dhno_loss`` builds for P' (4 anchors with 8 negatives each against the classes present, and with
+``HOST_LOSS_WEIGHT`` > 0 the host's loss on the anchors), with a two-way cross-entropy standing in for its
+symmetric InfoNCE (the same features, so the same activations; a few bytes of loss arithmetic differ).
 """
 import argparse
 import contextlib
@@ -146,9 +148,9 @@ def host_step(model, batch, num_classes):
 
 
 def dpc_step(model, num_classes, anchors=4, negatives=8, host_loss_weight=0.0):
-    """DPC's stage-2 forward over the host (``DPC.dhno_loss`` for a parallel prompt): M = anchors x (1 + negatives)
-    images, one class each, against the classes present; with ``host_loss_weight`` the host's loss on the anchors
-    (over all classes) too."""
+    """DPC's stage-2 forward over the host, as ``DPC.dhno_loss`` computes it for P' (see the module doc): M = anchors
+    x (1 + negatives) images, one class each, against the classes present; with ``host_loss_weight`` the host's loss
+    on the anchors (over all classes) too."""
     prompts = DualPrompts(model)
     for param in model.parameters():
         param.requires_grad_(False)
