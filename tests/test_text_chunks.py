@@ -11,6 +11,7 @@ from trainers.dpc.prompts import DualPrompts
 from trainers.host import text_chunk
 from trainers.prompted_clip import text_chunks
 from trainers.prompted_clip.text_chunks import chunk_bounds
+from trainers.run_record import config_hash
 
 # 12 classes whose names differ in length, so that the prompts end at different positions
 CLASSNAMES = [f"{'very ' * (i % 3)}odd shape {i}" for i in range(12)]
@@ -135,6 +136,12 @@ def test_reference_parity_keeps_one_call_and_bad_sizes_are_refused():
     assert text_chunk(host_cfg("CoOp", "MODEL.TEXT_CHUNK", 64, "MODEL.REFERENCE_PARITY", True)) == 0
     with pytest.raises(ConfigError, match="MODEL.TEXT_CHUNK must be a whole number"):
         text_chunk(host_cfg("CoOp", "MODEL.TEXT_CHUNK", -1))
+
+
+def test_the_chunk_size_is_not_part_of_a_runs_identity():
+    """Finished runs stay finished: the key is new, and it changes no feature (only the rounding of gradients)."""
+    assert config_hash(host_cfg("CoOp", "MODEL.TEXT_CHUNK", 16)) == config_hash(host_cfg("CoOp"))
+    assert config_hash(host_cfg("CoOp", "MODEL.REFERENCE_PARITY", True)) != config_hash(host_cfg("CoOp"))
 
 
 def test_promptkd_teacher_text_tower_is_chunked_too():

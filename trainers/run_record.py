@@ -38,6 +38,7 @@ IDENTITY_IGNORED_KEYS = (
     "OUTPUT_DIR", "RESUME", "DATASET.ROOT", "VERBOSE", "TRAIN.PRINT_FREQ", "DATALOADER.NUM_WORKERS",
     "TRAINER.DPC.BACKBONE_DIR", "SPLE.BACK_CKPT_PATH",  # the stage-1 run is tracked by its run id instead
     "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
+    "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
 )
 
 
