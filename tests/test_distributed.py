@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 from conftest import coop_args
+from trainers.run.checkpoints import load_checkpoint
+from trainers.prompted_clip import init_context, load_clip
 from tests_paths import REPO_DIR
 
 
@@ -29,3 +31,18 @@ def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_roo
     # one console: rank 0 prints every line once, and only rank 0 evaluates
     assert done.stdout.count("Distributed training: 2 processes") == 1
     assert done.stdout.count("Evaluate on the *test* set") == 1 and done.stdout.count("* accuracy:") == 1
+
+
+def test_chunked_text_under_ddp_trains_the_prompts_of_the_unchunked_run(tmp_path, shapes_root, tiny_clip_path):
+    """MODEL.TEXT_CHUNK 1 (one class per recomputed chunk) inside DDP's forward: each gradient is reduced once,
+    so the two processes train the prompts of the unchunked run (to fp32 rounding)."""
+    contexts = {}
+    for chunk in (0, 1):
+        out = tmp_path / f"chunk{chunk}"
+        done = torchrun(*coop_args(shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2,
+                                   "MODEL.TEXT_CHUNK", chunk, epochs=1))
+        assert done.returncode == 0, done.stderr[-3000:]
+        contexts[chunk] = load_checkpoint(str(out / "prompt_learner" / "model.pth.tar-1"))["state_dict"]["ctx"]
+    initial = init_context(load_clip(str(tiny_clip_path)), "a photo of a")[0]
+    moved = (contexts[0] - initial).abs().max()
+    assert moved > 0 and (contexts[1] - contexts[0]).abs().max() <= 1e-4 * moved

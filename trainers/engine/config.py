@@ -28,6 +28,8 @@ def extend_cfg(cfg):
     cfg.MODEL.REFERENCE_PARITY = False
     # a folder for test-image features of frozen image encoders ("": none), trainers/evaluation/feature_cache.py
     cfg.TEST.FEATURE_CACHE = ""
+    # text prompts per text-encoder chunk, recomputed in the backward (prompted_clip/text_chunks.py); 0 = all at once
+    cfg.MODEL.TEXT_CHUNK = 128
     # CUDA runs repeatable bit for bit, slower (trainers/run/determinism.py); CPU runs are repeatable without it
     cfg.DETERMINISTIC = False
     for extend in _EXTENSIONS:

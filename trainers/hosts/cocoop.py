@@ -66,9 +66,12 @@ class CoCoOpCLIP(HostModel):
         if image_features is None:
             raise ValueError("CoCoOp's text features depend on the image: pass image_features (or call logits)")
         learner = self.prompt_learner
-        eot = learner.eot_indices(class_idx)
-        return torch.stack([self.text_encoder(learner.conditioned(ctx, class_idx), eot)
-                            for ctx in learner.image_contexts(image_features)])
+        contexts = learner.image_contexts(image_features)
+        classes = torch.arange(learner.num_classes, device=contexts.device) if class_idx is None else class_idx
+        # One set of prompts per image, each set one text-encoder call; above MODEL.TEXT_CHUNK prompts in all, the
+        # B x C prompts are built and encoded chunk by chunk across the images (PromptedTextEncoder.encode_sets).
+        return self.text_encoder.encode_sets(lambda image, rows: learner.conditioned(contexts[image], classes[rows]),
+                                             len(contexts), learner.eot_indices(class_idx))
 
     def head(self, image_features, text_features):
         if self.reference_parity and text_features.dim() == 3:  # the reference's per-image products round so

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainers.engine.config import ConfigError
 from trainers.prompted_clip import PromptedImageEncoder, PromptedTextEncoder
 
 PROMPT_LEARNER = "prompt_learner"
@@ -141,6 +142,17 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     def reference_parity(self, enabled: bool) -> None:
         self.text_encoder.reference_parity = self.image_encoder.reference_parity = bool(enabled)
 
+    @property
+    def text_chunk(self) -> int:
+        """Prompts per text-encoder call (``MODEL.TEXT_CHUNK``; 0 = all at once), ``prompted_clip/text_chunks.py``."""
+        return self.text_encoder.chunk_size
+
+    @text_chunk.setter
+    def text_chunk(self, size: int) -> None:
+        for module in self.modules():  # every text tower the host holds (PromptKD's teacher's too)
+            if isinstance(module, PromptedTextEncoder):
+                module.chunk_size = int(size)
+
     def prompt_parameter_names(self) -> list[str]:
         """Names (relative to this model) of the learnable tensors: what the host's own training learns."""
         return [f"{PROMPT_LEARNER}.{name}" for name, p in self.prompt_learner.named_parameters() if p.requires_grad]
@@ -179,11 +191,21 @@ def check_host(model: nn.Module) -> None:
                         + "; ".join(problems))
 
 
+def text_chunk(cfg: Any) -> int:
+    """``MODEL.TEXT_CHUNK``, checked; 0 under ``MODEL.REFERENCE_PARITY``, which keeps the reference's one call."""
+    size = cfg.MODEL.TEXT_CHUNK
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ConfigError(f"MODEL.TEXT_CHUNK must be a whole number >= 0 (text prompts per chunk; 0 = all at once), "
+                         f"got {size!r}")
+    return 0 if cfg.MODEL.REFERENCE_PARITY else size
+
+
 def build_host(model_class: type[HostModel], cfg: Any, classnames: Sequence[str], clip_model: nn.Module) -> HostModel:
     """The host as its own trainer and DPC both build it: frozen but for its prompt set, and checked."""
     print(f"Building {model_class.__name__} (settings: TRAINER.{model_class.config_node})")
     model = model_class.from_config(cfg, classnames, clip_model)
     model.reference_parity = cfg.MODEL.REFERENCE_PARITY
+    model.text_chunk = text_chunk(cfg)
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith(PROMPT_LEARNER + "."))
     check_host(model)

@@ -5,9 +5,13 @@ Two shortcuts make them faster than the reference implementations, and differ fr
 (``docs/HOSTS.md``, "Reference parity"): the text sequence is cut after its last EOT token, and an inserted
 prompt is cast to the activations' dtype once, before it is copied per class or image. ``reference_parity``
 (``MODEL.REFERENCE_PARITY``) turns both off: all 77 positions run, and every copy is cast, as the references do.
+
+The text encoder also runs many prompts in chunks (``chunk_size``, ``MODEL.TEXT_CHUNK``); see ``text_chunks.py``.
 """
 import torch
 from torch import nn
+
+from trainers.prompted_clip.text_chunks import encode_in_chunks
 
 
 def prompt_copies(prompt, copies, dtype, round_fp16=False, reference_order=False):
@@ -33,9 +37,12 @@ class PromptedTextEncoder(nn.Module):
     ``deep_prompts[k]`` (n, D) replaces positions 1..n before block k+1 (``round_fp16``: see ``prompt_copies``).
     The sequence is cut after the last EOT before the blocks run: with CLIP's causal mask later tokens cannot
     change the EOT features, and prompts are usually far shorter than 77 tokens.
+    More than ``chunk_size`` prompts are encoded ``chunk_size`` at a time, recomputed in the backward pass
+    (``text_chunks.py``); 0 encodes them all at once.
     """
 
     reference_parity = False
+    chunk_size = 0
 
     def __init__(self, clip_model):
         super().__init__()
@@ -52,6 +59,38 @@ class PromptedTextEncoder(nn.Module):
         after SOT instead (the sequence grows by n, and the EOT features are read n positions later); with
         ``blend`` = b the later ones replace positions 1..n by b * prompt + (1 - b) * the tokens there."""
         length = prompt_embeddings.shape[1] if self.reference_parity else int(eot_indices.max()) + 1
+        # Every chunk runs the positions the whole would, and the projection, whose kernel BLAS picks by the row
+        # count, runs once on all rows: so the chunks' values are the whole's.
+        eot_features = encode_in_chunks(self._encode, self.chunk_size, prompt_embeddings, eot_indices, deep_prompts,
+                                        round_fp16, length, first_block, insert_first, blend)
+        return eot_features @ self.text_projection
+
+    def encode_sets(self, prompt_rows, num_sets, eot_indices, deep_prompts=(), round_fp16=False):
+        """Text features (S, N, E) of S sets of the same N prompts' positions, such as CoCoOp's prompts per image.
+
+        ``prompt_rows(s, rows)``: the prompt embeddings of set ``s`` for the slice ``rows`` of its N prompts; the
+        S x N prompts are built chunk by chunk (``chunk_size`` at a time, across sets) and never exist at once. At or
+        below ``chunk_size`` prompts in all, each set is one call of its own."""
+        per_set = eot_indices.shape[0]
+        if not self.chunk_size or num_sets * per_set <= self.chunk_size:
+            return torch.stack([self(prompt_rows(s, slice(None)), eot_indices, deep_prompts, round_fp16)
+                                for s in range(num_sets)])
+        length = self.positional_embedding.shape[0] if self.reference_parity else int(eot_indices.max()) + 1
+
+        def rows(start, stop):  # flat rows of the S x N prompts, set by set
+            parts = [prompt_rows(s, slice(max(start - s * per_set, 0), min(stop - s * per_set, per_set)))
+                     for s in range(start // per_set, (stop - 1) // per_set + 1)]
+            return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+        eot_features = encode_in_chunks(self._encode, self.chunk_size, rows, eot_indices.repeat(num_sets),
+                                        deep_prompts, round_fp16, length)
+        # projected set by set, as one call per set would (BLAS picks its kernel by the row count)
+        return torch.stack([f @ self.text_projection for f in eot_features.view(num_sets, per_set, -1)])
+
+    def _encode(self, prompt_embeddings, eot_indices, deep_prompts, round_fp16, length, first_block=1,
+                insert_first=False, blend=None):
+        """The final-norm features at each prompt's EOT position (N, D), before the text projection (``forward``
+        says what the arguments do)."""
         x = (prompt_embeddings + self.positional_embedding.type(self.dtype))[:, :length]
         x = x.permute(1, 0, 2)
         mask = self.transformer.resblocks[0].attn_mask
@@ -67,7 +106,7 @@ class PromptedTextEncoder(nn.Module):
                 x = self._replace_leading_slots(x, prompt, round_fp16, blend)
             x = self._run_block(block, x, mask)
         x = self.ln_final(x.permute(1, 0, 2)).type(self.dtype)
-        return x[torch.arange(x.shape[0], device=x.device), eot_indices + inserted] @ self.text_projection
+        return x[torch.arange(x.shape[0], device=x.device), eot_indices + inserted]
 
     def _copies(self, x, prompt, round_fp16):
         return prompt_copies(prompt, x.shape[1], x.dtype, round_fp16, self.reference_parity).permute(1, 0, 2)
