@@ -17,7 +17,13 @@ if HAVE_DASSL:
     from dassl.utils import read_image
 else:
     from datasets.runtime import (
-        DATASET_REGISTRY, DataManager, DatasetBase, DatasetWrapper, Datum, build_dataset, build_transform,
+        DATASET_REGISTRY,
+        DataManager,
+        DatasetBase,
+        DatasetWrapper,
+        Datum,
+        build_dataset,
+        build_transform,
         read_image,
     )
     from datasets.runtime.transforms import DASSL_CHOICES as TRANSFORM_NAMES

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import train
-from datasets.toolbox import RUNTIME_NAME, runtime_location
 from datasets.shapes import make_shapes_dataset
-from trainers.run.console_log import Tee
+from datasets.toolbox import RUNTIME_NAME, runtime_location
 from trainers.prompted_clip import save_tiny_clip
+from trainers.run.console_log import Tee
 
 REPO_CONFIGS = "configs"
 SHAPES_YAML = "configs/datasets/shapes.yaml"
@@ -49,6 +49,7 @@ def serial_reference(tmp_path_factory, tiny_clip_path):
     """The small pipeline (tests/small_pipeline.py: 2 datasets x 2 seeds, host and DPC) run by the default serial
     executor: the outputs every other executor must reproduce. A dict: data ``root``, dataset ``yamls``, ``out``."""
     from small_pipeline import make_two_datasets, pipeline_argv
+
     from tools.pipeline import cli as pipeline
 
     folder = tmp_path_factory.mktemp("serial_reference")

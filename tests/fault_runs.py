@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import COOP_CPU_YAML, SHAPES_YAML
 from tests_paths import REPO_DIR
 

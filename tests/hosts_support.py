@@ -1,10 +1,10 @@
 """Helpers for the host tests: host models on a tiny CLIP, and train.py command lines."""
 import torch
 
-from trainers.engine.config import build_cfg
 from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import build_host as build_host_model
+from trainers.engine.config import build_cfg
 from trainers.hosts.host_trainer import host_model_class, registered_hosts
+from trainers.hosts.interface import build_host as build_host_model
 from trainers.prompted_clip import build_tiny_clip
 
 # The hosts this repository ships (tests may register hosts of their own: those are not listed here).

@@ -4,8 +4,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import coop_args, run_train, run_train_interrupted
+
 from trainers.run.checkpoints import load_checkpoint, save_checkpoint
 
 

@@ -1,10 +1,10 @@
 """train.setup_cfg: defaults < dataset yaml < method yaml < command-line flags < trailing KEY VALUE pairs."""
 import pytest
+from conftest import COOP_CPU_YAML, SHAPES_YAML, coop_args, run_train
 
 import train
-from conftest import COOP_CPU_YAML, SHAPES_YAML, coop_args, run_train
-from trainers.engine.config import ConfigError
 from trainers.engine import get_cfg_default
+from trainers.engine.config import ConfigError
 
 
 def parse(*argv):

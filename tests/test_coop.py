@@ -5,15 +5,15 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import coop_args, run_train
 
 import trainers
-from conftest import coop_args, run_train
 from datasets.toolbox import build_transform, read_image
-from trainers.hosts.interface import build_host
-from trainers.hosts.coop import CoOp, CoOpCLIP
 from trainers.engine import get_cfg_default
-from trainers.prompted_clip import build_tiny_clip, embed_tokens, tokenize
+from trainers.hosts.coop import CoOp, CoOpCLIP
+from trainers.hosts.interface import build_host
 from trainers.hosts.zsclip import ZeroshotCLIPModel
+from trainers.prompted_clip import build_tiny_clip, embed_tokens, tokenize
 
 CLASSNAMES = ["red_circle", "golden retriever", "sea_lion_pup", "x", "traffic_light"]
 

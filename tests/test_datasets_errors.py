@@ -5,10 +5,16 @@ import re
 
 import pytest
 import yaml
-
 from dataset_fixtures import (
-    BUILDERS, SPLIT_READERS, YAML_FILES, build, write_dassl_pickle, write_json_fixture, write_text,
+    BUILDERS,
+    SPLIT_READERS,
+    YAML_FILES,
+    build,
+    write_dassl_pickle,
+    write_json_fixture,
+    write_text,
 )
+
 from datasets import DATASET_REGISTRY
 from datasets.splits import verify_images_exist
 from datasets.toolbox import make_datum

@@ -6,9 +6,14 @@ import random
 import shutil
 
 import pytest
-
 from dataset_fixtures import (
-    BUILDERS, RAW_METADATA, SPLIT_READERS, build, label_counts, triples, write_json_fixture,
+    BUILDERS,
+    RAW_METADATA,
+    SPLIT_READERS,
+    build,
+    label_counts,
+    triples,
+    write_json_fixture,
 )
 
 SPLITS = ("train", "val", "test")

@@ -5,13 +5,18 @@ import random
 import shutil
 
 import pytest
-
 from dataset_fixtures import (
-    BUILDERS, SPLIT_READERS, build, read_as_dassl, triples, write_dassl_pickle, write_json_fixture,
+    BUILDERS,
+    SPLIT_READERS,
+    build,
+    read_as_dassl,
+    triples,
+    write_dassl_pickle,
+    write_json_fixture,
 )
+
 from datasets.fewshot import subsample_classes
 from datasets.toolbox import Datum, make_datum
-
 
 # --- the procedures as DATASETS.md states them, written independently of datasets/ ----------------------------
 

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-
 from conftest import COOP_CPU_YAML, run_train
 from dataset_fixtures import BUILDERS, YAML_FILES
 

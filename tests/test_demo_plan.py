@@ -1,10 +1,11 @@
 """The demo's run list: zero-shot on base and new once, then the CoOp -> DPC base-to-new stages, per seed."""
 from collections import Counter
 
-from tools.demo import cli as demo
-from tools import output_folders as layout
-from tools.pipeline.plan import Spec, build_plan
 from records import finished_record
+
+from tools import output_folders as layout
+from tools.demo import cli as demo
+from tools.pipeline.plan import Spec, build_plan
 from trainers.run.record import write_results
 
 

@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 from conftest import coop_args
-from trainers.run.checkpoints import load_checkpoint
-from trainers.prompted_clip import init_context, load_clip
 from tests_paths import REPO_DIR
+
+from trainers.prompted_clip import init_context, load_clip
+from trainers.run.checkpoints import load_checkpoint
 
 
 def torchrun(*argv):

@@ -4,8 +4,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import COOP_CPU_YAML, run_train
+
 from datasets.shapes import make_shapes_dataset
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"

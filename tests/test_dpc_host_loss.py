@@ -1,12 +1,11 @@
 """DPC's HOST_LOSS_WEIGHT term reuses the step's features: the same objective as encoding the anchors again."""
 import pytest
 import torch
-
 from conftest import COOP_CPU_YAML, run_train
+from test_dpc import common, dpc
+
 from datasets.shapes import make_shapes_dataset
 from trainers.dpc.loss import batch_classes, symmetric_infonce
-
-from test_dpc import common, dpc
 
 
 @pytest.fixture(scope="module")

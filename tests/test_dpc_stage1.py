@@ -3,9 +3,9 @@ honour, refuses one it cannot in one line, and an evaluation rebuilds it from th
 import json
 
 import pytest
-
 from conftest import run_train
 from hosts_support import host_args
+
 from trainers.engine.config import ConfigError
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"

@@ -1,9 +1,9 @@
 """DPC's step order: the next step's negatives are chosen (a wait for the device on CUDA) only once this step's
 loss and backward are launched, and the random draws keep the order of choosing before the step trains."""
 import torch
+from test_dpc_host_loss import stage2  # noqa: F401  (the fixture)
 
 import trainers.dpc.trainer as dpc_trainer_module
-from test_dpc_host_loss import stage2  # noqa: F401  (the fixture)
 
 
 def test_next_negatives_are_chosen_after_this_step_is_launched(stage2, monkeypatch):  # noqa: F811

@@ -11,17 +11,17 @@ import time
 
 import pytest
 import torch
-
 from child_processes import assert_all_end
 from small_pipeline import pipeline_argv, prompts_by_run, results_by_run
 from tests_paths import REPO_DIR
+
 from tools.pipeline import cli as pipeline
-from trainers.engine.config import ConfigError
 from tools.pipeline.executor_options import executor_from_args
 from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots, local_slots, visible_gpus
 from tools.pipeline.executors.processes import LocalExecutor
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import FAILED, execute
+from trainers.engine.config import ConfigError
 
 
 def test_two_at_a_time_gives_the_serial_results(tmp_path, serial_reference, tiny_clip_path, monkeypatch, capsys):

@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
-
 from tests_paths import REPO_DIR
+
 from tools.pipeline import cli as pipeline
-from trainers.engine.config import ConfigError
 from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options
+from trainers.engine.config import ConfigError
 
 
 def dry_run(capsys, tmp_path, *flags):

@@ -13,14 +13,14 @@ import time
 
 import pytest
 import torch
-
 from slurm_cluster import SingleNodeSlurm, why_unavailable
 from small_pipeline import make_two_datasets, pipeline_argv, prompts_by_run, results_by_run
 from tests_paths import REPO_DIR
+
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.slurm import JOB_RECORD, read_job_record
-from trainers.run.errors import run_reporting_bad_input
 from trainers.engine import RUNTIME_NAME
+from trainers.run.errors import run_reporting_bad_input
 from trainers.run.record import read_results
 
 # The executor only starts train.py processes and reads their records; it never touches the toolbox. The

@@ -12,19 +12,19 @@ import time
 
 import pytest
 import torch
-
 from child_processes import assert_all_end
 from conftest import coop_args, run_train
 from records import finished_record
 from tests_paths import REPO_DIR
-from tools.tables import cli as tables
+
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.run_state import unfinished_reason
 from tools.pipeline.runner import DONE, RAN, execute, summarize
-from trainers.engine.clip_trainer import ClipTrainer
-from trainers.run.checkpoints import load_checkpoint
-from trainers.engine.config import ConfigError
+from tools.tables import cli as tables
 from trainers.dpc.negative_pool import read_image_library
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.engine.config import ConfigError
+from trainers.run.checkpoints import load_checkpoint
 from trainers.run.lock import RunLockedError, run_lock
 from trainers.run.record import load_record, write_results
 

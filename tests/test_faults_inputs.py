@@ -6,10 +6,10 @@ import json
 import os
 
 import pytest
-
 from conftest import coop_args, run_train
-from trainers.engine.config import ConfigError
+
 from trainers.dpc.negative_pool import read_image_library
+from trainers.engine.config import ConfigError
 
 
 def nothing_trained(out):
@@ -202,10 +202,11 @@ def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root,
     """train.py trains the run again (its record replaced by a valid one), the pipeline reruns it, saying why, and
     the tables leave it out, naming it."""
     from records import mark_finished
+
     from tools import output_folders as layout
-    from tools.tables import cli as tables
     from tools.pipeline.plan import Spec, build_plan
     from tools.pipeline.runner import RAN, execute, summarize
+    from tools.tables import cli as tables
     from trainers.run.record import load_record, write_results
 
     out = tmp_path / "run"

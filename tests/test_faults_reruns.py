@@ -6,7 +6,6 @@ import os
 
 import pytest
 import torch
-
 from conftest import coop_args, run_train
 from hosts_support import HOSTS, host_args
 from small_pipeline import prompts_by_run, results_by_run
@@ -78,10 +77,11 @@ def test_4_a_dpc_run_repeated_into_a_fresh_folder_gives_the_same_bits(shapes12):
 def test_4_the_pipeline_repeated_into_a_fresh_folder_gives_the_same_bits(tmp_path, tiny_clip_path):
     """Host training, host test, DPC training and DPC test of one dataset and seed, twice, through the pipeline's
     plan and runner (in this process, as the demo runs them)."""
+    from small_pipeline import make_two_datasets, tiny_opts
+
     from tools.pipeline.executors.inline import InProcessExecutor
     from tools.pipeline.plan import Spec, build_plan
     from tools.pipeline.runner import execute
-    from small_pipeline import make_two_datasets, tiny_opts
 
     root, yamls = make_two_datasets(str(tmp_path))
     outs = [tmp_path / f"out_{i}" for i in (1, 2)]

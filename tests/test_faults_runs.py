@@ -7,12 +7,19 @@ import time
 
 import pytest
 import torch
-
 from child_processes import assert_all_end
 from fault_runs import (
-    SIGNAL_AT_STEP, assert_same_final_prompt, coop_train_args, final_state, leftover_partial_files, run,
-    session_members, signal_sent_at, start,
+    SIGNAL_AT_STEP,
+    assert_same_final_prompt,
+    coop_train_args,
+    final_state,
+    leftover_partial_files,
+    run,
+    session_members,
+    signal_sent_at,
+    start,
 )
+
 from trainers.run.lock import RunLockedError, run_lock
 
 
@@ -149,6 +156,7 @@ def test_3_a_stop_signal_during_a_checkpoint_write_waits_for_the_whole_checkpoin
                                                                                      tiny_clip_path, monkeypatch):
     """SIGTERM arrives while torch writes epoch 2's checkpoint: the write completes, the run stops after it."""
     from conftest import coop_args, run_train
+
     from trainers.run.stop_signals import StopRequested
 
     def args(out):

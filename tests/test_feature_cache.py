@@ -5,13 +5,12 @@ import os
 
 import pytest
 import torch
-
 from conftest import COOP_CPU_YAML, run_train
-from datasets.shapes import make_shapes_dataset
 from hosts_support import cpu_yaml
-from trainers.evaluation.feature_cache import FeatureCache
-
 from test_dpc import common
+
+from datasets.shapes import make_shapes_dataset
+from trainers.evaluation.feature_cache import FeatureCache
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,16 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_train
+from hosts_support import CLASSNAMES, CPU_CONFIGS, build_host, host_args, random_images
 from torch import nn
 
-from conftest import run_train
 from datasets.shapes import make_shapes_dataset
-from hosts_support import CLASSNAMES, CPU_CONFIGS, build_host, host_args, random_images
-from trainers.engine import config
+from trainers.engine import TRAINER_REGISTRY, config
 from trainers.engine.config import new_node
-from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import HostModel
-from trainers.hosts.host_trainer import HostTrainer, host_model_class, registered_hosts
 from trainers.hosts.coop import CoOpPromptLearner
+from trainers.hosts.host_trainer import HostTrainer, host_model_class, registered_hosts
+from trainers.hosts.interface import HostModel
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"  # one DPC config for every host: the host comes from stage 1
 

@@ -3,7 +3,6 @@ import json
 
 import pytest
 import torch
-
 from conftest import run_train
 from hosts_support import HOSTS, host_args
 

@@ -9,11 +9,11 @@ import shlex
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import run_train
-from datasets.shapes import make_shapes_dataset
 from hosts_support import CLASSNAMES, build_host, host_args, random_images
 from records import finished_record
+
+from datasets.shapes import make_shapes_dataset
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
 from tools.tables import cli as tables

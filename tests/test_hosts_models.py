@@ -4,8 +4,8 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
-
 from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
+
 from trainers.hosts.kgcoop import kg_score
 from trainers.prompted_clip import PromptedTextEncoder, build_tiny_clip, tokenize
 

@@ -9,12 +9,12 @@ A DPC run that names neither the switch nor the rounding takes both from a stage
 """
 import pytest
 import torch
-
 from conftest import run_train
-from datasets.shapes import make_shapes_dataset
 from hosts_support import HOSTS, host_args
-from trainers.hosts.host_trainer import host_model_class
+
+from datasets.shapes import make_shapes_dataset
 from trainers.hosts import cocoop, kgcoop, promptsrc
+from trainers.hosts.host_trainer import host_model_class
 from trainers.prompted_clip import encoders
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"

@@ -15,8 +15,8 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
-
 from hosts_support import build_host, random_images
+
 from trainers.prompted_clip import build_tiny_clip
 
 LABELS = torch.tensor([0, 1, 2])

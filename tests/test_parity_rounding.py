@@ -2,9 +2,9 @@
 inserted prompt through fp16: unless the run writes the key (yaml, _BASE_ chain, command line), whatever its value;
 a written False wins. The config that is printed, recorded and hashed holds the value used; the log says why."""
 import pytest
-
 from conftest import SHAPES_YAML, run_train
 from hosts_support import cpu_yaml, host_args
+
 from trainers.engine.config import ConfigError, build_cfg
 from trainers.hosts.host_trainer import host_model_class, registered_hosts
 

@@ -9,9 +9,9 @@ import sys
 import traceback
 
 import pytest
-
 from conftest import run_train
 from small_pipeline import make_two_datasets, tiny_opts
+
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
 from tools.pipeline.plan import Spec, build_plan

@@ -8,20 +8,20 @@ import os
 
 import pytest
 import torch
-from torch import nn
-
 from conftest import run_train, run_train_interrupted
-from datasets.shapes import make_shapes_dataset
 from hosts_support import build_host, host_args, random_images
 from promptkd_support import TEACHER_CLIP
-from trainers.engine.clip_trainer import ClipTrainer
-from trainers.run.checkpoints import load_checkpoint
+from torch import nn
+
+from datasets.shapes import make_shapes_dataset
 from trainers import extend_cfg
-from trainers.engine.config import ConfigError, build_cfg
-from trainers.engine import get_cfg_default
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
+from trainers.engine import get_cfg_default
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.engine.config import ConfigError, build_cfg
 from trainers.hosts.promptkd import kd_loss
+from trainers.run.checkpoints import load_checkpoint
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 

@@ -2,8 +2,9 @@
 import json
 import os
 
-from datasets.shapes import make_shapes_dataset
 from promptkd_support import TEACHER_CLIP, write_promptkd_yaml
+
+from datasets.shapes import make_shapes_dataset
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.inline import InProcessExecutor
 from tools.pipeline.plan import Spec, build_plan
@@ -81,6 +82,7 @@ def test_the_promptkd_protocol_runs_end_to_end(tmp_path, tiny_clip_path):
 def test_the_tables_have_the_papers_promptkd_columns_and_leave_the_teachers_out(tmp_path):
     from records import finished_record
     from test_tables import PAPER, put_b2n, tables_by_method
+
     from tools import output_folders as layout
     from tools.tables.report import build_report
     from trainers.run.record import write_results

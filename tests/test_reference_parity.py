@@ -3,12 +3,12 @@ after copying the prompts); the default differs from that in rounding only. The 
 the switch implies is a change of values, not of rounding order: both modes are compared with the same rounding."""
 import pytest
 import torch
-
 from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
-from trainers.hosts.host_trainer import host_model_class
+
 from trainers.hosts.coop import CoOpCLIP
-from trainers.prompted_clip import build_tiny_clip, prompt_copies
+from trainers.hosts.host_trainer import host_model_class
 from trainers.hosts.zsclip import ZeroshotCLIPModel
+from trainers.prompted_clip import build_tiny_clip, prompt_copies
 
 
 @torch.no_grad()

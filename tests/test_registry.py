@@ -2,10 +2,10 @@
 import re
 
 import pytest
+from conftest import coop_args, run_train
 
 import datasets  # noqa: F401  (registers the readers)
 import trainers
-from conftest import coop_args, run_train
 from datasets.toolbox import DATASET_REGISTRY, HAVE_DASSL, build_dataset
 from trainers.engine import TRAINER_REGISTRY, build_trainer, get_cfg_default
 

@@ -4,13 +4,13 @@ import os
 import re
 
 import pytest
+from conftest import coop_args, run_train
+from records import finished_record
 from yacs.config import CfgNode
 
 import trainers
-from conftest import coop_args, run_train
-from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine import get_cfg_default
-from records import finished_record
+from trainers.engine.clip_trainer import ClipTrainer
 from trainers.run.record import REPO_DIR, read_results, write_results
 
 

@@ -13,11 +13,11 @@ import sys
 
 import pytest
 import torch
-
 from conftest import COOP_CPU_YAML, SHAPES_YAML, run_train
+from tests_paths import REPO_DIR
+
 from datasets.shapes import make_shapes_dataset
 from datasets.toolbox import HAVE_DASSL
-from tests_paths import REPO_DIR
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 needs_dassl = pytest.mark.skipif(not HAVE_DASSL, reason="compares with Dassl, which is not importable here")

@@ -2,9 +2,9 @@
 blocks, with several runs at a time. A simulated pool stands in for train.py processes: each run takes a set
 time on a simulated clock and then writes the record train.py would write."""
 import pytest
-
 from records import mark_finished
-from tools.pipeline.executors.base import Exit, Executor
+
+from tools.pipeline.executors.base import Executor, Exit
 from tools.pipeline.executors.order import longest_chain_first, plan_order
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import BLOCKED, FAILED, RAN, execute, summarize

@@ -6,17 +6,17 @@ import json
 import math
 
 import pytest
-
 from records import finished_record
+
 from tools import output_folders as layout
 from tools.pipeline import presets
 from tools.tables import cli as tables
+from tools.tables.arithmetic import TableError, harmonic_mean, mean_std
+from tools.tables.cli import main as tables_main
 from tools.tables.figure import figure_groups, matplotlib_available
 from tools.tables.paper import PaperResults
-from tools.tables.arithmetic import TableError, harmonic_mean, mean_std
 from tools.tables.render import to_csv, to_markdown
 from tools.tables.report import build_report
-from tools.tables.cli import main as tables_main
 from trainers.run.record import write_results
 
 PAPER = PaperResults.load()

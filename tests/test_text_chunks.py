@@ -3,11 +3,11 @@ for DPC over it, the chunked pass gives the unchunked pass's values bit for bit 
 rounding, under autocast too; the default leaves small class counts alone; CoCoOp never holds B x C prompts."""
 import pytest
 import torch
+from hosts_support import HOSTS, build_host, host_cfg, random_images
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from hosts_support import HOSTS, build_host, host_cfg, random_images
-from trainers.engine.config import ConfigError
 from trainers.dpc.prompts import DualPrompts
+from trainers.engine.config import ConfigError
 from trainers.hosts.interface import text_chunk
 from trainers.prompted_clip import text_chunks
 from trainers.prompted_clip.text_chunks import chunk_bounds

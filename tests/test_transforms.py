@@ -1,11 +1,11 @@
 """``build_transform`` (docs/DATASETS.md) and the loaders ``DataManager`` builds from it."""
 import pytest
 import torch
+from conftest import coop_args, run_train
 from PIL import Image
 
 import datasets  # noqa: F401  (registers the readers)
 import trainers
-from conftest import coop_args, run_train
 from datasets.toolbox import HAVE_DASSL, DataManager, build_transform, check_transform_names
 from trainers.engine import get_cfg_default
 

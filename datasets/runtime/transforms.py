@@ -1,7 +1,14 @@
 """``build_transform``: Dassl's train/test image pipelines for the transform names CLIP configs use."""
 from torchvision.transforms import (
-    CenterCrop, Compose, InterpolationMode, Normalize, RandomCrop, RandomHorizontalFlip,
-    RandomResizedCrop, Resize, ToTensor,
+    CenterCrop,
+    Compose,
+    InterpolationMode,
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+    ToTensor,
 )
 
 INTERPOLATION_MODES = {

@@ -19,7 +19,6 @@ import time
 
 from datasets.shapes import make_shapes_dataset
 from trainers.prompted_clip import save_tiny_clip
-
 from trainers.run.paths import REPO_DIR
 
 

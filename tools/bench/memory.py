@@ -24,15 +24,15 @@ import argparse
 import contextlib
 from types import SimpleNamespace
 
+import clip
 import torch
 import torch.nn.functional as F
 
-import clip
-from trainers.engine.config import build_cfg
 from trainers.dpc.prompts import DualPrompts
 from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import PROMPT_LEARNER, build_host
+from trainers.engine.config import build_cfg
 from trainers.hosts.host_trainer import host_model_class
+from trainers.hosts.interface import PROMPT_LEARNER, build_host
 from trainers.hosts.promptkd import PromptKDCLIP
 from trainers.hosts.promptkd_teacher import PromptKDTeacher, freeze
 from trainers.prompted_clip import text_chunks

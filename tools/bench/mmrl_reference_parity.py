@@ -65,8 +65,8 @@ def reference_model(clip_pkg, module, host, stock):
 
 def our_model(host, clip_model, parity):
     from trainers.engine.config import build_cfg
-    from trainers.hosts.interface import build_host
     from trainers.hosts.host_trainer import host_model_class
+    from trainers.hosts.interface import build_host
 
     node = "MMRL" if host == "MMRL" else "MMRLpp"
     opts = [f"TRAINER.{node}.REP_LAYERS", str(LAYERS), f"TRAINER.{node}.N_REP_TOKENS", N_TOKENS,

@@ -16,12 +16,11 @@ import clip
 import torch
 
 import trainers  # noqa: F401  (registers the hosts and their config nodes)
-from trainers.engine.config import build_cfg
-from trainers.hosts.interface import build_host
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
-from trainers.prompted_clip import build_tiny_clip
-
 from tools.bench.dpc_step import VIT_B16
+from trainers.engine.config import build_cfg
+from trainers.hosts.host_trainer import host_model_class, registered_hosts
+from trainers.hosts.interface import build_host
+from trainers.prompted_clip import build_tiny_clip
 
 CLASSNAMES = ["red circle", "green square", "blue triangle", "yellow circle", "golden retriever", "sea lion"]
 

@@ -13,9 +13,9 @@ so the graph figures are upper bounds. Add the CUDA context (about 0.5 GB) and t
 import argparse
 from types import SimpleNamespace
 
+import clip
 import torch
 
-import clip
 from trainers.dpc.prompts import DualPrompts
 from trainers.hosts.interface import PROMPT_LEARNER
 from trainers.hosts.promptkd import PromptKDCLIP

@@ -14,13 +14,12 @@ import resource
 import sys
 import time
 
+import clip
 import torch
 
-import clip
-from trainers.hosts.interface import build_host
-from trainers.hosts.host_trainer import host_model_class
-
 from tools.bench.memory import VIT_B16, host_config
+from trainers.hosts.host_trainer import host_model_class
+from trainers.hosts.interface import build_host
 
 
 def peak_rss_gb():

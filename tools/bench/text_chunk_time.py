@@ -15,13 +15,12 @@ import contextlib
 import statistics
 import time
 
+import clip
 import torch
 
-import clip
-from trainers.hosts.interface import build_host
-from trainers.hosts.host_trainer import host_model_class
-
 from tools.bench.memory import VIT_B16, build_bench_host, host_config
+from trainers.hosts.host_trainer import host_model_class
+from trainers.hosts.interface import build_host
 
 
 def text_pass(model, chunk):

@@ -17,18 +17,15 @@ import sys
 import time
 
 import torch
-
-from datasets.demo_world import make_demo_world
-
 from tabulate import tabulate
 
-
+from datasets.demo_world import make_demo_world
 from tools import output_folders as layout
 from tools.pipeline.configs import resolve_dataset_config
-from tools.tables.figure import matplotlib_available, save_base2new_figure
-from tools.pipeline.plan import Run, Spec, build_plan
 from tools.pipeline.executors.inline import InProcessExecutor
+from tools.pipeline.plan import Run, Spec, build_plan
 from tools.pipeline.runner import INTERRUPTED, execute, summarize
+from tools.tables.figure import matplotlib_available, save_base2new_figure
 from tools.tables.render import mean_std_cell
 from tools.tables.report import base2new_report
 

@@ -17,11 +17,11 @@ import math
 import random
 import time
 
+import clip
 import torch
 import torch.nn.functional as F
-
-import clip
 from clip.clip import _tokenizer
+
 from datasets import demo_world
 from trainers.prompted_clip import PromptedTextEncoder, load_clip, tokenize
 from trainers.prompted_clip.loading import save_compact_clip

@@ -24,16 +24,15 @@ import argparse
 import os
 import sys
 
-from trainers.run.lock import run_lock
-
 from tools import output_folders as layout
 from tools.pipeline import presets
 from tools.pipeline.configs import registered_trainers
-from trainers.engine.config import ConfigError
 from tools.pipeline.executor_options import add_executor_arguments, executor_from_args
 from tools.pipeline.plan import STAGES, Spec, build_plan
 from tools.pipeline.runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
 from tools.tables.arithmetic import TableError
+from trainers.engine.config import ConfigError
+from trainers.run.lock import run_lock
 
 
 def _pairs(values, flag):
@@ -120,8 +119,8 @@ def check_trainers(runs):
 
 def print_table(spec, runs):
     """The table of the runs just planned (their host, configs, datasets, shots and seeds)."""
-    from tools.tables.render import to_markdown
     from tools.tables.cli import make_report
+    from tools.tables.render import to_markdown
 
     cfgs = sorted({run.config_file for run in runs})
     names = [os.path.splitext(os.path.basename(c))[0] for c in cfgs]

@@ -24,7 +24,12 @@ from yacs.config import CfgNode
 from tools import output_folders as layout
 from tools.pipeline import presets
 from tools.pipeline.configs import (
-    keeps_best_val, max_epoch, planned_config, registered_trainers, resolve_dataset_config, resolve_trainer_config,
+    keeps_best_val,
+    max_epoch,
+    planned_config,
+    registered_trainers,
+    resolve_dataset_config,
+    resolve_trainer_config,
 )
 from trainers.engine.config import ConfigError
 from trainers.run.checkpoints import BEST_FILE

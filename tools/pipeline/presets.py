@@ -7,9 +7,9 @@ trainer declares them (``HostTrainer.paper_configs``); a host that declares none
 import os
 from dataclasses import dataclass, field
 
+from tools.output_folders import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, DPC_TRAINER, FEW_SHOT
 from tools.pipeline.configs import TRAINER_CONFIG_DIR
 from trainers.run.paths import REPO_DIR
-from tools.output_folders import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, DPC_TRAINER, FEW_SHOT
 
 # The 11 base-to-new datasets, in the order of the paper's table (dataset config file stems).
 BASE2NEW_DATASETS = (

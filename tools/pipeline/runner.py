@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from trainers.run.paths import REPO_DIR
 from tools.pipeline.executors.inline import as_executor
 from tools.pipeline.executors.processes import SerialExecutor
 from tools.pipeline.progress import RunsProgress
 from tools.pipeline.run_state import is_finished, move_aside, stale_reason, unfinished_reason
+from trainers.run.paths import REPO_DIR
 
 OUTPUT_FILE = "pipeline_output.txt"
 INTERRUPTED = "Interrupted: run the same command again to resume (finished runs are skipped)"

@@ -12,15 +12,13 @@ import argparse
 import os
 import sys
 
-from trainers.run.checkpoints import write_text_atomically
-
-
 from tools import output_folders as layout
+from tools.tables.arithmetic import TableError
 from tools.tables.figure import matplotlib_available, save_base2new_figure
 from tools.tables.paper import PAPER_FILE, PaperResults
-from tools.tables.arithmetic import TableError
 from tools.tables.render import to_csv, to_json, to_markdown
 from tools.tables.report import build_report
+from trainers.run.checkpoints import write_text_atomically
 
 
 def build_parser():

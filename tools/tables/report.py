@@ -4,8 +4,8 @@ A report is a plain dict (what ``--json`` writes); ``tools.tables.render`` turns
 """
 from tools import output_folders as layout
 from tools.pipeline import presets
-from tools.tables.results import collect
 from tools.tables.arithmetic import accuracy_rows, base2new_rows
+from tools.tables.results import collect
 
 
 def _methods(host, methods):

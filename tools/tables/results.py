@@ -8,9 +8,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from trainers.run.record import load_record
-
 from tools import output_folders as layout
+from trainers.run.record import load_record
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import torch
 from datasets.image_errors import read_image_naming_errors
 from datasets.split_checks import check_library_entries
 from datasets.splits import read_json_object, verify_images_exist
-
 from trainers.dpc.image_workers import ImageWorkers
 
 

@@ -16,11 +16,10 @@ A DPC training reads its stage-1 checkpoint once: the config's resolution (which
 import os
 
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
-from trainers.engine.config import ConfigError
-from trainers.engine.config import get_key, has_key
-from trainers.hosts.settings import is_overridable, plain
+from trainers.engine.config import ConfigError, get_key, has_key
 from trainers.hosts.host_trainer import host_model_class
+from trainers.hosts.settings import is_overridable, plain
+from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
 
 STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
 

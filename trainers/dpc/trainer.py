@@ -10,17 +10,6 @@ import os
 import torch
 
 from datasets.toolbox import build_dataset, build_transform
-
-from trainers.engine.clip_trainer import ClipTrainer
-from trainers.run.checkpoints import load_checkpoint
-from trainers.engine.config import ConfigError, extend_cfg
-from trainers.engine import TRAINER_REGISTRY, get_cfg_default
-from trainers.hosts.interface import HostModel, build_host
-from trainers.engine.config import get_key
-from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
-from trainers.hosts.host_trainer import host_model_class, host_trainer_class
-from trainers.engine.optim import build_lr_scheduler, build_optimizer
-from trainers.evaluation.scoring import FeatureScorer
 from trainers.dpc.config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
 from trainers.dpc.loss import batch_classes, symmetric_infonce
 from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library
@@ -28,6 +17,15 @@ from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
 from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, read_stage1_checkpoint, stage1_checkpoint
 from trainers.dpc.steps import BatchesWithNext, ScoredBatch, ScoresOnHost, StepAhead
+from trainers.engine import TRAINER_REGISTRY, get_cfg_default
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.engine.config import ConfigError, extend_cfg, get_key
+from trainers.engine.optim import build_lr_scheduler, build_optimizer
+from trainers.evaluation.scoring import FeatureScorer
+from trainers.hosts.host_trainer import host_model_class, host_trainer_class
+from trainers.hosts.interface import HostModel, build_host
+from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
+from trainers.run.checkpoints import load_checkpoint
 
 
 def dataset_identity(cfg):

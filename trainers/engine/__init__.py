@@ -14,7 +14,12 @@ if HAVE_DASSL:
     from dassl.utils import set_random_seed
 else:
     from trainers.engine.runtime import (
-        TRAINER_REGISTRY, TrainerX, build_evaluator, build_trainer, compute_accuracy, get_cfg_default,
+        TRAINER_REGISTRY,
+        TrainerX,
+        build_evaluator,
+        build_trainer,
+        compute_accuracy,
+        get_cfg_default,
         set_random_seed,
     )
 

@@ -20,20 +20,19 @@ import torch
 from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
-
-from trainers.run import distributed
-from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
-from trainers.engine.config import ConfigError
-from trainers.run.console_log import progress_bar
 from trainers.engine import TRAINER_REGISTRY, TrainerX
+from trainers.engine.config import ConfigError
 from trainers.engine.value_ranges import check_value_ranges
 from trainers.evaluation.feature_cache import FeatureCache, encoder_key
+from trainers.evaluation.scoring import ModelInference, ScoredBatches
 from trainers.hosts.settings import prompt_shape_keys
 from trainers.prompted_clip import input_resolution, load_clip
-from trainers.run.rng import capture_rng_state, restore_rng_state
+from trainers.run import distributed
+from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainers.run.console_log import progress_bar
 from trainers.run.identity import identity_differences, run_identity
 from trainers.run.record import build_record, new_run_id, remove_results, write_results
-from trainers.evaluation.scoring import ModelInference, ScoredBatches
+from trainers.run.rng import capture_rng_state, restore_rng_state
 
 PRECISIONS = ("fp16", "fp32", "amp")
 

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import HostModel
-from trainers.hosts.host_trainer import HostTrainer
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.coop import CoOpPromptLearner
+from trainers.hosts.host_trainer import HostTrainer
+from trainers.hosts.interface import HostModel
 from trainers.hosts.reference_order import unit
 
 

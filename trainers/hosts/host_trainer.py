@@ -16,12 +16,12 @@ from typing import Any, ClassVar, Optional
 
 import torch
 
-from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine import TRAINER_REGISTRY, compute_accuracy
-from trainers.hosts.interface import HostModel, build_host
-from trainers.hosts.settings import host_record
+from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
 from trainers.evaluation.scoring import FeatureScorer, host_scorer
+from trainers.hosts.interface import HostModel, build_host
+from trainers.hosts.settings import host_record
 
 
 def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

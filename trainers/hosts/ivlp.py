@@ -1,7 +1,7 @@
 """IVLP, independent vision-language prompting: deep text prompts and deep vision prompts, learned
 independently, on the stock CLIP towers (the architecture lives in ``vl_prompts.IndependentVLCLIP``)."""
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.host_trainer import HostTrainer
 from trainers.hosts.vl_prompts import IndependentVLCLIP
 

@@ -19,14 +19,14 @@ them), and the inert tensors of its prompt learner (``bias_vectors``, ``meta_net
 import torch
 import torch.nn.functional as F
 
-from trainers.engine.config import config_extension
 from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import HostLoss
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.prompted_clip.templates import kgcoop_template
+from trainers.engine.config import config_extension
 from trainers.hosts.coop import CoOpCLIP
-from trainers.hosts.text_targets import class_texts, encode_texts
+from trainers.hosts.host_trainer import HostTrainer
+from trainers.hosts.interface import HostLoss
 from trainers.hosts.reference_order import normalised_once
+from trainers.hosts.text_targets import class_texts, encode_texts
+from trainers.prompted_clip.templates import kgcoop_template
 
 INERT_REFERENCE_KEYS = ("bias_vectors", "token_midfix")
 

@@ -13,11 +13,18 @@ import copy
 
 from torch import nn
 
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.host_trainer import HostTrainer
 from trainers.hosts.vl_prompts import (
-    TextPromptLearner, VLPromptedCLIP, check_depth, normal_prompts, num_layers, require_vit, text_width, vision_width,
+    TextPromptLearner,
+    VLPromptedCLIP,
+    check_depth,
+    normal_prompts,
+    num_layers,
+    require_vit,
+    text_width,
+    vision_width,
 )
 
 _REFERENCE_PREFIX = "prompt_learner."

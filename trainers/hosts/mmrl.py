@@ -15,8 +15,8 @@ import copy
 import torch
 from torch import nn
 
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.host_trainer import HostTrainer
 from trainers.hosts.representation_tokens import RepresentationCLIP, RepresentationLearner, check_rep_layers, widths
 
@@ -57,6 +57,12 @@ class MMRLRepresentationLearner(RepresentationLearner):
         return self.proj_rep
 
 
+# The configs of MMRL's scripts, per benchmark (MMRL++'s have the same names)
+PAPER_CONFIGS = {"base2new": "vit_b16", "cross": "vit_b16_cross_datasets", "few_shot": "vit_b16_few_shot",
+                 "per_dataset": {"imagenet": "vit_b16_imagenet"},
+                 "few_shot_per_dataset": {"imagenet": "vit_b16_imagenet"}}
+
+
 class MMRLCLIP(RepresentationCLIP):
     config_node = "MMRL"
     reference_image_keys = {"proj_rep": "proj_rep"}
@@ -72,9 +78,7 @@ class MMRLCLIP(RepresentationCLIP):
 @TRAINER_REGISTRY.register()
 class MMRL(HostTrainer):
     model_class = MMRLCLIP
-    paper_configs = {"base2new": "vit_b16", "cross": "vit_b16_cross_datasets", "few_shot": "vit_b16_few_shot",
-                     "per_dataset": {"imagenet": "vit_b16_imagenet"},
-                     "few_shot_per_dataset": {"imagenet": "vit_b16_imagenet"}}  # as its scripts
+    paper_configs = PAPER_CONFIGS
     dataset_settings = True
     # Its scripts: cross-dataset and DG runs are TASK CD, with REG_WEIGHT 0.2 and REP_DIM 512 over the per-dataset
     # settings (EuroSAT's REP_DIM 2048 must not reach a model trained on ImageNet); few-shot runs are TASK FS.

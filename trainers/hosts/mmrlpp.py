@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.host_trainer import HostTrainer
+from trainers.hosts.mmrl import PAPER_CONFIGS
 from trainers.hosts.representation_tokens import RepresentationCLIP, RepresentationLearner, check_rep_layers, widths
 
 
@@ -111,8 +112,6 @@ class MMRLppCLIP(RepresentationCLIP):
 @TRAINER_REGISTRY.register()
 class MMRLpp(HostTrainer):
     model_class = MMRLppCLIP
-    paper_configs = {"base2new": "vit_b16", "cross": "vit_b16_cross_datasets", "few_shot": "vit_b16_few_shot",
-                     "per_dataset": {"imagenet": "vit_b16_imagenet"},
-                     "few_shot_per_dataset": {"imagenet": "vit_b16_imagenet"}}  # as its scripts
+    paper_configs = PAPER_CONFIGS
     dataset_settings = True
     protocol_opts = {"cross-dataset": ["TASK", "CD"], "dg": ["TASK", "CD"], "few-shot": ["TASK", "FS"]}  # its scripts

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import PROMPT_LEARNER, HostLoss, HostModel
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.host_trainer import HostTrainer
+from trainers.hosts.interface import PROMPT_LEARNER, HostLoss, HostModel
 from trainers.hosts.promptkd_data import UnlabeledAllClassData
 from trainers.hosts.promptkd_teacher import load_teacher
 from trainers.hosts.vl_prompts import check_depth, normal_prompts, num_layers, require_vit, vision_width

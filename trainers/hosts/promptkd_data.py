@@ -11,7 +11,6 @@ import torch
 
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager
-
 from trainers.run import distributed
 
 

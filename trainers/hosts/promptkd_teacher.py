@@ -15,15 +15,14 @@ and it is no registered model, so no optimiser or checkpoint of the student's ru
 import os
 from types import SimpleNamespace
 
+import clip
 import torch
 from torch import nn
 
-import clip
-
-from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
 from trainers.engine.config import ConfigError
-from trainers.prompted_clip import load_clip
 from trainers.hosts.vl_prompts import IndependentVLCLIP, text_width
+from trainers.prompted_clip import load_clip
+from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
 
 TEACHER_FOLDER = "VLPromptLearner"
 _RECORDED_BACKBONE = "MODEL.BACKBONE.NAME"

@@ -11,15 +11,15 @@
 import torch
 import torch.nn.functional as F
 
-from trainers.engine.config import config_extension, new_node
 from trainers.engine import TRAINER_REGISTRY
-from trainers.hosts.interface import HostLoss
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.prompted_clip.templates import PROMPTSRC_TEMPLATES
+from trainers.engine.config import config_extension, new_node
 from trainers.hosts.gpa import GaussianPromptAggregation
+from trainers.hosts.host_trainer import HostTrainer
+from trainers.hosts.interface import HostLoss
+from trainers.hosts.reference_order import normalised_once
 from trainers.hosts.text_targets import template_mean_features
 from trainers.hosts.vl_prompts import IndependentVLCLIP
-from trainers.hosts.reference_order import normalised_once
+from trainers.prompted_clip.templates import PROMPTSRC_TEMPLATES
 
 
 @config_extension

@@ -24,10 +24,10 @@ from torch import nn
 
 from trainers.engine.config import config_extension
 from trainers.hosts.interface import HostLoss, HostModel
-from trainers.prompted_clip import embed_tokens, eot_indices, tokenize
-from trainers.prompted_clip.templates import dataset_template
 from trainers.hosts.text_targets import class_texts, encode_texts
 from trainers.hosts.vl_prompts import num_layers, require_vit, text_width, vision_width
+from trainers.prompted_clip import embed_tokens, eot_indices, tokenize
+from trainers.prompted_clip.templates import dataset_template
 
 LOGIT_SCALE = 100.0  # the reference's fixed scale (not CLIP's learned logit_scale)
 TASKS = ("B2N", "FS", "CD")

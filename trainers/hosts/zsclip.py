@@ -3,11 +3,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine import TRAINER_REGISTRY
+from trainers.engine.clip_trainer import ClipTrainer
+from trainers.evaluation.scoring import FeatureScorer
 from trainers.prompted_clip import tokenize
 from trainers.prompted_clip.templates import dataset_template
-from trainers.evaluation.scoring import FeatureScorer
 
 
 class ZeroshotCLIPModel(nn.Module):

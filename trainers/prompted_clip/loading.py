@@ -13,9 +13,8 @@ import functools
 import os
 import zipfile
 
-import torch
-
 import clip
+import torch
 from clip.clip import _MODELS, _download
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "clip")

@@ -1,7 +1,6 @@
 """Turning class names into token ids and embeddings."""
-import torch
-
 import clip
+import torch
 from clip.clip import _tokenizer
 
 

@@ -1,7 +1,6 @@
 """Tiny randomly initialised CLIPs for tests and examples (the stock ``clip.model.CLIP``, nothing forked)."""
-import torch
-
 import clip
+import torch
 
 
 def build_tiny_clip(seed=0, embed_dim=32, image_resolution=32, vision_layers=2, vision_width=64,

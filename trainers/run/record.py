@@ -13,7 +13,6 @@ import uuid
 
 import yaml
 
-
 from trainers.run.checkpoints import POINTER_FILE, write_text_atomically
 from trainers.run.paths import REPO_DIR
 

@@ -5,7 +5,7 @@ import datetime
 import sys
 import traceback
 
-from tools.pipeline.executors.base import Exit, Executor
+from tools.pipeline.executors.base import Executor, Exit
 
 
 class InlineExecutor(Executor):

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 
-from trainers.run.paths import REPO_DIR
-from tools.pipeline.executors.base import Exit, Executor
+from tools.pipeline.executors.base import Executor, Exit
 from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots
 from tools.pipeline.executors.order import longest_chain_first
+from trainers.run.paths import REPO_DIR
 
 POLL_SECONDS = 0.2  # a run lasts minutes; polling its process costs nothing
 STOP_GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL

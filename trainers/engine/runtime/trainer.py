@@ -8,7 +8,6 @@ from tqdm import tqdm
 
 from datasets.runtime.registry import Registry, check_availability
 from datasets.toolbox import DataManager
-
 from trainers.engine.runtime.evaluator import build_evaluator
 from trainers.engine.runtime.utils import AverageMeter, MetricMeter
 
