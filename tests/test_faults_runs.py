@@ -79,16 +79,27 @@ time.sleep(60)
 """
 
 
+def start_lock_holder(lock_path, log):
+    """``HOLDER`` on ``lock_path``, once it has taken the lock."""
+    holder = start(["-c", HOLDER, lock_path], log)
+    try:
+        deadline = time.time() + 60
+        while "locked" not in log.read_text():
+            assert time.time() < deadline and holder.poll() is None, log.read_text()
+            time.sleep(0.05)
+    except BaseException:
+        holder.kill()
+        holder.wait()
+        raise
+    return holder
+
+
 def test_1_a_live_holder_is_named_truthfully(tmp_path):
     """A second writer is refused with the pid of the process that holds the lock, not the pid the file says."""
     out = tmp_path / "run"
     out.mkdir()
-    holder = start(["-c", HOLDER, out / ".lock"], tmp_path / "holder.log")
+    holder = start_lock_holder(out / ".lock", tmp_path / "holder.log")
     try:
-        deadline = time.time() + 60
-        while "locked" not in (tmp_path / "holder.log").read_text():
-            assert time.time() < deadline and holder.poll() is None, (tmp_path / "holder.log").read_text()
-            time.sleep(0.05)
         with pytest.raises(RunLockedError, match=rf"{out} is being written by another process \(pid {holder.pid}\);"):
             with run_lock(str(out)):
                 pass
@@ -193,12 +204,8 @@ def test_5_a_second_pipeline_on_one_output_root_is_refused_before_any_run(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "good.yaml").write_text('DATASET:\n  NAME: "ImageFolder"\n  FOLDER: "good"\n')
-    holder = start(["-c", HOLDER, out / ".lock"], tmp_path / "holder.log")
+    holder = start_lock_holder(out / ".lock", tmp_path / "holder.log")
     try:
-        deadline = time.time() + 60
-        while "locked" not in (tmp_path / "holder.log").read_text():
-            assert time.time() < deadline and holder.poll() is None, (tmp_path / "holder.log").read_text()
-            time.sleep(0.05)
         with pytest.raises(RunLockedError, match=rf"{out} is being written by another process \(pid {holder.pid}\)"):
             pipeline.main(["--host", "CoOp", "--root", str(tmp_path), "--out", str(out), "--datasets",
                            str(tmp_path / "good.yaml"), "--seeds", "1", "--host-config", "cpu_tiny",
