@@ -6,7 +6,8 @@ import pytest
 from tools.bench.memory import measure
 
 # clip.model.CLIP's arguments: 9 layers in each tower (the paper's prompt depth), width 64, 32-pixel images
-SMALL = (32, 32, 9, 64, 8, 77, 49408, 64, 4, 9)
+SMALL = dict(embed_dim=32, image_resolution=32, vision_layers=9, vision_width=64, vision_patch_size=8,
+             context_length=77, vocab_size=49408, transformer_width=64, transformer_heads=4, transformer_layers=9)
 
 
 def saved(host, num_classes, chunk=None, dpc=False, host_loss_weight=0.0):

@@ -30,10 +30,8 @@ import datasets  # noqa: F401  (registers the readers)
 import train
 import trainers.dpc.negative_pool as negative_pool_module
 import trainers.dpc.trainer as dpc_trainer_module
+from tools.bench.clip_shapes import VIT_B16
 from trainers.prompted_clip import save_tiny_clip
-
-VIT_B16 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=16,
-               transformer_width=512, transformer_heads=8, transformer_layers=12)
 
 
 def write_random_dataset(root, num_classes, per_class, size, seed=0):

@@ -28,6 +28,7 @@ import clip
 import torch
 import torch.nn.functional as F
 
+from tools.bench.clip_shapes import VIT_B16, VIT_L14
 from trainers.dpc.prompts import DualPrompts
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import build_cfg
@@ -37,10 +38,6 @@ from trainers.hosts.promptkd import PromptKDCLIP
 from trainers.hosts.promptkd_teacher import PromptKDTeacher, freeze
 from trainers.prompted_clip import text_chunks
 
-# clip.model.CLIP(embed_dim, image_resolution, vision_layers, vision_width, vision_patch_size, context_length,
-#                 vocab_size, transformer_width, transformer_heads, transformer_layers)
-VIT_B16 = (512, 224, 12, 768, 16, 77, 49408, 512, 8, 12)
-VIT_L14 = (768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12)
 HOSTS = ("CoOp", "KgCoOp", "CoCoOp", "MaPLe", "IVLP", "PromptSRC", "PromptKD", "MMRL", "MMRLpp")
 GB = 1e9
 
@@ -52,7 +49,7 @@ def nbytes(tensors):
 def random_clip(shape=VIT_B16, fp16=True, device="meta"):
     """The stock CLIP in ``shape`` with random weights on ``device`` (on ``meta``: shapes and dtypes only)."""
     with torch.device(device):
-        model = clip.model.CLIP(*shape)
+        model = clip.model.CLIP(**shape)
     if fp16:
         clip.model.convert_weights(model)
     return model.eval()

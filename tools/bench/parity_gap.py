@@ -16,7 +16,7 @@ import clip
 import torch
 
 import trainers  # noqa: F401  (registers the hosts and their config nodes)
-from tools.bench.dpc_step import VIT_B16
+from tools.bench.clip_shapes import VIT_B16
 from trainers.engine.config import build_cfg
 from trainers.hosts.host_trainer import host_model_class, registered_hosts
 from trainers.hosts.interface import build_host

@@ -2,37 +2,31 @@
 
     python -m tools.bench.promptkd_memory [--batch 8] [--dpc-images 32] [--dpc-classes 32] [--classes 1000]
 
-The models are built on PyTorch's ``meta`` device (shapes and dtypes, no storage, no arithmetic): a ViT-B/16
-student and a ViT-L/14 teacher with random weights, the paper's 4 + 4 tokens and depth 9, in fp16 as on a GPU.
-It prints the parameters, what training keeps per step (gradients and SGD momentum of the trained tensors), and
-the bytes the autograd graph saves in one forward (the activations a backward needs), counted with
-``torch.autograd.graph.saved_tensors_hooks``. The teacher runs without a graph, so it saves nothing. On the meta
-device attention takes PyTorch's reference path, which keeps the attention matrices; CUDA's fused kernels do not,
-so the graph figures are upper bounds. Add the CUDA context (about 0.5 GB) and the allocator's slack.
+``python -m tools.bench.memory`` counts every host's step, PromptKD's included, the same way; this tool adds the
+PromptKD-specific breakdown (teacher, student, DPC's image and text graphs). The models are built on PyTorch's
+``meta`` device (shapes and dtypes, no storage, no arithmetic): a ViT-B/16 student and a ViT-L/14 teacher with
+random weights, the paper's 4 + 4 tokens and depth 9, in fp16 as on a GPU. It prints the parameters, what training
+keeps per step (gradients and SGD momentum of the trained tensors), and the bytes the autograd graph saves in one
+forward (the activations a backward needs), counted with ``torch.autograd.graph.saved_tensors_hooks``. The teacher
+runs without a graph, so it saves nothing. On the meta device attention takes PyTorch's reference path, which keeps
+the attention matrices; CUDA's fused kernels do not, so the graph figures are upper bounds. Add the CUDA context
+(about 0.5 GB) and the allocator's slack.
 """
 import argparse
 from types import SimpleNamespace
 
-import clip
 import torch
 
+from tools.bench.clip_shapes import VIT_B16, VIT_L14
+from tools.bench.memory import GB, Counter, nbytes, random_clip
 from trainers.dpc.prompts import DualPrompts
 from trainers.hosts.interface import PROMPT_LEARNER
 from trainers.hosts.promptkd import PromptKDCLIP
 from trainers.hosts.promptkd_teacher import PromptKDTeacher, freeze
 
-# clip.model.CLIP(embed_dim, image_resolution, vision_layers, vision_width, vision_patch_size, context_length,
-#                 vocab_size, transformer_width, transformer_heads, transformer_layers)
-VIT_B16 = (512, 224, 12, 768, 16, 77, 49408, 512, 8, 12)
-VIT_L14 = (768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12)
-GB = 1e9
-
 
 def build(num_classes):
-    with torch.device("meta"):
-        student, teacher_clip = clip.model.CLIP(*VIT_B16), clip.model.CLIP(*VIT_L14)
-    clip.model.convert_weights(student)
-    clip.model.convert_weights(teacher_clip)
+    student, teacher_clip = random_clip(VIT_B16), random_clip(VIT_L14)
     classnames = [f"class {i}" for i in range(num_classes)]
     design = SimpleNamespace(N_CTX_TEXT=4, N_CTX_VISION=4, PROMPT_DEPTH_TEXT=9, PROMPT_DEPTH_VISION=9,
                              CTX_INIT="a photo of a", ROUND_PROMPTS_FP16=False)
@@ -49,24 +43,11 @@ def build(num_classes):
     return model
 
 
-def nbytes(tensors):
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
 def saved_bytes(compute):
-    """Bytes of the tensors autograd saves while ``compute()`` runs (each storage once)."""
-    seen, total = set(), [0]
-
-    def pack(tensor):
-        key = (id(tensor.untyped_storage()) if tensor.device.type != "meta" else id(tensor), tensor.shape)
-        if key not in seen:
-            seen.add(key)
-            total[0] += tensor.numel() * tensor.element_size()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+    """Bytes of the tensors autograd saves while ``compute()`` runs (``tools.bench.memory``'s count)."""
+    with Counter().counting() as counter:
         compute()
-    return total[0]
+    return counter.saved
 
 
 def main(argv=None):

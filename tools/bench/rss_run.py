@@ -17,7 +17,8 @@ import time
 import clip
 import torch
 
-from tools.bench.memory import VIT_B16, host_config
+from tools.bench.clip_shapes import VIT_B16
+from tools.bench.memory import host_config
 from trainers.hosts.host_trainer import host_model_class
 from trainers.hosts.interface import build_host
 
@@ -38,7 +39,7 @@ def main(argv=None):
                         help="run the text tower on all 77 positions, as the references do (MODEL.REFERENCE_PARITY)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    clip_model = clip.model.CLIP(*VIT_B16).float().eval()  # random weights in the real shapes
+    clip_model = clip.model.CLIP(**VIT_B16).float().eval()  # random weights in the real shapes
     cfg = host_config(args.host)
     classnames = [f"generated class {i}" for i in range(args.classes)]
     with contextlib.redirect_stdout(None):

@@ -18,7 +18,8 @@ import time
 import clip
 import torch
 
-from tools.bench.memory import VIT_B16, build_bench_host, host_config
+from tools.bench.clip_shapes import VIT_B16
+from tools.bench.memory import build_bench_host, host_config
 from trainers.hosts.host_trainer import host_model_class
 from trainers.hosts.interface import build_host
 
@@ -59,7 +60,7 @@ def main(argv=None):
         return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    clip_model = clip.model.CLIP(*VIT_B16).float().eval()
+    clip_model = clip.model.CLIP(**VIT_B16).float().eval()
     classnames = [f"generated class {i}" for i in range(args.classes)]
     with contextlib.redirect_stdout(None):
         model = build_host(host_model_class(args.host), host_config(args.host), classnames, clip_model)
