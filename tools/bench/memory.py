@@ -99,12 +99,14 @@ class Counter:
     def __init__(self):
         self.saved = 0
         self.largest_recompute = 0
-        self._seen = set()
+        self._seen = {}
 
     def _pack(self, tensor):
-        key = id(tensor)  # meta tensors have no storage to tell views apart: each saved tensor counts once
-        if key not in self._seen:
-            self._seen.add(key)
+        # Meta tensors have no storage to tell views apart: each saved tensor counts once, by its id. The counter
+        # keeps every tensor it counted (meta tensors take no memory), so that no id is reused within a count:
+        # a tensor of a graph that dies before the backward is counted too, an upper bound the same on every run.
+        if id(tensor) not in self._seen:
+            self._seen[id(tensor)] = tensor
             self.saved += tensor.numel() * tensor.element_size()
         return tensor
 
