@@ -8,8 +8,11 @@
     teachers:      <OUT>/base2new/teacher/..., <OUT>/xd/teacher/..., <OUT>/few_shot_teacher/...  (same levels below)
 
 ``<dataset>`` is the dataset config's file stem (``caltech101``), ``<cfg>`` the method config's file stem and
-``<Method>`` the trainer name, ``DPC_<Host>`` for DPC over a host. Cross-dataset and domain generalisation
-share one training run per method and seed, as the anchors' scripts do.
+``<Method>`` the trainer name, ``DPC_<Host>`` for DPC over a host. A run with settings beyond its config file (one
+value of a sweep, a row of the ablation) has them in its ``<cfg>`` level, one ``@KEY=VALUE`` each, keys sorted:
+``vit_b16_ep20_batch4@TRAINER.DPC.WEIGHT_NEW=0.01`` (``variant_dir_name``, read back by
+``parse_variant_dir_name``). Cross-dataset and domain generalisation share one training run per method and seed,
+as the anchors' scripts do.
 """
 import os
 
@@ -50,6 +53,26 @@ def split_method_dir_name(name):
     """``DPC_CoOp`` -> (``CoOp``, True); ``CoOp`` -> (``CoOp``, False)."""
     prefix = f"{DPC_TRAINER}_"
     return (name[len(prefix):], True) if name.startswith(prefix) else (name, False)
+
+
+VARIANT_SEPARATOR = "@"
+
+
+def variant_dir_name(cfg_name, settings):
+    """The ``<cfg>`` level of a run: ``cfg_name`` alone, then ``@KEY=VALUE`` per setting, keys sorted, values as
+    given (strings), so one setting names one folder whatever order a command line gave the keys in."""
+    for key, value in settings.items():
+        text = f"{key}={value}"
+        if os.sep in text or VARIANT_SEPARATOR in text or not str(value):
+            raise ValueError(f"{key}={value!r} cannot name a folder: a value needs no {os.sep!r} or "
+                             f"{VARIANT_SEPARATOR!r} and is not empty")
+    return "".join([cfg_name] + [f"{VARIANT_SEPARATOR}{key}={settings[key]}" for key in sorted(settings)])
+
+
+def parse_variant_dir_name(name):
+    """``vit@A.B=1@C.D=x`` -> (``vit``, {``A.B``: ``1``, ``C.D``: ``x``}); a plain config stem -> (stem, {})."""
+    cfg_name, *pairs = name.split(VARIANT_SEPARATOR)
+    return cfg_name, dict(pair.split("=", 1) for pair in pairs)
 
 
 def phase_root(out, mode, phase):
