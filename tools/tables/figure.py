@@ -3,13 +3,14 @@
 One panel per metric; in each, a group of bars per dataset (and the average, when there are several datasets),
 one bar per method (zero-shot CLIP, each host, host+DPC), the spread over seeds as error bars and the paper's
 number as a black marker on its bar. The y-axis spans the values shown rather than starting at 0, so that the
-point or two DPC adds is visible.
+point or two DPC adds is visible; a break mark and a note say where it starts (``tools/tables/axes.py``).
 
 matplotlib is an optional extra (``pip install ".[plot]"``): without it the figure is skipped with a message.
 """
 import importlib.util
 
 from tools.tables.arithmetic import harmonic_mean, mean_std
+from tools.tables.axes import accuracy_limits, mark_axis_start
 
 METRICS = (("base", "Base"), ("new", "New"), ("hm", "HM"))
 
@@ -59,9 +60,7 @@ def figure_groups(report):
 def _limits(values):
     shown = [v for per_metric in values.values() for bars in per_metric.values()
              for value, spread, paper in bars for v in (value, paper) if v is not None]
-    low, high = min(shown), max(shown)
-    margin = max(1.0, 0.15 * (high - low))
-    return max(0.0, low - margin), min(100.0, high + margin)
+    return accuracy_limits(shown)
 
 
 def save_base2new_figure(report, path, title=""):
@@ -101,6 +100,7 @@ def save_base2new_figure(report, path, title=""):
                            fontsize=8)
         ax.set_ylim(low, high)
         ax.set_title(metric_label)
+        mark_axis_start(ax, low)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("accuracy (%)")
     handles, names = axes[0][0].get_legend_handles_labels()

@@ -1,5 +1,5 @@
-"""The DPC paper's base-to-new numbers (CVPR 2025, Table 1), carried in
-``tools/tables/reference/dpc_paper_results.json``.
+"""The DPC paper's numbers (CVPR 2025): base-to-new (Table 1), the component ablation and the two weight sweeps
+(CoOp, 11-dataset averages), carried in ``tools/tables/reference/dpc_paper_results.json``.
 
 The file is a copy of the project's reference data; only the tables read it, so it lives beside them.
 Methods are keyed ``CoOp`` / ``CoOp+DPC``; datasets by ``DATASET.NAME`` (``OxfordFlowers``), which is what
@@ -37,6 +37,20 @@ class PaperResults:
     def average(self, method_key):
         values = self.data.get("average", {}).get(method_key)
         return tuple(values) if values else None
+
+    def ablation(self, row):
+        """(base, new, hm) of an ablation row (``CoOp``, ``TS``, ..., ``DPC``) on CoOp, or None. The file names
+        the last row ``DPC (TS+DHNO+WE+DE)``."""
+        for entry in self.data.get("ablation_coop_average", {}).get("rows", []):
+            if entry["setting"] == row or entry["setting"].startswith(f"{row} ("):
+                return entry["base"], entry["new"], entry["hm"]
+        return None
+
+    def sweep(self, metric, key_name):
+        """``{value: accuracy}`` of the paper's sweep plotting ``metric`` against ``key_name`` (``base`` against
+        ``weight_base``) on CoOp; {} when the paper has none."""
+        points = self.data.get("weight_sweeps_coop_average", {}).get(f"{metric}_vs_{key_name}", {})
+        return {float(value): accuracy for value, accuracy in points.items()}
 
     def label(self, dataset_name):
         return self.labels.get(dataset_name, dataset_name)

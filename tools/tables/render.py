@@ -6,31 +6,17 @@ import json
 from tabulate import tabulate
 
 from tools import output_folders as layout
+from tools.tables.cells import MISSING, mean_std_cell
+from tools.tables.cells import number as _num
+from tools.tables.cells import signed as _signed
+from tools.tables.unfinished import unfinished_note
+from tools.tables.variants_render import VARIANT_MODES, variants_csv, variants_markdown
 
-MISSING = "-"
 B2N_CSV_COLUMNS = [
     "method", "paper_method", "shots", "dataset", "dataset_name", "cfg", "seeds_base", "seeds_new",
     "base_mean", "base_std", "new_mean", "new_std", "hm", "paper_base", "paper_new", "paper_hm",
     "diff_base", "diff_new", "diff_hm", "base_per_seed", "new_per_seed",
 ]
-
-
-def _num(value, digits):
-    return MISSING if value is None else f"{value:.{digits}f}"
-
-
-def mean_std_cell(mean, std, digits, per_seed=()):
-    """``mean ± std``, and each seed's number after it when there are several: ``70.38 ± 0.58 (69.6 / ...)``."""
-    if mean is None:
-        return MISSING
-    text = f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
-    if len(per_seed) > 1:
-        text += " (" + " / ".join(f"{value:.{digits}f}" for value in per_seed) + ")"
-    return text
-
-
-def _signed(value, digits):
-    return MISSING if value is None else f"{value:+.{digits}f}"
 
 
 def _seeds(row):
@@ -90,14 +76,21 @@ def _method_label(method):
     return f"{host}+DPC" if dpc else host
 
 
+def _with_note(text, report):
+    note = unfinished_note(report.get("unfinished", []))
+    return f"{text}\n\n{note}" if note else text
+
+
 def to_markdown(report, digits=2):
+    if report["mode"] in VARIANT_MODES:
+        return _with_note(variants_markdown(report, digits), report)
     if report["mode"] == layout.BASE2NEW:
         if not report["tables"]:
-            return f"No finished base-to-new runs under {report['out']}"
-        return "\n\n".join(_b2n_markdown(table, digits) for table in report["tables"])
+            return _with_note(f"No finished base-to-new runs under {report['out']}", report)
+        return _with_note("\n\n".join(_b2n_markdown(table, digits) for table in report["tables"]), report)
     if not report["rows"]:
-        return f"No finished {report['mode']} runs under {report['out']}"
-    return _accuracy_markdown(report, digits)
+        return _with_note(f"No finished {report['mode']} runs under {report['out']}", report)
+    return _with_note(_accuracy_markdown(report, digits), report)
 
 
 def _csv_value(value):
@@ -107,6 +100,8 @@ def _csv_value(value):
 
 
 def to_csv(report):
+    if report["mode"] in VARIANT_MODES:
+        return variants_csv(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if report["mode"] == layout.BASE2NEW:

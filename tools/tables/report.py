@@ -1,11 +1,15 @@
 """Building the table reports from an output root (results.json files only) for each benchmark.
 
 A report is a plain dict (what ``--json`` writes); ``tools.tables.render`` turns it into markdown and CSV.
+Runs with extra settings (``<cfg>@KEY=VALUE`` folders: sweep values, ablation rows) have tables of their own
+(``tools.tables.variants``); these reports count them only when ``cfgs`` names their folders. Every report lists
+its methods' unfinished run folders under ``unfinished``.
 """
 from tools import output_folders as layout
 from tools.pipeline import presets
 from tools.tables.arithmetic import accuracy_rows, base2new_rows
-from tools.tables.results import collect
+from tools.tables.results import collect, collect_unfinished
+from tools.tables.unfinished import unfinished_counts
 
 
 def _methods(host, methods):
@@ -16,11 +20,22 @@ def _methods(host, methods):
     return None
 
 
+def _collect(out, mode, host, methods, cfgs, shots, seeds, datasets=None):
+    """(finished runs, unfinished run folders) of ``mode``; variant folders only when ``cfgs`` names them."""
+    filters = {"methods": _methods(host, methods), "cfgs": cfgs, "shots": shots, "seeds": seeds}
+    found = collect(out, mode, **filters), collect_unfinished(out, mode, **filters)
+    return tuple([r for r in runs if (cfgs or not r.settings) and (not datasets or r.dataset in datasets)]
+                 for runs in found)
+
+
+def _unfinished(results, unfinished):
+    return unfinished_counts(results, unfinished, lambda run: run.method)
+
+
 def base2new_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=None, datasets=None, paper=None):
-    results = collect(out, layout.BASE2NEW, methods=_methods(host, methods), cfgs=cfgs, shots=shots, seeds=seeds)
-    if datasets:
-        results = [r for r in results if r.dataset in datasets]
-    return {"mode": layout.BASE2NEW, "out": out, "tables": base2new_rows(results, paper)}
+    results, unfinished = _collect(out, layout.BASE2NEW, host, methods, cfgs, shots, seeds, datasets)
+    return {"mode": layout.BASE2NEW, "out": out, "tables": base2new_rows(results, paper),
+            "unfinished": _unfinished(results, unfinished)}
 
 
 def _transfer_targets(mode, datasets, tested):
@@ -36,7 +51,7 @@ def _transfer_targets(mode, datasets, tested):
 
 def transfer_report(out, mode, host=None, methods=None, cfgs=None, shots=None, seeds=None, datasets=None):
     """Cross-dataset or DG: accuracy on the source (the training run's final test) and on each target."""
-    results = collect(out, mode, methods=_methods(host, methods), cfgs=cfgs, shots=shots, seeds=seeds)
+    results, unfinished = _collect(out, mode, host, methods, cfgs, shots, seeds)
     tested = {r.dataset for r in results if r.phase == "test"}
     targets = _transfer_targets(mode, datasets, tested)
     sources = sorted({r.dataset for r in results if r.phase == "train"})
@@ -54,13 +69,11 @@ def transfer_report(out, mode, host=None, methods=None, cfgs=None, shots=None, s
         rows += [(t, k) for t in targets if (t, k) in table]
         _, average = accuracy_rows(results, row_key, average_over={(t, k) for t in targets if (t, k) in table})
         averages.append({"shots": k, "label": "Average (targets)", "methods": average})
-    return _accuracy_report(mode, out, table, rows, averages)
+    return _accuracy_report(mode, out, table, rows, averages, _unfinished(results, unfinished))
 
 
 def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=None, datasets=None):
-    results = collect(out, layout.FEW_SHOT, methods=_methods(host, methods), cfgs=cfgs, shots=shots, seeds=seeds)
-    if datasets:
-        results = [r for r in results if r.dataset in datasets]
+    results, unfinished = _collect(out, layout.FEW_SHOT, host, methods, cfgs, shots, seeds, datasets)
     table, _ = accuracy_rows(results, lambda r: (r.dataset, r.shots))
     order = list(presets.BASE2NEW_DATASETS)
     names = sorted({d for d, _ in table}, key=lambda d: (order.index(d) if d in order else len(order), d))
@@ -70,16 +83,16 @@ def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=N
         rows += keys
         _, average = accuracy_rows(results, lambda r: (r.dataset, r.shots), average_over=set(keys))
         averages.append({"shots": k, "label": "Average", "methods": average})
-    return _accuracy_report(layout.FEW_SHOT, out, table, rows, averages)
+    return _accuracy_report(layout.FEW_SHOT, out, table, rows, averages, _unfinished(results, unfinished))
 
 
-def _accuracy_report(mode, out, table, rows, averages):
+def _accuracy_report(mode, out, table, rows, averages, unfinished):
     methods = sorted({m for cells in table.values() for m in cells},
                      key=lambda m: layout.split_method_dir_name(m))
     return {
         "mode": mode, "out": out, "methods": methods,
         "rows": [{"dataset": d, "shots": k, "methods": table[(d, k)]} for d, k in rows],
-        "averages": averages,
+        "averages": averages, "unfinished": unfinished,
     }
 
 

@@ -2,7 +2,9 @@
 
 Each record names where the run sits in the layout (``tools.output_folders``) and what it measured. A record that is
 not valid, or whose classes are not the ones its folder stands for (a new-class test written into a base
-folder), is left out with a warning naming the file.
+folder), is left out with a warning naming the file. A run folder without a valid record (a run still going,
+killed, or failed) is an unfinished run: ``collect_unfinished`` lists them, so that the tables can say what they
+leave out.
 """
 import os
 import sys
@@ -25,6 +27,16 @@ class RunResult:
     path: str
 
     @property
+    def cfg_name(self):
+        """The config's stem, without the extra settings of a variant folder."""
+        return layout.parse_variant_dir_name(self.cfg)[0]
+
+    @property
+    def settings(self):
+        """The extra settings of a variant folder (a sweep value, an ablation row): {KEY: VALUE}, {} for none."""
+        return layout.parse_variant_dir_name(self.cfg)[1]
+
+    @property
     def host(self):
         return layout.split_method_dir_name(self.method)[0]
 
@@ -33,17 +45,56 @@ class RunResult:
         return layout.split_method_dir_name(self.method)[1]
 
 
+@dataclass(frozen=True)
+class UnfinishedRun:
+    """A run folder of the layout without a valid ``results.json``."""
+
+    phase: str
+    dataset: str
+    shots: int
+    method: str
+    cfg: str
+    seed: int
+    path: str
+
+    @property
+    def host(self):
+        return layout.split_method_dir_name(self.method)[0]
+
+    @property
+    def dpc(self):
+        return layout.split_method_dir_name(self.method)[1]
+
+    cfg_name = RunResult.cfg_name
+    settings = RunResult.settings
+
+
+def _run_dirs(root):
+    """(directory, its place in the layout, whether it holds a results.json) of every run folder below ``root``."""
+    for directory, subdirs, files in os.walk(root):
+        subdirs.sort()
+        where = layout.parse_run_dir(directory, root)
+        if where is not None:
+            subdirs[:] = []  # a run's own subfolders (checkpoints) hold no runs
+            yield directory, where, layout.RESULTS_FILE in files
+
+
+def _phase_unfinished(out, mode, phase):
+    root = layout.phase_root(out, mode, phase)
+    if not os.path.isdir(root):
+        return []
+    return [UnfinishedRun(phase, where["dataset"], where["shots"], where["method"], where["cfg"], where["seed"],
+                          directory)
+            for directory, where, _ in _run_dirs(root) if load_record(directory)[1]]
+
+
 def _phase_results(out, mode, phase):
     root = layout.phase_root(out, mode, phase)
     if not os.path.isdir(root):
         return []
     found = []
-    for directory, subdirs, files in os.walk(root):
-        subdirs.sort()
-        if layout.RESULTS_FILE not in files:
-            continue
-        where = layout.parse_run_dir(directory, root)
-        if where is None:
+    for directory, where, has_record in _run_dirs(root):
+        if not has_record:
             continue
         record, problem = load_record(directory)
         expected = _expected_classes(mode, phase)
@@ -69,13 +120,24 @@ def _expected_classes(mode, phase):
     return "all"
 
 
-def collect(out, mode, phases=("train", "test"), methods=None, cfgs=None, shots=None, seeds=None):
-    """Every finished run of ``mode`` under ``out``, optionally only some methods, configs, shots or seeds."""
-    results = []
-    for phase in phases:
-        if (mode, phase) == (layout.FEW_SHOT, "test"):
-            continue  # few-shot runs are evaluated by their own final test
-        results += _phase_results(out, mode, phase)
-    return [r for r in results
+def _phases(mode, phases):
+    # few-shot runs are evaluated by their own final test
+    return [phase for phase in phases if (mode, phase) != (layout.FEW_SHOT, "test")]
+
+
+def _selected(runs, methods, cfgs, shots, seeds):
+    return [r for r in runs
             if (not methods or r.method in methods) and (not cfgs or r.cfg in cfgs)
             and (not shots or r.shots in shots) and (not seeds or r.seed in seeds)]
+
+
+def collect(out, mode, phases=("train", "test"), methods=None, cfgs=None, shots=None, seeds=None):
+    """Every finished run of ``mode`` under ``out``, optionally only some methods, configs, shots or seeds."""
+    results = [r for phase in _phases(mode, phases) for r in _phase_results(out, mode, phase)]
+    return _selected(results, methods, cfgs, shots, seeds)
+
+
+def collect_unfinished(out, mode, phases=("train", "test"), methods=None, cfgs=None, shots=None, seeds=None):
+    """Every run folder of ``mode`` under ``out`` without a valid record, with the same filters as ``collect``."""
+    runs = [r for phase in _phases(mode, phases) for r in _phase_unfinished(out, mode, phase)]
+    return _selected(runs, methods, cfgs, shots, seeds)
