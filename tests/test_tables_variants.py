@@ -173,3 +173,22 @@ def test_figures_are_written(ablation_runs, tmp_path, capsys):
     assert len(labels) == 5 and labels[0].startswith("0.2 (TRAINER.DPC.DHNO=False")
     b2n = tmp_path / "b2n.png"
     assert tables_main([str(ablation_runs), "--quiet", "--figure", str(b2n)]) == 0 and b2n.stat().st_size > 10_000
+
+
+def test_the_papers_ablation_and_sweep_numbers_cover_our_rows_and_agree():
+    """The carried numbers: a row for the host and each ablation row, HM = HM(Base, New), a point per swept value,
+    and the sweeps meeting the ablation where the issue's mapping says they do (points read off plots: ±0.03)."""
+    from tools.paper_experiments import WEIGHT_SWEEPS
+    from tools.tables.arithmetic import harmonic_mean
+
+    rows = {label: PAPER.ablation(label) for label in ["CoOp", *ROW_SETTINGS]}
+    for label, (base, new, hm) in rows.items():
+        assert hm == pytest.approx(harmonic_mean(base, new), abs=0.01), label
+    for key, values, metric in WEIGHT_SWEEPS:
+        points = PAPER.sweep(metric, key.rsplit(".", 1)[-1].lower())
+        assert sorted(points) == sorted(float(v) for v in values), key
+    base_sweep, new_sweep = PAPER.sweep("base", "weight_base"), PAPER.sweep("new", "weight_new")
+    assert base_sweep[1.0] == pytest.approx(rows["TS+DHNO"][0], abs=0.03)
+    assert base_sweep[0.2] == pytest.approx(rows["DPC"][0], abs=0.03)
+    assert new_sweep[0.2] == pytest.approx(rows["TS+DHNO+WE"][1], abs=0.03)
+    assert new_sweep[0.0] == rows["DPC"][1] == rows["CoOp"][1]  # ω_n = 0: the host's own new accuracy
