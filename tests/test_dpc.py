@@ -101,6 +101,22 @@ def test_base_logits_follow_the_mode_formula(runs, mode):
     assert (wrapped.inference_logits(first_test_batch(host)) - expected).abs().max().item() <= 1e-5
 
 
+def test_weight_base_zero_is_the_host_alone_on_base_classes_in_parallel_mode(runs):
+    """ω_b = 0 (the first point of the paper's sweep): P' has no weight on base classes, so their logits are the
+    stage-1 host's, and no 1/ω_b factor follows from it (the objective is unscaled)."""
+    tmp = runs["tmp"]
+    wrapped = load_dpc(runs, tmp / "dpc_base_wb0", "TRAINER.DPC.WEIGHT_BASE", 0.0, subsample="base")
+    assert wrapped.dpc_cfg.BASE_PROMPT == "parallel" and wrapped.objective_scale == 1.0
+    host = coop(runs["root"], runs["clip"], tmp / "coop_base_wb0", subsample="base",
+                flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2))
+    images = first_test_batch(host)
+    with torch.no_grad():
+        assert torch.equal(wrapped.inference_logits(images), host.model(images))
+    accuracy = [json.loads((tmp / d / "results.json").read_text())["accuracy"]
+                for d in ("dpc_base_wb0", "coop_base_wb0")]
+    assert accuracy[0] == accuracy[1]
+
+
 def test_all_classes_of_the_training_dataset_route_to_base_and_other_datasets_to_new(runs):
     wrapped = load_dpc(runs, runs["tmp"] / "dpc_all", subsample="all")
     assert wrapped.routes_to_base()

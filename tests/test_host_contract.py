@@ -23,6 +23,8 @@ from hosts_support import CLASSNAMES, CPU_CONFIGS, build_host, host_args, random
 from torch import nn
 
 from datasets.shapes import make_shapes_dataset
+from trainers.dpc.negative_pool import NegativePool
+from trainers.dpc.trainer import DPC
 from trainers.engine import TRAINER_REGISTRY, config
 from trainers.engine.config import new_node
 from trainers.hosts.coop import CoOpPromptLearner
@@ -244,3 +246,29 @@ def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(stage1):
     accuracy = [json.loads((tmp / d / "results.json").read_text())["accuracy"]
                 for d in (f"{host}_host_new", f"{host}_dpc_new")]
     assert accuracy[0] == accuracy[1]
+
+
+def test_dpc_without_dhno_trains_p_prime_with_the_host_loss_and_loads_no_negative(stage1, monkeypatch):
+    """TRAINER.DPC.DHNO False (the ablation's TS rows): each step is the host's own loss of P' on the anchors;
+    nothing is scored, no negative pool is built and no negative image is requested."""
+    host, tmp = stage1["host"], stage1["tmp"]
+    negative_loads, host_losses = [], []
+    monkeypatch.setattr(NegativePool, "request", lambda self, classes: negative_loads.append(classes))
+    monkeypatch.setattr(NegativePool, "__init__", lambda self, *args, **kwargs: negative_loads.append("pool"))
+    for method in ("score", "dhno_loss"):
+        monkeypatch.setattr(DPC, method, lambda *args, **kwargs: pytest.fail("DHNO ran with DHNO off"))
+    host_loss = host_model_class(host).loss
+    monkeypatch.setattr(host_model_class(host), "loss",
+                        lambda model, images, labels: host_losses.append(len(labels)) or host_loss(model, images,
+                                                                                                   labels))
+    trained = run_train("--trainer", "DPC", "--root", stage1["root"], "--seed", 1,
+                        "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
+                        "--output-dir", tmp / f"{host}_dpc_ts", "MODEL.BACKBONE.NAME", stage1["clip"],
+                        "DATASET.NUM_SHOTS", 4, "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 1,
+                        "TRAINER.DPC.BACKBONE_DIR", str(stage1["run"]), "TRAINER.DPC.DHNO", False)
+    assert negative_loads == [] and trained.negative_pool is None
+    assert host_losses == [4] * trained.num_batches  # one host loss per step, on the 4 anchors alone
+    moved = [not torch.equal(p, trained.prompts.frozen()[n]) for n, p in trained.prompts.parallel_values().items()]
+    assert any(moved)
+    record = json.loads((tmp / f"{host}_dpc_ts" / "results.json").read_text())
+    assert record["config"]["TRAINER"]["DPC"]["DHNO"] is False

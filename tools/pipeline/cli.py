@@ -7,12 +7,19 @@
         --host-config cpu_tiny --dpc-config cpu_tiny --opts MODEL.BACKBONE.NAME tiny.pt
     python -m tools.pipeline --host CoOp --root DATA --out output --executor local --jobs-per-gpu 2
     python -m tools.pipeline --host CoOp --root DATA --out output --executor slurm --slurm-partition gpu
+    python -m tools.pipeline --host CoOp --root DATA --out output --sweep TRAINER.DPC.WEIGHT_NEW=0,0.1,0.2
+    python -m tools.pipeline --host CoOp --root DATA --out output --variants ablation --dry-run
 
 Modes: base2new (default; stages host-train, host-test, dpc-train, dpc-test per dataset and seed),
 cross-dataset and dg (train on --source, all classes; evaluate on every target dataset), few-shot
 (host-train and dpc-train on all classes, shots 1 2 4 8 16). A host that distils from a teacher (PromptKD)
 gets a teacher-train stage first: one teacher run per dataset, shared by every seed. Output layout: see
 tools/output_folders.py.
+
+Sweeps and variants vary DPC's stage (the host runs are shared): --sweep KEY=V1,V2 (repeatable: the grid of
+the keys) and --variants ablation|weight-sweeps (the paper's rows and sweeps, tools/paper_experiments.py) plan each
+variant's runs in <cfg>@KEY=VALUE... folders. A key the DPC trainer declares evaluation-only (TRAINER.DPC.WEIGHT_NEW;
+WEIGHT_BASE in mixed mode) adds evaluations of one trained run (--eval-only --model-dir), never a training.
 
 Finished runs (a valid results.json) are skipped; an unfinished run is run again in its directory, where
 train.py resumes from the latest checkpoint; a failed run is reported with its log, the runs that need it
@@ -25,7 +32,7 @@ import os
 import sys
 
 from tools import output_folders as layout
-from tools.pipeline import presets
+from tools.pipeline import presets, variants
 from tools.pipeline.configs import registered_trainers
 from tools.pipeline.executor_options import add_executor_arguments, executor_from_args
 from tools.pipeline.plan import STAGES, Spec, build_plan
@@ -81,6 +88,10 @@ def build_parser():
     parser.add_argument("--host-opts", nargs="+", action="extend", metavar="KEY VALUE", help="host runs only")
     parser.add_argument("--dpc-opts", nargs="+", action="extend", metavar="KEY VALUE", help="DPC runs only")
     parser.add_argument("--teacher-opts", nargs="+", action="extend", metavar="KEY VALUE", help="teacher runs only")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="one DPC variant per value (repeatable: the grid over several keys)")
+    parser.add_argument("--variants", nargs="+", default=[], choices=(variants.ABLATION, variants.WEIGHT_SWEEPS_NAME),
+                        help="the paper's ablation rows or its two weight sweeps, as DPC variants")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="run only these stages (the runs they need must have finished)")
     parser.add_argument("--dry-run", action="store_true",
@@ -105,6 +116,7 @@ def spec_from_args(args):
         host_opts=_pairs(args.host_opts, "--host-opts"),
         dpc_opts=_pairs(args.dpc_opts, "--dpc-opts"), stages=tuple(args.stages),
         teacher_config=args.teacher_config, teacher_opts=_pairs(args.teacher_opts, "--teacher-opts"),
+        variants=variants.plan_variants(args.variants, args.sweep),
     )
 
 

@@ -31,6 +31,7 @@ from tools.pipeline.configs import (
     resolve_dataset_config,
     resolve_trainer_config,
 )
+from tools.pipeline.variants import setting_opts, training_settings, with_settings
 from trainers.engine.config import ConfigError
 from trainers.run.checkpoints import BEST_FILE
 from trainers.run.main import FLAG_KEYS
@@ -61,6 +62,7 @@ class Spec:
     stages: tuple = STAGES
     teacher_config: str = ""  # "" = the host's teacher_run config
     teacher_opts: list = field(default_factory=list)
+    variants: list = field(default_factory=lambda: [{}])  # DPC's settings per variant (``variants.py``); {} = plain
 
 
 @dataclass
@@ -172,14 +174,18 @@ class _Planner:
             "TRAINER.DPC.HOST", self.spec.host, "TRAINER.DPC.BACKBONE_DIR", backbone_dir,
             "TRAINER.DPC.BACKBONE_EPOCH", str(backbone_epoch)]
 
-    def _run(self, stage, phase, dataset_cfg, seed, shots, config, opts, evaluate=None, needs=(), trainer=None):
+    def _run(self, stage, phase, dataset_cfg, seed, shots, config, opts, evaluate=None, needs=(), trainer=None,
+             settings=None):
         """One train.py run; ``evaluate`` = (training run, its last epoch or None for its best) for an --eval-only
-        run; ``trainer`` another trainer than the host's or DPC (a teacher run's)."""
+        run; ``trainer`` another trainer than the host's or DPC (a teacher run's); ``settings`` a variant's
+        (``variants.py``): added to the options and naming the ``<cfg>`` folder."""
         dpc = stage.startswith("dpc")
         method = trainer or layout.method_dir_name(self.spec.host, dpc)
         trainer = trainer or (layout.DPC_TRAINER if dpc else self.spec.host)
-        output_dir = layout.run_dir(self.out, self.spec.mode, phase, dataset_cfg.name, shots, method, config.name,
-                                    seed)
+        settings = settings or {}
+        opts = [*opts, *setting_opts(settings)]
+        output_dir = layout.run_dir(self.out, self.spec.mode, phase, dataset_cfg.name, shots, method,
+                                    layout.variant_dir_name(config.name, settings), seed)
         model_dir, epoch = (evaluate[0].output_dir, evaluate[1]) if evaluate else ("", None)
         return Run(os.path.relpath(output_dir, self.out), stage, dataset_cfg.name, seed, shots, method, output_dir,
                    trainer, self.root, dataset_cfg.path, config.path, list(opts), eval_only=evaluate is not None,
@@ -223,29 +229,55 @@ class _Planner:
         e1 = host_train.max_epoch()
         best = host_train.keeps_best_val()
         if not self.with_dpc:
-            return host_train, None if best else e1, None, None
+            return Trained(host_train, None if best else e1, [])
         opts = self.dpc_opts(*self.stage1_checkpoint(host_train, e1, best)) + protocol
-        dpc_train = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, opts,
-                              needs=[host_train])
-        e2 = None if dpc_train.keeps_best_val() else dpc_train.max_epoch()
-        return host_train, None if best else e1, dpc_train, e2
+        return Trained(host_train, None if best else e1, self.dpc_variants(dataset_cfg, seed, shots, opts, host_train))
+
+    def dpc_variants(self, dataset_cfg, seed, shots, opts, host_train):
+        """Each variant's run in the training phase, with the training it evaluates: the training itself where the
+        variant's folder is its training's, else an --eval-only run of it (``variants.py``)."""
+        plain = self._run("dpc-train", "train", dataset_cfg, seed, shots, self.dpc_config, opts, needs=[host_train])
+        trainings, variants = {}, []
+        for settings in self.spec.variants:
+            training = training_settings(plain.config(), settings, self.evaluation_only_keys(plain, settings))
+            name = layout.variant_dir_name(self.dpc_config.name, training)
+            if name not in trainings:
+                run = plain if not training else self._run("dpc-train", "train", dataset_cfg, seed, shots,
+                                                             self.dpc_config, opts, needs=[host_train],
+                                                             settings=training)
+                trainings[name] = (run, None if run.keeps_best_val() else run.max_epoch())
+            trained, epoch = trainings[name]
+            own = trained if settings == training else self._run(
+                "dpc-test", "train", dataset_cfg, seed, shots, self.dpc_config, opts, evaluate=(trained, epoch),
+                needs=[trained], settings=settings)
+            variants.append(DpcVariant(settings, trained, epoch, own))
+        return variants
+
+    @staticmethod
+    def evaluation_only_keys(plain, settings):
+        """The keys the DPC trainer declares evaluation-only under the variant's settings (its BASE_PROMPT)."""
+        cfg = plain.config()
+        if cfg is None:
+            return ()
+        from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
+
+        return TRAINER_REGISTRY.get(plain.trainer).evaluation_only_keys(with_settings(cfg, settings))
 
     def test_pair(self, dataset_cfg, seed, shots, trained, protocol):
-        """host-test and dpc-test (None without DPC stages) of a trained pair, evaluated on ``dataset_cfg``."""
-        host_train, e1, dpc_train, e2 = trained
+        """host-test and each variant's dpc-test (none without DPC stages), evaluated on ``dataset_cfg``."""
+        host_train, e1 = trained.host, trained.host_epoch
         protocol = [*protocol, *self.protocol_opts]
         config = self.host_config(host_train.dataset)  # the config the checkpoint was trained with
         teacher = next((run for run in host_train.needs if run.stage == "teacher-train"), None)
         opts = self.host_opts() + self.teacher_opts(teacher) + protocol
         host_test = self._run("host-test", "test", dataset_cfg, seed, shots, config, opts,
                               evaluate=(host_train, e1), needs=[host_train])
-        if dpc_train is None:
-            return host_test, None
-        dpc_test = self._run("dpc-test", "test", dataset_cfg, seed, shots, self.dpc_config,
-                             self.dpc_opts(*self.stage1_checkpoint(host_train, e1, e1 is None)) + protocol,
-                             evaluate=(dpc_train, e2),
-                             needs=[dpc_train])
-        return host_test, dpc_test
+        dpc_opts = self.dpc_opts(*self.stage1_checkpoint(host_train, e1, e1 is None)) + protocol
+        dpc_tests = [self._run("dpc-test", "test", dataset_cfg, seed, shots, self.dpc_config, dpc_opts,
+                               evaluate=(variant.trained, variant.epoch), needs=[variant.trained],
+                               settings=variant.settings)
+                     for variant in trained.variants]
+        return host_test, dpc_tests
 
     # ---- the benchmarks --------------------------------------------------------------------------------
 
@@ -263,8 +295,10 @@ class _Planner:
                 for seed in self.spec.seeds:
                     trained = self.train_pair(dataset_cfg, seed, shots, "base")
                     new = ["DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", "new"]
-                    host_test, dpc_test = self.test_pair(dataset_cfg, seed, shots, trained, new)
-                    runs += [trained[0], host_test, trained[2], dpc_test]
+                    host_test, dpc_tests = self.test_pair(dataset_cfg, seed, shots, trained, new)
+                    runs += [trained.host, host_test]
+                    for variant, dpc_test in zip(trained.variants, dpc_tests):
+                        runs += [*variant.training_runs(), dpc_test]
         return runs
 
     def transfer(self):
@@ -277,8 +311,9 @@ class _Planner:
                 trained = self.train_pair(source, seed, shots, "all")
                 tests = [self.test_pair(target, seed, shots, trained, ["DATASET.SUBSAMPLE_CLASSES", "all"])
                          for target in targets]
-                runs += [trained[0], *(host_test for host_test, _ in tests)]
-                runs += [trained[2], *(dpc_test for _, dpc_test in tests)]
+                runs += [trained.host, *(host_test for host_test, _ in tests)]
+                for index, variant in enumerate(trained.variants):
+                    runs += [*variant.training_runs(), *(dpc_tests[index] for _, dpc_tests in tests)]
         return runs
 
     def few_shot(self):
@@ -286,13 +321,35 @@ class _Planner:
         for dataset_cfg in self.datasets():
             for shots in self.shots():
                 for seed in self.spec.seeds:
-                    host_train, _, dpc_train, _ = self.train_pair(dataset_cfg, seed, shots, "all")
-                    runs += [host_train, dpc_train]
+                    trained = self.train_pair(dataset_cfg, seed, shots, "all")
+                    runs += [trained.host, *(run for variant in trained.variants for run in variant.training_runs())]
         return runs
 
 
+@dataclass
+class DpcVariant:
+    """One variant of DPC's stage on one dataset, seed and shots: the training it uses (shared by the variants with
+    the same training settings) and its own run in the training phase (that training, or an evaluation of it)."""
+
+    settings: dict
+    trained: Run
+    epoch: Optional[int]  # the epoch its evaluations load; None: its best-validation checkpoint
+    own: Run
+
+    def training_runs(self):
+        return [self.trained, self.own] if self.own is not self.trained else [self.trained]
+
+
+@dataclass
+class Trained:
+    host: Run
+    host_epoch: Optional[int]
+    variants: List[DpcVariant]
+
+
 def build_plan(spec, warn=print):
-    """Every run of the benchmark in dependency order; ``spec.stages`` selects which of them to execute."""
+    """Every run of the benchmark in dependency order (a training shared by several variants once);
+    ``spec.stages`` selects which of them to execute."""
     planner = _Planner(spec, warn=warn)
     if spec.mode == layout.BASE2NEW:
         runs = planner.base2new()
@@ -304,11 +361,13 @@ def build_plan(spec, warn=print):
 
 
 def _with_needed_teachers(runs):
-    """The runs with each teacher run once, right before the first run that needs it."""
+    """The runs with each teacher run once, right before the first run that needs it; a run planned twice (the
+    training of several variants) once, where it first comes."""
     ordered, seen = [], set()
     for run in runs:
-        if run is None:
+        if run is None or run.key in seen:
             continue
+        seen.add(run.key)
         for need in run.needs:
             if need.stage == "teacher-train" and need.key not in seen:
                 seen.add(need.key)

@@ -213,4 +213,11 @@ def dry_run_lines(runs, executor=None):
     default lists every run's command in order); finished runs appear as comments."""
     executor = SerialExecutor() if executor is None else as_executor(executor)
     finished = {run.key for run in runs if is_finished(run)}
-    return [f"# {len(runs)} runs, from {REPO_DIR}", *executor.dry_run_lines(runs, finished)]
+    return [f"# {run_counts(runs, finished)}, from {REPO_DIR}", *executor.dry_run_lines(runs, finished)]
+
+
+def run_counts(runs, finished=()):
+    """``N runs: T trainings, E evaluations`` (and how many of them have finished)."""
+    trainings = sum(not run.eval_only for run in runs)
+    done = f" ({len(finished)} finished)" if finished else ""
+    return f"{len(runs)} runs: {trainings} trainings, {len(runs) - trainings} evaluations{done}"

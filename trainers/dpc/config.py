@@ -22,6 +22,7 @@ def add_dpc_config(cfg):
         MIN_NEGATIVES=2,  # random unused classes top a sample up to this many negatives
         NEGATIVE_POOL="train",  # train | full | path to an image-library json
         HOST_LOSS_WEIGHT=0.0,  # optional weight of the host's own loss
+        DHNO=True,  # False: P' trains with the host's own loss on the anchors (two-step tuning alone)
     )
     # The released code's names (method called SPLE there). Unused ones are accepted so that its
     # configs and command lines run unchanged.
@@ -79,7 +80,5 @@ def check_dpc_config(dpc):
     for key in ("WEIGHT_BASE", "WEIGHT_NEW"):
         if not 0.0 <= getattr(dpc, key) <= 1.0:
             raise ValueError(f"TRAINER.DPC.{key} must lie in [0, 1], got {getattr(dpc, key)}")
-    if dpc.BASE_PROMPT == "parallel" and dpc.WEIGHT_BASE <= 0:
-        raise ValueError("TRAINER.DPC.WEIGHT_BASE must be > 0 in parallel mode (the gradient is scaled by 1/omega_b)")
     if dpc.TOPK < 1 or dpc.MIN_NEGATIVES < 0:
         raise ValueError(f"TRAINER.DPC.TOPK must be >= 1 and MIN_NEGATIVES >= 0, got {dpc.TOPK}, {dpc.MIN_NEGATIVES}")

@@ -37,10 +37,23 @@ class DPC(ClipTrainer):
     registered_name = "dual_prompts"
     default_host = None  # aliases of the reference code fix their host
 
+    @classmethod
+    def evaluation_only_keys(cls, cfg):
+        """The keys that change only what a trained run's test computes, not its training: ω_n always (the weight of
+        P' on new classes), ω_b in ``mixed`` mode (there it weights P' on base classes only; in ``parallel`` mode it
+        scales the training objective). A sweep over them evaluates one trained run (``tools.pipeline --sweep``)."""
+        keys = ["TRAINER.DPC.WEIGHT_NEW"]
+        if cfg.TRAINER.DPC.BASE_PROMPT == "mixed":
+            keys.append("TRAINER.DPC.WEIGHT_BASE")
+        return tuple(keys)
+
     def __init__(self, cfg):
         for note in self.resolve_config(cfg):
             print(note)
         check_dpc_config(cfg.TRAINER.DPC)
+        if not cfg.TRAINER.DPC.DHNO:
+            print("TRAINER.DPC.DHNO False: P' trains with the host's own loss on the anchors (two-step tuning alone: "
+                  "no scoring, no hard negatives)")
         self.host_class = host_model_class(cfg.TRAINER.DPC.HOST) if cfg.TRAINER.DPC.HOST else None
         self.stage1_loaded = False
         self.trained_on = dataset_identity(cfg)
@@ -174,7 +187,7 @@ class DPC(ClipTrainer):
     # ---- training ------------------------------------------------------------------------------------
 
     def before_train(self):
-        if self.negative_pool is None:  # first: a bad pool is reported before the run's outputs are touched
+        if self.negative_pool is None and self.dpc_cfg.DHNO:  # first: a bad pool is reported before outputs are touched
             self.negative_pool = self.build_negative_pool()
         super().before_train()
         if not self.stage1_loaded and self.start_epoch == 0:
@@ -263,13 +276,29 @@ class DPC(ClipTrainer):
         In parallel mode P' is both what is trained and what base classes use, and the released code trains it
         with a 1/omega_b gradient factor; here that factor scales the objective, so it applies to both terms alike
         (HOST_LOSS_WEIGHT stays relative to DHNO's loss) and the logged loss is the unscaled one. Mixed mode: 1.
+        At omega_b = 0, P' has no weight on base classes (``inference_weight``: P alone, the host's base accuracy,
+        as in mixed mode), so no factor follows from it: P' trains unscaled (it still serves new classes at
+        omega_n > 0).
         """
         dpc = self.dpc_cfg
-        return 1.0 / dpc.WEIGHT_BASE if dpc.BASE_PROMPT == "parallel" else 1.0
+        return 1.0 / dpc.WEIGHT_BASE if dpc.BASE_PROMPT == "parallel" and dpc.WEIGHT_BASE > 0 else 1.0
+
+    def host_loss_step(self, batch):
+        """One step without DHNO (``TRAINER.DPC.DHNO False``): the host's own loss of P' on the anchors; nothing
+        is scored and no negative is drawn or loaded, so the step costs a host step."""
+        images, labels = self.parse_batch_train(batch)
+        with self.autocast():
+            loss = self.prompts.run(self.prompts.parallel_values(), "loss", images, labels).total
+        self.backward_and_update(loss * self.objective_scale)
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return {"loss": loss.item()}
 
     def forward_backward(self, batches):
         """One DHNO step; ``batches`` is the step's batch and the next one. The order is ``steps.py``'s."""
         batch, upcoming = batches
+        if not self.dpc_cfg.DHNO:
+            return self.host_loss_step(batch)
         ahead = self.ahead or self.choose_negatives(self.score_batch(batch))  # an epoch's first step: now
         step = ahead.collect()  # 1. this step's negative images
         following = self.score_batch(upcoming) if upcoming is not None else None  # 2. the next step, with P
@@ -293,8 +322,8 @@ class DPC(ClipTrainer):
     def inference_weight(self):
         """The weight of P' in the prompts the test routes to, and a line saying why."""
         dpc = self.dpc_cfg
-        if self.routes_to_base():
-            weight = 1.0 if dpc.BASE_PROMPT == "parallel" else dpc.WEIGHT_BASE
+        if self.routes_to_base():  # parallel: P' alone, except at omega_b = 0 (no weight: P alone)
+            weight = 1.0 if dpc.BASE_PROMPT == "parallel" and dpc.WEIGHT_BASE > 0 else dpc.WEIGHT_BASE
             return weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})"
         return dpc.WEIGHT_NEW, f"Inference on new classes / another dataset: weight of P' = {dpc.WEIGHT_NEW}"
 

@@ -86,6 +86,12 @@ class ClipTrainer(TrainerX):
         pipeline can compute the identity a planned run will have."""
         return {}
 
+    @classmethod
+    def evaluation_only_keys(cls, cfg):
+        """Hook: the config keys that change only what a trained run's test computes (DPC's ω_n); the pipeline
+        sweeps them by evaluating one trained run, never by training again."""
+        return ()
+
     def check_cfg(self, cfg):
         """Dassl's hook, called before any data or model is built."""
         super().check_cfg(cfg)

@@ -138,6 +138,11 @@ def _typed(cfg, key, value):
                       f"(default {default!r}), not a {type(value).__name__}")
 
 
+def typed_value(cfg, key, text):
+    """The value ``text`` (as a command line gives it) sets ``key`` of ``cfg`` to."""
+    return _typed(cfg, key, CN._decode_cfg_value(text))
+
+
 def _with_config_types(cfg, content, prefix=""):
     """A yaml mapping with each value decoded as yacs decodes it and checked by ``_typed``."""
     typed = {}

@@ -23,6 +23,10 @@ IDENTITY_IGNORED_KEYS = (
     "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
 )
 
+# Keys added after runs were recorded, with the default that computes what those runs computed: at that default a
+# key is left out of the hash, so a finished run stays finished; any other value is hashed as usual.
+IDENTITY_KEYS_NEW_AT_DEFAULT = {"TRAINER.DPC.DHNO": True}
+
 
 def config_hash(cfg, trainer_nodes=None):
     """16 hex digits of the resolved config, without ``IDENTITY_IGNORED_KEYS``. With ``trainer_nodes``, of the
@@ -35,6 +39,10 @@ def config_hash(cfg, trainer_nodes=None):
         parent, _, leaf = dotted.rpartition(".")
         if has_key(config, parent):
             get_key(config, parent).pop(leaf, None)
+    for dotted, default in IDENTITY_KEYS_NEW_AT_DEFAULT.items():
+        parent, _, leaf = dotted.rpartition(".")
+        if has_key(config, parent) and get_key(config, parent).get(leaf) == default:
+            get_key(config, parent).pop(leaf)
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
