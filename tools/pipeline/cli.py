@@ -159,9 +159,8 @@ def main(argv=None):
         runs = build_plan(spec, warn=lambda msg: print(msg, file=sys.stderr))
         executor = executor_from_args(args)
         if args.dry_run:
-            lines = dry_run_lines(runs, executor)
-            lines[1:1] = cost_lines(estimate(runs), args.gpu_tflops)
-            print("\n".join(lines))
+            # the counts come first, the cost last: where a long list leaves the terminal
+            print("\n".join(dry_run_lines(runs, executor) + cost_lines(estimate(runs), args.gpu_tflops)))
             return 0
         check_trainers(runs)
         executor.check()

@@ -155,7 +155,8 @@ def estimate(runs):
 
 def cost_lines(cost, tflops=DEFAULT_TFLOPS):
     """The dry run's cost lines (comments)."""
-    lines = [f"# cost estimate: {cost.training_steps:,} training steps; image tower {cost.image_forward:,} images "
+    lines = [f"# cost estimate of the {cost.runs} runs ({cost.trainings} trainings, {cost.evaluations} evaluations): "
+             f"{cost.training_steps:,} training steps; image tower {cost.image_forward:,} images "
              f"({cost.image_backward:,} with a backward), text tower {cost.text_forward:,} prompts "
              f"({cost.text_backward:,} with a backward)",
              f"# {cost.flops:.3g} FLOPs = {cost.gpu_hours(tflops):,.1f} GPU-hours at {tflops:g} TFLOP/s sustained "
