@@ -5,9 +5,5 @@
 # Finished runs are skipped and unfinished ones resumed, so the same command continues an interrupted table.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-parse_common_args "$@"
-set -- ${POSITIONAL[@]+"${POSITIONAL[@]}"}
-[ $# -le 1 ] || die "usage: scripts/reproduce_domain_generalization.sh HOST [--dry-run] (HOST: CoOp, MaPLe, PromptSRC, ...)"
-HOST="${1:-${HOST:-}}"
-[ -n "$HOST" ] || die "usage: scripts/reproduce_domain_generalization.sh HOST [--dry-run] (HOST: CoOp, MaPLe, PromptSRC, ...)"
+reproduce_host_args scripts/reproduce_domain_generalization.sh "$@"
 run_pipeline --host "$HOST" --mode dg --seeds 1 2 3

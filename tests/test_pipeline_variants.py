@@ -1,6 +1,8 @@
 """Sweeps and the paper's variants in the pipeline: what each plans (trainings shared, evaluation-only keys only
 evaluated), where the runs live, and that the planned evaluations are the --eval-only runs one would make by hand."""
 import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -14,6 +16,7 @@ from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import DONE, RAN, execute
 from tools.pipeline.variants import plan_variants
 from trainers.engine.config import ConfigError
+from trainers.run.paths import REPO_DIR
 from trainers.run.record import read_results
 
 WEIGHT_NEW = "TRAINER.DPC.WEIGHT_NEW"
@@ -120,3 +123,24 @@ def test_sweep_evaluations_equal_eval_only_runs_by_hand_and_finished_variants_ar
     assert [o.status for o in execute(build_plan(spec, warn=lambda m: None), executor=again, **quiet)] == [
         DONE] * len(runs)
     assert again.calls == []
+
+
+@pytest.mark.parametrize("script, trainings, evaluations", [
+    # per dataset and seed: the host's training and new-class test; four DPC trainings (DHNO on/off x ω_b 1/0.2),
+    # and for each of the five DPC rows an evaluation on base classes (its folder is not its training's) and one
+    # on new classes
+    ("scripts/reproduce_ablation.sh", 1 + 4, 1 + 5 + 5),
+    # the host's two runs; six DPC trainings (ω_b 0.2 is the plain run, which the ω_n sweep evaluates); ω_b: one
+    # base evaluation (0.2's folder) and six new; ω_n: six base and six new evaluations
+    ("scripts/reproduce_weight_sweeps.sh", 1 + 6, 1 + 1 + 6 + 6 + 6),
+])
+def test_the_paper_scripts_dry_runs_count_their_runs(tmp_path, script, trainings, evaluations):
+    env = {**os.environ, "DATA": str(tmp_path / "data"), "OUTPUT": str(tmp_path / "out"), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", script, "CoOp", "--dry-run", "--", "--datasets", "dtd", "eurosat", "--seeds", "1",
+                           "3"], cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    commands = [line for line in lines if line.startswith("python train.py")]
+    runs = 4 * (trainings + evaluations)
+    assert lines[0].startswith(f"# {runs} runs: {4 * trainings} trainings, {4 * evaluations} evaluations")
+    assert len(commands) == runs and sum("--eval-only" in c for c in commands) == 4 * evaluations

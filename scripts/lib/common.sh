@@ -1,7 +1,8 @@
 # Shared by the benchmark scripts (sourced, not run): reads DATA / OUTPUT, runs the pipeline from the repo root.
 #
 # Every script takes DATA (dataset root) and OUTPUT (output root, default ./output) from the environment or
-# from --data DIR / --output DIR; --dry-run prints the train.py commands instead of running them. Anything
+# from --data DIR / --output DIR; --dry-run prints the train.py commands instead of running them, with the
+# counts and the estimated cost of the runs; --executor serial|local|slurm is EXECUTOR below. Anything
 # after "--" goes to "python -m tools.pipeline" unchanged (e.g. -- --opts MODEL.BACKBONE.NAME RN50).
 # PYTHON selects the interpreter (default: python).
 #
@@ -41,10 +42,23 @@ parse_common_args() {
             --output) [ $# -ge 2 ] || die "--output needs a directory"; OUTPUT="$2"; shift 2 ;;
             --host) [ $# -ge 2 ] || die "--host needs a trainer name"; HOST="$2"; shift 2 ;;
             --dry-run) PIPELINE_EXTRA+=(--dry-run); shift ;;
+            --executor) [ $# -ge 2 ] || die "--executor needs serial, local or slurm"; EXECUTOR="$2"; shift 2 ;;
             --) shift; PIPELINE_EXTRA+=("$@"); break ;;
             *) POSITIONAL+=("$1"); shift ;;
         esac
     done
+}
+
+# reproduce_host_args SCRIPT "$@": a reproduce_*.sh script's arguments; sets HOST (its one positional argument,
+# else $HOST) or stops with the script's usage line.
+reproduce_host_args() {
+    local script="$1"
+    shift
+    local usage="usage: $script HOST [--dry-run] [--executor serial|local|slurm] (HOST: CoOp, MaPLe, PromptSRC, ...)"
+    parse_common_args "$@"
+    [ ${#POSITIONAL[@]} -le 1 ] || die "$usage"
+    HOST="${POSITIONAL[0]:-${HOST:-}}"
+    [ -n "$HOST" ] || die "$usage"
 }
 
 require_data() {

@@ -34,6 +34,7 @@ import sys
 from tools import output_folders as layout
 from tools.pipeline import presets, variants
 from tools.pipeline.configs import registered_trainers
+from tools.pipeline.cost import DEFAULT_TFLOPS, cost_lines, estimate
 from tools.pipeline.executor_options import add_executor_arguments, executor_from_args
 from tools.pipeline.plan import STAGES, Spec, build_plan
 from tools.pipeline.runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
@@ -97,6 +98,9 @@ def build_parser():
     parser.add_argument("--dry-run", action="store_true",
                         help="print the train.py commands (with --executor slurm: the job arrays and their #SBATCH "
                              "lines) and exit")
+    parser.add_argument("--gpu-tflops", type=float, default=DEFAULT_TFLOPS,
+                        help="the sustained throughput the dry run's GPU-hours assume (TFLOP/s; default "
+                             f"{DEFAULT_TFLOPS:g}, an assumption: tools/pipeline/cost.py)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-table", action="store_true", help="do not print the table at the end")
     parser.add_argument("--no-feature-cache", action="store_true",
@@ -155,7 +159,8 @@ def main(argv=None):
         runs = build_plan(spec, warn=lambda msg: print(msg, file=sys.stderr))
         executor = executor_from_args(args)
         if args.dry_run:
-            print("\n".join(dry_run_lines(runs, executor)))
+            # the counts come first, the cost last: where a long list leaves the terminal
+            print("\n".join(dry_run_lines(runs, executor) + cost_lines(estimate(runs), args.gpu_tflops)))
             return 0
         check_trainers(runs)
         executor.check()
