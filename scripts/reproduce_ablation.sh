@@ -9,4 +9,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 reproduce_host_args scripts/reproduce_ablation.sh "$@"
-run_pipeline --host "$HOST" --mode base2new --seeds 1 2 3 --shots 16 --variants ablation --no-table
+run_pipeline --host "$HOST" --mode base2new --seeds 1 2 3 --shots 16 --variants ablation

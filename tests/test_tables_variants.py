@@ -192,3 +192,17 @@ def test_the_papers_ablation_and_sweep_numbers_cover_our_rows_and_agree():
     assert base_sweep[0.2] == pytest.approx(rows["DPC"][0], abs=0.03)
     assert new_sweep[0.2] == pytest.approx(rows["TS+DHNO+WE"][1], abs=0.03)
     assert new_sweep[0.0] == rows["DPC"][1] == rows["CoOp"][1]  # ω_n = 0: the host's own new accuracy
+
+
+def test_the_pipeline_prints_the_ablation_or_a_table_per_swept_key():
+    from tools.pipeline import variants
+    from tools.pipeline.cli import variant_tables
+    from tools.pipeline.plan import Spec
+
+    def tables(names=(), sweeps=()):
+        return variant_tables(Spec(host="CoOp", root="data", out="out", variants=variants.plan_variants(names, sweeps)))
+
+    assert tables() == []  # plain DPC: the base-to-new table
+    assert tables(["ablation"]) == [{"ablation": True}]
+    assert tables(["weight-sweeps"]) == [{"sweep": WEIGHT_BASE}, {"sweep": WEIGHT_NEW}]
+    assert tables(sweeps=["TRAINER.DPC.TOPK=4,8"]) == [{"sweep": "TRAINER.DPC.TOPK"}]

@@ -133,8 +133,20 @@ def check_trainers(runs):
                           f"(registered: {', '.join(sorted(registered_trainers()))})")
 
 
+def variant_tables(spec):
+    """What the tables tool shows of the plan's variants: ``[{"ablation": True}]`` for the ablation's rows, one
+    ``{"sweep": KEY}`` per swept key otherwise, [] for plain DPC."""
+    keys = sorted({key for variant in spec.variants for key in variant})
+    if not keys:
+        return []
+    if spec.variants == variants.named_variants(variants.ABLATION):
+        return [{"ablation": True}]
+    return [{"sweep": key} for key in keys]
+
+
 def print_table(spec, runs):
-    """The table of the runs just planned (their host, configs, datasets, shots and seeds)."""
+    """The table of the runs just planned (their host, configs, datasets, shots and seeds): the ablation's or a
+    table per swept key when the plan has variants."""
     from tools.tables.cli import make_report
     from tools.tables.render import to_markdown
 
@@ -142,13 +154,14 @@ def print_table(spec, runs):
     names = [os.path.splitext(os.path.basename(c))[0] for c in cfgs]
     shots = sorted({run.shots for run in runs})
     datasets = sorted({run.dataset for run in runs})  # this invocation's rows only
-    try:
-        report = make_report(spec.out, spec.mode, host=spec.host, cfgs=names, shots=shots, seeds=spec.seeds,
-                             datasets=datasets)
-    except TableError as err:
-        print(f"No table: {err}")
-        return
-    print(to_markdown(report))
+    for table in variant_tables(spec) or [{}]:
+        try:
+            report = make_report(spec.out, spec.mode, host=spec.host, cfgs=names, shots=shots, seeds=spec.seeds,
+                                 datasets=datasets, **table)
+        except TableError as err:
+            print(f"No table: {err}")
+            continue
+        print(to_markdown(report))
 
 
 def main(argv=None):
