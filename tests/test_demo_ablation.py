@@ -64,3 +64,26 @@ def test_demo_ablation_prints_each_rows_own_runs(reduced_demo, capsys):
     assert demo.main(argv) == 0  # finished runs are only read back
     again = capsys.readouterr().out
     assert "16 runs: 0 ran, 16 already finished (skipped)" in again and table_cells(again) == cells
+
+
+def test_demo_ablation_table_names_rows_without_every_seed(tmp_path):
+    """From hand-made records: a row that lacks a seed says so under the table, a row with no run at all too."""
+    from records import finished_record
+
+    from tools.demo.ablation import demo_ablation_table
+    from trainers.run.record import write_results
+
+    def put(method, cfg, seed, base, new):
+        for phase, accuracy, subsample in (("train", base, "base"), ("test", new, "new")):
+            folder = layout.run_dir(str(tmp_path), layout.BASE2NEW, phase, "demo_world", 16, method, cfg, seed)
+            write_results(folder, finished_record(accuracy, seed=seed, subsample=subsample))
+
+    for seed in (1, 2):
+        put("CoOp", "coop", seed, 70.0 + seed, 70.0)
+    label, settings = ABLATION_ROWS[-1]  # DPC, seed 1 only
+    put("DPC_CoOp", layout.variant_dir_name("dpc", settings), 1, 72.0, 70.0)
+    text = demo_ablation_table(str(tmp_path), [1, 2], "demo_world")
+    cells = table_cells(text)
+    assert list(cells) == ROWS and cells["CoOp"][0] == "71.50 ± 0.50 (71.00 / 72.00)"
+    assert cells["DPC"][:2] == ["72.00 ± 0.00", "70.00 ± 0.00"] and cells["TS"][0] == "-"
+    assert "DPC_CoOp (TS): no run found" in text and "DPC: seeds 1 of 1 2" in text

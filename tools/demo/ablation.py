@@ -33,15 +33,24 @@ def demo_ablation_table(out, seeds, dataset):
     """One line per row: Base, New (mean ± std over seeds, then each seed's) and HM, from the runs' results.json;
     then a line naming any row that has not finished."""
     report = demo_ablation_report(out, seeds, dataset)
-    lines = []
+    lines, missing = [], []
     for table in report["tables"]:
         for cell in table["datasets"][0]["rows"]:
             lines.append([cell["row"], mean_std_cell(cell["base_mean"], cell["base_std"], 2, cell["base_per_seed"]),
                           mean_std_cell(cell["new_mean"], cell["new_std"], 2, cell["new_per_seed"]),
                           number(cell["hm"], 2)])
+            if not cell["seeds_base"] == cell["seeds_new"] == sorted(seeds):
+                found = (_seeds(cell["seeds_base"]) if cell["seeds_base"] == cell["seeds_new"] else
+                         f"{_seeds(cell['seeds_base'])} (base), {_seeds(cell['seeds_new'])} (new)")
+                missing.append(f"{cell['row']}: seeds {found} of {_seeds(sorted(seeds))}")
     text = tabulate(lines, headers=["Row", "Base", "New", "HM"], tablefmt="github", disable_numparse=True)
-    note = unfinished_note(report["unfinished"])
-    return f"{text}\n\n{note}" if note else text
+    notes = [note for note in (unfinished_note(report["unfinished"]),
+                               "Rows without every seed: " + "; ".join(missing) + "." if missing else "") if note]
+    return "\n\n".join([text, *notes])
+
+
+def _seeds(seeds):
+    return " ".join(map(str, seeds)) or "none"
 
 
 def save_demo_ablation_figure(out, seeds, dataset):
