@@ -206,3 +206,10 @@ def test_the_pipeline_prints_the_ablation_or_a_table_per_swept_key():
     assert tables(["ablation"]) == [{"ablation": True}]
     assert tables(["weight-sweeps"]) == [{"sweep": WEIGHT_BASE}, {"sweep": WEIGHT_NEW}]
     assert tables(sweeps=["TRAINER.DPC.TOPK=4,8"]) == [{"sweep": "TRAINER.DPC.TOPK"}]
+
+
+def test_a_dataset_the_paper_lacks_is_named_by_its_folder(tmp_path):
+    put_b2n(tmp_path, "my_flowers", "CoOp", 1, 80.0, 70.0, cfg="coop_cfg", name="ImageFolder")
+    put_row(tmp_path, "my_flowers", ROW_SETTINGS["DPC"], 1, 82.0, 70.0)
+    (table,) = ablation_report(str(tmp_path), paper=PAPER)["tables"]
+    assert [d["label"] for d in table["datasets"]] == ["my_flowers"]

@@ -149,7 +149,7 @@ def _table(kind, host, shots, rows, folders, paper_for, paper, key=None):
         "method": layout.method_dir_name(host, dpc=True),
         "label": _average_label(len(covered), on_paper),
         "average": averages,
-        "datasets": [{"dataset": d, "label": paper.label(_dataset_name(finished, d)) if paper else d,
+        "datasets": [{"dataset": d, "label": _dataset_label(paper, _dataset_name(finished, d), d),
                       "rows": per_dataset[d]} for d in datasets],
         "paper_note": _paper_note(kind, host, on_paper, paper, paper_for, rows, key),
     }
@@ -157,6 +157,12 @@ def _table(kind, host, shots, rows, folders, paper_for, paper, key=None):
 
 def _dataset_name(finished, dataset):
     return next(run.dataset_name for run in finished if run.dataset == dataset)
+
+
+def _dataset_label(paper, name, folder):
+    """The paper's label of a dataset it has (``Caltech101``), else the folder's name (``demo_world``, not the
+    ``ImageFolder`` reader a dataset of one's own records)."""
+    return paper.label(name) if paper is not None and name in paper.datasets else folder
 
 
 def _average_label(n, on_paper):
