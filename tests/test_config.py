@@ -4,7 +4,7 @@ from conftest import COOP_CPU_YAML, SHAPES_YAML, coop_args, run_train
 
 import train
 from trainers.engine import get_cfg_default
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 
 def parse(*argv):

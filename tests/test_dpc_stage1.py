@@ -6,7 +6,7 @@ import pytest
 from conftest import run_train
 from hosts_support import host_args
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 

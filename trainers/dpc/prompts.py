@@ -8,13 +8,13 @@ teacher's prompts) gets a trainable clone here, so the host's own stays frozen; 
 
 The host runs with any prompt values -- P, P' or a weighted mix -- through ``torch.func.functional_call``, which
 swaps tensors for one call without touching the module; ``PromptedHost`` is the host under one set of values,
-computing its logits in the host's own three steps (``trainers/hosts/interface.py``) and reusing the text features that
-cannot change.
+computing its logits in the host's own three steps (``trainers/host_api/interface.py``) and reusing the text
+features that cannot change.
 """
 from torch import nn
 from torch.func import functional_call
 
-from trainers.hosts.interface import PROMPT_LEARNER
+from trainers.host_api.interface import PROMPT_LEARNER
 
 
 class _HostMethod(nn.Module):

@@ -1,7 +1,7 @@
 """Stage 2 inherits the host: DPC rebuilds the host as the checkpoint it starts from records it.
 
 That checkpoint is the stage-1 run's (``TRAINER.DPC.BACKBONE_DIR``) when training, and the DPC run's own when
-evaluating one. For every recorded setting (``trainers/hosts/settings.py``) the config of this run
+evaluating one. For every recorded setting (``trainers/host_api/settings.py``) the config of this run
 - takes the recorded value when it leaves the key at its default;
 - may repeat the recorded value;
 - may override it when the key only changes how the host computes or trains (``PREC``, the host's
@@ -16,10 +16,11 @@ A DPC training reads its stage-1 checkpoint once: the config's resolution (which
 import os
 
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.engine.config import ConfigError, get_key, has_key
-from trainers.hosts.host_trainer import host_model_class
-from trainers.hosts.settings import is_overridable, plain
+from trainers.engine.prompt_shape import plain
+from trainers.host_api.host_trainer import host_model_class
+from trainers.host_api.settings import is_overridable
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.run.config_keys import ConfigError, get_key, has_key
 
 STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
 

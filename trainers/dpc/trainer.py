@@ -1,9 +1,9 @@
 """The DPC trainer: stage 2 of DPC over any registered host.
 
-The host is built as its own trainer builds it (``trainers.hosts.interface.build_host``), its stage-1 prompts are
+The host is built as its own trainer builds it (``trainers.host_api.interface.build_host``), its stage-1 prompts are
 loaded and cloned into P (frozen) and P' (trained with hard negatives), and at test time base classes and new
 classes are routed to differently weighted prompts. Logits are always the host's own three steps
-(``trainers/hosts/interface.py``) under the chosen prompt values. Nothing here names a host.
+(``trainers/host_api/interface.py``) under the chosen prompt values. Nothing here names a host.
 """
 import os
 
@@ -19,13 +19,15 @@ from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, read_stage1_c
 from trainers.dpc.steps import BatchesWithNext, ScoredBatch, ScoresOnHost, StepAhead
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.engine.config import ConfigError, extend_cfg, get_key
+from trainers.engine.config import extend_cfg
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
+from trainers.engine.prompt_shape import BACKBONE_KEY, prompt_shape_keys
 from trainers.evaluation.scoring import FeatureScorer
-from trainers.hosts.host_trainer import host_model_class, host_trainer_class
-from trainers.hosts.interface import HostModel, build_host
-from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
+from trainers.host_api.host_trainer import host_model_class, host_trainer_class
+from trainers.host_api.interface import HostModel, build_host
+from trainers.host_api.settings import INPUT_KEYS, host_record
 from trainers.run.checkpoints import load_checkpoint
+from trainers.run.config_keys import ConfigError, get_key
 
 
 def dataset_identity(cfg):

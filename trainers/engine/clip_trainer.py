@@ -21,16 +21,16 @@ from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
-from trainers.engine.config import ConfigError
+from trainers.engine.identity import identity_differences, run_identity
+from trainers.engine.prompt_shape import prompt_shape_keys
 from trainers.engine.value_ranges import check_value_ranges
 from trainers.evaluation.feature_cache import FeatureCache, encoder_key
 from trainers.evaluation.scoring import ModelInference, ScoredBatches
-from trainers.hosts.settings import prompt_shape_keys
 from trainers.prompted_clip import input_resolution, load_clip
 from trainers.run import distributed
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainers.run.config_keys import ConfigError
 from trainers.run.console_log import progress_bar
-from trainers.run.identity import identity_differences, run_identity
 from trainers.run.record import build_record, new_run_id, remove_results, write_results
 from trainers.run.rng import capture_rng_state, restore_rng_state
 
@@ -64,7 +64,7 @@ class ClipTrainer(TrainerX):
         self.run_id = new_run_id()
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
-        self.config_overrides = {}  # schedule keys changed on the command line (trainers/run/overrides.py)
+        self.config_overrides = {}  # schedule keys changed on the command line (trainers/launch/overrides.py)
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
