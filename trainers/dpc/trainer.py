@@ -15,7 +15,14 @@ from trainers.dpc.loss import batch_classes, symmetric_infonce
 from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
-from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, read_stage1_checkpoint, stage1_checkpoint
+from trainers.dpc.stage1 import (
+    EveryKey,
+    given_keys,
+    inherit_host,
+    inherit_stage1_host,
+    read_stage1_checkpoint,
+    stage1_checkpoint,
+)
 from trainers.dpc.steps import BatchesWithNext, ScoredBatch, ScoresOnHost, StepAhead
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 from trainers.engine.clip_trainer import ClipTrainer
@@ -49,9 +56,10 @@ class DPC(ClipTrainer):
         super().__init__(cfg)
 
     @classmethod
-    def resolve_config(cls, cfg):
+    def resolve_config(cls, cfg, given=None):
         """Settle what the command line leaves open: the reference code's names (its trainer aliases fix the host,
-        its ``SPLE.*`` keys map onto DPC's), then the host as the stage-1 checkpoint records it (``stage1.py``)."""
+        its ``SPLE.*`` keys map onto DPC's), then the host as the stage-1 checkpoint records it for every key the
+        run does not give (``stage1.py``; ``given`` from ``build_cfg``, None once the config is built)."""
         frozen = cfg.is_frozen()
         cfg.defrost()
         defaults = extend_cfg(get_cfg_default())
@@ -62,7 +70,7 @@ class DPC(ClipTrainer):
         note = map_reference_keys(cfg, defaults)
         if note:
             notes.append(note)
-        notes += inherit_stage1_host(cfg, defaults)
+        notes += inherit_stage1_host(cfg, EveryKey() if given is None else given)
         if frozen:
             cfg.freeze()
         return notes
@@ -136,7 +144,7 @@ class DPC(ClipTrainer):
         another backbone or input -- when the one built from this run's config differs."""
         cfg = self.cfg.clone()
         cfg.defrost()
-        notes = inherit_host(cfg, extend_cfg(get_cfg_default()), record, source)
+        notes = inherit_host(cfg, given_keys(cfg, extend_cfg(get_cfg_default())), record, source)
         cfg.freeze()
         if self.host is not None and cfg == self.cfg:
             return

@@ -69,9 +69,11 @@ class ClipTrainer(TrainerX):
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
     @classmethod
-    def resolve_config(cls, cfg):
+    def resolve_config(cls, cfg, given=None):
         """Hook for ``trainers.engine.config.build_cfg``: settle keys that depend on the trainer (aliases, defaults)
-        in ``cfg`` before it is frozen, printed and recorded; returns notes to log. Must be idempotent."""
+        in ``cfg`` before it is frozen, printed and recorded; returns notes to log. Must be idempotent. ``given``:
+        the dotted keys the run set itself (its yaml files, flags and options, and what the registered resolutions
+        set); None for a config built already, whose every value stands."""
         return []
 
     @classmethod

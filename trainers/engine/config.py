@@ -17,11 +17,12 @@ def config_extension(fn):
 
 
 def config_resolution(fn):
-    """Register ``fn(cfg, written)``, a rule of a layer above that settles keys of every run from others (the prompt
+    """Register ``fn(cfg, given)``, a rule of a layer above that settles keys of every run from others (the prompt
     rounding ``MODEL.REFERENCE_PARITY`` implies, ``trainers/host_api/prompt_rounding.py``): ``build_cfg`` applies
-    it after the options, before the trainer's own resolution. ``written`` holds the keys the run writes
-    (``written_keys``). It returns ``notes(cfg, trainer_nodes)``: the lines for the run's log, from the final
-    config, about the ``cfg.TRAINER`` nodes the run's trainer reads."""
+    it after the options, before the trainer's own resolution. ``given`` (a set) holds the keys the run set so far
+    (``written_keys``, then what earlier resolutions set); ``fn`` adds the keys it sets. It returns
+    ``notes(cfg, trainer_nodes)``: the lines for the run's log, from the final config, about the ``cfg.TRAINER``
+    nodes the run's trainer reads."""
     _RESOLUTIONS.append(fn)
     return fn
 
@@ -140,7 +141,8 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the registered resolutions
     (``config_resolution``: the rounding ``MODEL.REFERENCE_PARITY`` implies) and the trainer's own resolution
     (``ClipTrainer.resolve_config``: aliases, defaults that depend on other keys), so that what is printed and
-    recorded is what runs. Returned frozen; lines for the run's log are appended to ``notes`` (a list) if given.
+    recorded is what runs. The keys the run sets (``written_keys``, and those a resolution sets) are computed once
+    here and handed to both. Returned frozen; lines for the run's log are appended to ``notes`` (a list) if given.
 
     ``train.py``, the pipeline, DPC and the tests all build configs here.
     """
@@ -163,11 +165,11 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     if settings:
         _merge_options(cfg, settings)
         _merge_options(cfg, opts)
-    written = written_keys(config_files, flags, opts)
-    resolution_notes = [resolution(cfg, written) for resolution in _RESOLUTIONS]
+    given = set(written_keys(config_files, flags, opts))
+    resolution_notes = [resolution(cfg, given) for resolution in _RESOLUTIONS]
     resolve = getattr(trainer_class, "resolve_config", None)
     if resolve is not None:
-        resolve(cfg)
+        resolve(cfg, frozenset(given))
     if notes is not None and hasattr(trainer_class, "identity_nodes"):
         for notes_of in resolution_notes:
             notes.extend(notes_of(cfg, trainer_class.identity_nodes(cfg)))

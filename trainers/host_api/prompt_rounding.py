@@ -24,9 +24,11 @@ def rounding_nodes():
 
 
 @config_resolution
-def round_prompts_under_parity(cfg, written):
-    """The resolution ``build_cfg`` applies: the rounding implied, and the notes for the run's log."""
-    origins = imply_prompt_rounding(cfg, written)
+def round_prompts_under_parity(cfg, given):
+    """The resolution ``build_cfg`` applies: the rounding implied (its keys added to ``given``: DPC's stage 2 then
+    keeps an implied rounding over its stage-1 record's), and the notes for the run's log."""
+    origins = imply_prompt_rounding(cfg, given)
+    given.update(f"TRAINER.{node}.{ROUND_KEY}" for node, origin in origins.items() if origin == "implied")
     return lambda final, trainer_nodes: rounding_notes(final, origins, trainer_nodes)
 
 
