@@ -5,16 +5,14 @@ loaded and cloned into P (frozen) and P' (trained with hard negatives), and at t
 classes are routed to differently weighted prompts. Logits are always the host's own three steps
 (``trainers/host_api/interface.py``) under the chosen prompt values. Nothing here names a host.
 """
-import os
 
 import torch
 
-from datasets.toolbox import build_dataset, build_transform
-from trainers.dpc.config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
+from trainers.dpc.config import check_dpc_config, map_reference_keys
 from trainers.dpc.loss import batch_classes, symmetric_infonce
-from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library
+from trainers.dpc.negative_pool import build_negative_pool
 from trainers.dpc.negatives import select_negatives
-from trainers.dpc.prompts import DualPrompts
+from trainers.dpc.prompts import DualPrompts, dataset_identity, routed_weight, routes_to_base
 from trainers.dpc.stage1 import (
     EveryKey,
     given_keys,
@@ -35,10 +33,6 @@ from trainers.host_api.interface import HostModel, build_host
 from trainers.host_api.settings import INPUT_KEYS, host_record
 from trainers.run.checkpoints import load_checkpoint
 from trainers.run.config_keys import ConfigError, get_key
-
-
-def dataset_identity(cfg):
-    return {"dataset": cfg.DATASET.NAME, "folder": cfg.DATASET.FOLDER}
 
 
 @TRAINER_REGISTRY.register()
@@ -159,27 +153,7 @@ class DPC(ClipTrainer):
         self.build_model()
 
     def build_negative_pool(self):
-        source = self.dpc_cfg.NEGATIVE_POOL
-        if source == "train":
-            items = self.dm.dataset.train_x
-        elif source == "full":
-            cfg = self.cfg.clone()
-            cfg.defrost()
-            cfg.DATASET.NUM_SHOTS = -1
-            cfg.freeze()
-            items = build_dataset(cfg).train_x
-        elif os.path.isfile(source):
-            items = read_image_library(source, self.dm.dataset.classnames, image_folder(self.dm.dataset))
-        else:
-            raise FileNotFoundError(f"TRAINER.DPC.NEGATIVE_POOL must be one of {NEGATIVE_POOLS} or an existing "
-                                    f"image-library json; got {source!r}")
-        print(f"Negative pool: {len(items):,} images ({source})")
-        transform = build_transform(self.cfg, is_train=True)
-        workers = negative_workers(self.cfg.DATALOADER.NUM_WORKERS, self.device)
-        if workers != self.cfg.DATALOADER.NUM_WORKERS:
-            print(f"Negative images: {workers} worker(s) (DATALOADER.NUM_WORKERS {self.cfg.DATALOADER.NUM_WORKERS}; "
-                  f"training on the CPU, which has {os.cpu_count()} cores)")
-        return NegativePool(items, transform, num_workers=workers)
+        return build_negative_pool(self.cfg, self.dm.dataset, self.device)
 
     # ---- training ------------------------------------------------------------------------------------
 
@@ -295,18 +269,10 @@ class DPC(ClipTrainer):
     # ---- inference -----------------------------------------------------------------------------------
 
     def routes_to_base(self):
-        """Base-class prompt for the base classes of the training dataset (or all its classes)."""
-        same_dataset = dataset_identity(self.cfg) == self.trained_on
-        subsample = self.cfg.DATASET.SUBSAMPLE_CLASSES
-        return same_dataset and subsample in ("base", "all")
+        return routes_to_base(self.cfg, self.trained_on)
 
     def inference_weight(self):
-        """The weight of P' in the prompts the test routes to, and a line saying why."""
-        dpc = self.dpc_cfg
-        if self.routes_to_base():
-            weight = 1.0 if dpc.BASE_PROMPT == "parallel" else dpc.WEIGHT_BASE
-            return weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})"
-        return dpc.WEIGHT_NEW, f"Inference on new classes / another dataset: weight of P' = {dpc.WEIGHT_NEW}"
+        return routed_weight(self.dpc_cfg, self.routes_to_base())
 
     def inference_host(self):
         """The host under the routed prompts; their text features are computed once."""
