@@ -1,7 +1,10 @@
 """Config keys without torch: ``ConfigError``, dotted keys (``TRAINER.DPC.TOPK``) on a config or a plain mapping,
 and the ``_BASE_`` chain of a config file. The run primitives, the engine and every layer above read keys here.
 """
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import yaml
 
@@ -16,14 +19,14 @@ def _parts(dotted):
     return dotted.split(".") if dotted else []
 
 
-def get_key(cfg, dotted):
+def get_key(cfg: Any, dotted: str) -> Any:
     node = cfg
     for part in _parts(dotted):
         node = node[part]
     return node
 
 
-def has_key(cfg, dotted):
+def has_key(cfg: Any, dotted: str) -> bool:
     node = cfg
     for part in _parts(dotted):
         if not isinstance(node, dict) or part not in node:
@@ -32,7 +35,7 @@ def has_key(cfg, dotted):
     return True
 
 
-def set_key(cfg, dotted, value):
+def set_key(cfg: Any, dotted: str, value: Any) -> None:
     parent, _, leaf = dotted.rpartition(".")
     setattr(get_key(cfg, parent), leaf, value)
 
@@ -42,7 +45,7 @@ def set_key(cfg, dotted, value):
 BASE_KEY = "_BASE_"  # an alias file names the config it extends (a path relative to the alias file)
 
 
-def config_file_chain(path, chain=()):
+def config_file_chain(path: str, chain: tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any]]]:
     """The yaml mappings that ``path`` stands for, its ``_BASE_`` chain first, each as ``(path, mapping)``.
     A file with a top-level ``_BASE_: <path>`` (relative to the file) is an alias: the named config comes
     first, then the file's own keys (``configs/trainers/SPLE/`` holds such aliases for the reference code's

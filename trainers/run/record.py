@@ -4,12 +4,15 @@ A run is finished when its ``results.json`` is valid (``results_problem`` return
 the pipeline read are there with the right types, and the accuracy is a finite percentage. The record carries
 the run's identity (``trainers/engine/identity.py``).
 """
+from __future__ import annotations
+
 import datetime
 import json
 import math
 import os
 import subprocess
 import uuid
+from typing import Any, Optional
 
 import yaml
 
@@ -19,7 +22,7 @@ from trainers.run.paths import REPO_DIR
 RESULTS_FILE = "results.json"
 
 
-def git_commit():
+def git_commit() -> Optional[str]:
     """The checkout's commit, or None outside a git checkout."""
     try:
         out = subprocess.run(["git", "-C", REPO_DIR, "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -29,11 +32,11 @@ def git_commit():
     return out.stdout.strip() or None
 
 
-def new_run_id():
+def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def write_results(output_dir, record):
+def write_results(output_dir: str, record: dict[str, Any]) -> str:
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, RESULTS_FILE)
     write_text_atomically(path, json.dumps(record, indent=2))
@@ -45,7 +48,7 @@ SCHEMA = {"trainer": str, "dataset": str, "subsample_classes": str, "num_shots":
           "split": str, "accuracy": (int, float), "n": int, "run_id": str, "identity": dict}
 
 
-def load_record(output_dir):
+def load_record(output_dir: str) -> tuple[Optional[dict[str, Any]], str]:
     """(record or None, problem): the problem says why the run does not count as finished ("" when it does)."""
     path = os.path.join(output_dir, RESULTS_FILE)
     if not os.path.exists(path):
@@ -71,18 +74,18 @@ def load_record(output_dir):
     return record, ""
 
 
-def read_results(output_dir):
+def read_results(output_dir: str) -> Optional[dict[str, Any]]:
     """The record of a finished run, or None when the run has not finished (or its record is not valid)."""
     return load_record(output_dir)[0]
 
 
-def remove_results(output_dir):
+def remove_results(output_dir: str) -> None:
     path = os.path.join(output_dir, RESULTS_FILE)
     if os.path.exists(path):
         os.remove(path)
 
 
-def refuse_evaluation_into_training_run(output_dir):
+def refuse_evaluation_into_training_run(output_dir: str) -> None:
     """An evaluation writes its own results.json: never into a folder that holds a training run (its record or
     its checkpoints), whose result it would replace."""
     path = os.path.join(output_dir, RESULTS_FILE)
@@ -98,7 +101,8 @@ def refuse_evaluation_into_training_run(output_dir):
                          "results.json: evaluate into another folder")
 
 
-def build_record(cfg, split, metrics, num_samples, wall_time_s, extra=None):
+def build_record(cfg: Any, split: str, metrics: dict[str, float], num_samples: int, wall_time_s: float,
+                 extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     record = {
         "trainer": cfg.TRAINER.NAME,
         "dataset": cfg.DATASET.NAME,
