@@ -6,14 +6,11 @@ the built-in runtime and back. Unlike Dassl's ``save_checkpoint``, every file (t
 temporary file and renamed, so a crash never leaves a truncated file; unlike Dassl's ``load_checkpoint``, files
 are read with ``weights_only=True`` where the file allows it, on any torch from 1.13 on.
 """
-from __future__ import annotations
-
 import os
 import pickle
 import re
 import shutil
 from collections import OrderedDict
-from typing import Any, Optional
 
 import torch
 
@@ -24,14 +21,14 @@ BEST_FILE = "model-best.pth.tar"
 _EPOCH_FILE = re.compile(r"^model\.pth\.tar-(\d+)$")
 
 
-def write_text_atomically(path: str, text: str) -> None:
+def write_text_atomically(path, text):
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
     replace_atomically(path, write)
 
 
-def save_checkpoint(state: dict[str, Any], save_dir: str, is_best: bool = False, model_name: str = "") -> str:
+def save_checkpoint(state, save_dir, is_best=False, model_name=""):
     """Save ``state`` as ``model.pth.tar-<epoch>`` (or ``model_name``) and point the ``checkpoint`` file at it."""
     os.makedirs(save_dir, exist_ok=True)
     state["state_dict"] = OrderedDict(
@@ -51,7 +48,7 @@ def save_checkpoint(state: dict[str, Any], save_dir: str, is_best: bool = False,
     return fpath
 
 
-def load_checkpoint(fpath: str) -> dict[str, Any]:
+def load_checkpoint(fpath):
     """Load on the CPU. Our checkpoints hold tensors, numbers and strings only (``weights_only``); files of other
     tools that pickle more (e.g. a scheduler object) are loaded in full, as Dassl does."""
     if not fpath:
@@ -75,14 +72,14 @@ def _unreadable(fpath, err):
                       "or not a checkpoint; delete it (its run resumes from an earlier one, or starts again)")
 
 
-def epoch_checkpoints(model_dir: str) -> list[str]:
+def epoch_checkpoints(model_dir):
     """``model.pth.tar-<epoch>`` file names in the folder, newest epoch first."""
     names = os.listdir(model_dir) if os.path.isdir(model_dir) else []
     numbered = [(int(m.group(1)), name) for name in names if (m := _EPOCH_FILE.match(name))]
     return [name for _, name in sorted(numbered, reverse=True)]
 
 
-def latest_checkpoint(model_dir: str) -> Optional[str]:
+def latest_checkpoint(model_dir):
     """The checkpoint the pointer file names; without a usable pointer, the newest epoch file; else None."""
     try:
         with open(os.path.join(model_dir, POINTER_FILE)) as f:

@@ -4,12 +4,9 @@ Owned by the project under both runtimes: Dassl's ``Logger`` tees stdout only an
 it is garbage-collected (under pytest that is the capture file), so several runs in one process break.
 Progress bars go to the terminal only (``progress_bar``): a bar's carriage returns never enter a log.
 """
-from __future__ import annotations
-
 import os
 import sys
 import time
-from typing import Iterable, Optional, TextIO
 
 from tqdm import tqdm
 
@@ -38,7 +35,7 @@ class Tee:
         self.file.close()
 
 
-def setup_logger(output: Optional[str] = None) -> None:
+def setup_logger(output=None):
     if output is None:
         return
     if output.endswith(".txt") or output.endswith(".log"):
@@ -57,7 +54,7 @@ def setup_logger(output: Optional[str] = None) -> None:
         setattr(sys, name, Tee(stream, fpath))
 
 
-def terminal_stream() -> TextIO:
+def terminal_stream():
     """stderr as it was before any tee: where progress bars go, so that they never enter ``log.txt``."""
     stream = sys.stderr
     while isinstance(stream, Tee):
@@ -65,7 +62,7 @@ def terminal_stream() -> TextIO:
     return stream
 
 
-def progress_bar(iterable: Iterable, enabled: bool = True) -> Iterable:
+def progress_bar(iterable, enabled=True):
     """A tqdm bar on the terminal only: none in log files, none when stderr is redirected to a file."""
     stream = terminal_stream()
     return tqdm(iterable, file=stream, disable=not (enabled and stream.isatty()), dynamic_ncols=True)

@@ -4,12 +4,9 @@ A bad input is an error the user fixes by changing a command line, a config or a
 missing or unreadable file, a checkpoint of another run, a run directory in use, a diverged run. Anything else
 is a bug and keeps its traceback. ``--debug`` (or ``DPC_DEBUG=1``) shows the traceback of bad inputs too.
 """
-from __future__ import annotations
-
 import os
 import signal
 import sys
-from typing import Any, Callable
 
 from trainers.run.lock import RunLockedError
 from trainers.run.stop_signals import StopRequested, requested
@@ -17,16 +14,16 @@ from trainers.run.stop_signals import StopRequested, requested
 BAD_INPUT_ERRORS = (ValueError, KeyError, OSError, FloatingPointError, RunLockedError)
 
 
-def wants_traceback(debug_flag: bool = False) -> bool:
+def wants_traceback(debug_flag=False):
     return debug_flag or os.environ.get("DPC_DEBUG", "") not in ("", "0")
 
 
-def message(err: BaseException) -> str:
+def message(err):
     text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
     return " ".join(str(text).split()) or type(err).__name__
 
 
-def run_reporting_bad_input(fn: Callable[[], Any], debug: bool = False, program: str = "train.py") -> int:
+def run_reporting_bad_input(fn, debug=False, program="train.py"):
     """``fn()``'s exit status; a bad input prints ``<program>: error: ...`` and gives 2."""
     try:
         status = fn()

@@ -4,15 +4,12 @@ A run is finished when its ``results.json`` is valid (``results_problem`` return
 the pipeline read are there with the right types, and the accuracy is a finite percentage. The record carries
 the run's identity (``trainers/engine/identity.py``).
 """
-from __future__ import annotations
-
 import datetime
 import json
 import math
 import os
 import subprocess
 import uuid
-from typing import Any, Optional
 
 import yaml
 
@@ -22,7 +19,7 @@ from trainers.run.paths import REPO_DIR
 RESULTS_FILE = "results.json"
 
 
-def git_commit() -> Optional[str]:
+def git_commit():
     """The checkout's commit, or None outside a git checkout."""
     try:
         out = subprocess.run(["git", "-C", REPO_DIR, "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -32,11 +29,11 @@ def git_commit() -> Optional[str]:
     return out.stdout.strip() or None
 
 
-def new_run_id() -> str:
+def new_run_id():
     return uuid.uuid4().hex
 
 
-def write_results(output_dir: str, record: dict[str, Any]) -> str:
+def write_results(output_dir, record):
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, RESULTS_FILE)
     write_text_atomically(path, json.dumps(record, indent=2))
@@ -48,7 +45,7 @@ SCHEMA = {"trainer": str, "dataset": str, "subsample_classes": str, "num_shots":
           "split": str, "accuracy": (int, float), "n": int, "run_id": str, "identity": dict}
 
 
-def load_record(output_dir: str) -> tuple[Optional[dict[str, Any]], str]:
+def load_record(output_dir):
     """(record or None, problem): the problem says why the run does not count as finished ("" when it does)."""
     path = os.path.join(output_dir, RESULTS_FILE)
     if not os.path.exists(path):
@@ -74,18 +71,18 @@ def load_record(output_dir: str) -> tuple[Optional[dict[str, Any]], str]:
     return record, ""
 
 
-def read_results(output_dir: str) -> Optional[dict[str, Any]]:
+def read_results(output_dir):
     """The record of a finished run, or None when the run has not finished (or its record is not valid)."""
     return load_record(output_dir)[0]
 
 
-def remove_results(output_dir: str) -> None:
+def remove_results(output_dir):
     path = os.path.join(output_dir, RESULTS_FILE)
     if os.path.exists(path):
         os.remove(path)
 
 
-def refuse_evaluation_into_training_run(output_dir: str) -> None:
+def refuse_evaluation_into_training_run(output_dir):
     """An evaluation writes its own results.json: never into a folder that holds a training run (its record or
     its checkpoints), whose result it would replace."""
     path = os.path.join(output_dir, RESULTS_FILE)
@@ -101,8 +98,7 @@ def refuse_evaluation_into_training_run(output_dir: str) -> None:
                          "results.json: evaluate into another folder")
 
 
-def build_record(cfg: Any, split: str, metrics: dict[str, float], num_samples: int, wall_time_s: float,
-                 extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def build_record(cfg, split, metrics, num_samples, wall_time_s, extra=None):
     record = {
         "trainer": cfg.TRAINER.NAME,
         "dataset": cfg.DATASET.NAME,
