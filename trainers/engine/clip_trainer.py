@@ -122,7 +122,7 @@ class ClipTrainer(TrainerX):
         pipeline can compute the identity a planned run will have."""
         return {}
 
-    def check_cfg(self, cfg: Any) -> None:
+    def check_cfg(self, cfg):
         """Dassl's hook, called before any data or model is built."""
         super().check_cfg(cfg)
         check_transform_names(cfg.INPUT.TRANSFORMS)
