@@ -21,7 +21,7 @@ def _launch():
     """The project's modules, imported when a run starts: ``train.py --help`` answers before torch loads."""
     import datasets  # noqa: F401  (registers the dataset readers)
     import trainers  # noqa: F401  (registers the trainers)
-    from trainers.run import main as launch
+    from trainers.launch import main as launch
 
     return launch
 

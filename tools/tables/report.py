@@ -3,7 +3,6 @@
 A report is a plain dict (what ``--json`` writes); ``tools.tables.render`` turns it into markdown and CSV.
 """
 from tools import output_folders as layout
-from tools.pipeline import presets
 from tools.tables.arithmetic import accuracy_rows, base2new_rows
 from tools.tables.results import collect
 
@@ -27,10 +26,10 @@ def _transfer_targets(mode, datasets, tested):
     if datasets:
         return [d for d in datasets if d in tested]
     if mode == layout.DOMAIN_GENERALIZATION:
-        return [d for d in presets.DG_TARGETS if d in tested]
+        return [d for d in layout.DG_TARGETS if d in tested]
     # Cross-dataset: every evaluated dataset that is not a DG target, in the paper's order first.
-    order = list(presets.CROSS_DATASET_TARGETS)
-    others = sorted(d for d in tested if d not in order and d not in presets.DG_TARGETS)
+    order = list(layout.CROSS_DATASET_TARGETS)
+    others = sorted(d for d in tested if d not in order and d not in layout.DG_TARGETS)
     return [d for d in order if d in tested] + others
 
 
@@ -62,7 +61,7 @@ def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=N
     if datasets:
         results = [r for r in results if r.dataset in datasets]
     table, _ = accuracy_rows(results, lambda r: (r.dataset, r.shots))
-    order = list(presets.BASE2NEW_DATASETS)
+    order = list(layout.BASE2NEW_DATASETS)
     names = sorted({d for d, _ in table}, key=lambda d: (order.index(d) if d in order else len(order), d))
     rows, averages = [], []
     for k in sorted({k for _, k in table}):

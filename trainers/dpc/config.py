@@ -3,7 +3,8 @@ import os
 
 from yacs.config import CfgNode as CN
 
-from trainers.engine.config import config_extension, get_key, new_node
+from trainers.engine.config import config_extension, new_node
+from trainers.run.config_keys import get_key
 
 BASE_PROMPT_MODES = ("parallel", "mixed")
 NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json

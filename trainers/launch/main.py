@@ -12,12 +12,12 @@ import datasets  # noqa: F401  (registers the dataset readers)
 from datasets.toolbox import DATASET_REGISTRY, runtime_location
 from trainers.engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
 from trainers.engine.config import build_cfg
+from trainers.launch.finished import as_evaluation, finished_run_to_evaluate
+from trainers.launch.overrides import config_overrides, overrides_line
 from trainers.run import distributed
 from trainers.run.console_log import setup_logger
 from trainers.run.determinism import determinism
-from trainers.run.finished import as_evaluation, finished_run_to_evaluate
 from trainers.run.lock import run_lock
-from trainers.run.overrides import config_overrides, overrides_line
 from trainers.run.paths import REPO_DIR
 from trainers.run.record import refuse_evaluation_into_training_run
 from trainers.run.stop_signals import stop_on_signals

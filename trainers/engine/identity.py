@@ -11,7 +11,8 @@ import json
 
 import yaml
 
-from trainers.engine.config import get_key, has_key
+from trainers.engine import TRAINER_REGISTRY
+from trainers.run.config_keys import get_key, has_key
 
 # Keys that do not change what a run computes: where it reads and writes, how much it prints, how many data
 # workers it uses (a resumed run may use another count; bit-exactness holds for the same count).
@@ -42,8 +43,6 @@ def config_hash(cfg, trainer_nodes=None):
 def run_identity(cfg, eval_only=False, trainer_class=None):
     """The identity a run of ``cfg`` records; ``trainer_class`` defaults to the registered ``cfg.TRAINER.NAME``."""
     if trainer_class is None:
-        from trainers.engine import TRAINER_REGISTRY
-
         trainer_class = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
     return {
         "trainer": cfg.TRAINER.NAME,
