@@ -26,6 +26,7 @@ from trainers.hosts.host_trainer import host_model_class, host_trainer_class
 from trainers.hosts.interface import HostModel, build_host
 from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
 from trainers.run.checkpoints import load_checkpoint
+from trainers.run.upstream import InputRun
 
 
 def dataset_identity(cfg):
@@ -75,6 +76,18 @@ class DPC(ClipTrainer):
     @classmethod
     def identity_extra(cls, cfg):
         return {"host": cfg.TRAINER.DPC.HOST}
+
+    @classmethod
+    def input_runs(cls, cfg, training=True):
+        """The stage-1 run (which must have finished, to train on it), and what the host reads (a teacher)."""
+        dpc = cfg.TRAINER.DPC
+        host = host_trainer_class(dpc.HOST).input_runs(cfg, training) if dpc.HOST else []
+        if not dpc.BACKBONE_DIR:
+            return host
+        stage1 = InputRun("TRAINER.DPC.BACKBONE_DIR", dpc.BACKBONE_DIR, must_be_finished=training,
+                          allowed_by="TRAINER.DPC.ALLOW_UNFINISHED_STAGE1 True", allowed=dpc.ALLOW_UNFINISHED_STAGE1,
+                          record_field="stage1", read=read_stage1_checkpoint)
+        return [stage1, *host]
 
     @classmethod
     def identity_nodes(cls, cfg):

@@ -21,7 +21,7 @@ from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
-from trainers.engine.config import ConfigError
+from trainers.engine.config import ConfigError, get_key, has_key
 from trainers.engine.value_ranges import check_value_ranges
 from trainers.evaluation.feature_cache import FeatureCache, encoder_key
 from trainers.evaluation.scoring import ModelInference, ScoredBatches
@@ -33,6 +33,7 @@ from trainers.run.console_log import progress_bar
 from trainers.run.identity import identity_differences, run_identity
 from trainers.run.record import build_record, new_run_id, remove_results, write_results
 from trainers.run.rng import capture_rng_state, restore_rng_state
+from trainers.run.upstream import InputRun
 
 PRECISIONS = ("fp16", "fp32", "amp")
 
@@ -65,6 +66,7 @@ class ClipTrainer(TrainerX):
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
         self.config_overrides = {}  # schedule keys changed on the command line (trainers/run/overrides.py)
+        self.input_states = {}  # the states of the runs it reads, for the record (trainers/run/upstream.py)
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
@@ -85,6 +87,13 @@ class ClipTrainer(TrainerX):
         """Hook: extra fields of the run's identity (e.g. the host DPC wraps); a classmethod, so that the
         pipeline can compute the identity a planned run will have."""
         return {}
+
+    @classmethod
+    def input_runs(cls, cfg, training=True):
+        """The run folders this run reads (``trainers/run/upstream.py``): here a host's teacher, read as it is."""
+        key = getattr(cls, "teacher_dir_key", None)
+        path = get_key(cfg, key) if key and has_key(cfg, key) else ""
+        return [InputRun(key, path, must_be_finished=False)] if path else []
 
     def check_cfg(self, cfg):
         """Dassl's hook, called before any data or model is built."""
@@ -205,7 +214,7 @@ class ClipTrainer(TrainerX):
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
                     "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on,
-                            "backbone": self.cfg.MODEL.BACKBONE.NAME},
+                            "backbone": self.cfg.MODEL.BACKBONE.NAME, "max_epoch": self.max_epoch},
                     **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
@@ -439,6 +448,7 @@ class ClipTrainer(TrainerX):
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
         if self.config_overrides:
             extra["overrides"] = self.config_overrides
+        extra.update(self.input_states)  # e.g. "stage1": "unfinished (epoch 1 of 6)"
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:
