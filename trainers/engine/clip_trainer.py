@@ -449,6 +449,7 @@ class ClipTrainer(TrainerX):
         if self.config_overrides:
             extra["overrides"] = self.config_overrides
         extra.update(self.input_states)  # e.g. "stage1": "unfinished (epoch 1 of 6)"
+        extra.update(getattr(self.dm.dataset, "record_notes", {}))  # a generated split, skipped images
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

@@ -22,6 +22,9 @@ IDENTITY_IGNORED_KEYS = (
     "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
     "DETERMINISTIC",  # how CUDA picks kernels (the CPU's results are the same bits either way)
     "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
+    # off by default, and recorded in results.json when on (split_generated, unreadable_skipped); new keys must not
+    # make finished runs stale
+    "DATASET.GENERATE_SPLIT", "DATASET.SKIP_UNREADABLE",
 )
 
 
