@@ -86,8 +86,8 @@ def check_inputs(args, cfg):
     the record (``{"stage1": "finished"}``...)."""
     if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names():
         return {}  # build_trainer names the unknown trainer
-    trainer_class = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    sources = list(trainer_class.input_runs(cfg, training=not args.eval_only))
+    input_runs = getattr(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), "input_runs", None)  # None: a toolbox's own
+    sources = list(input_runs(cfg, training=not args.eval_only)) if input_runs else []
     if args.eval_only and args.model_dir:
         sources.append(InputRun("--model-dir", args.model_dir, allowed_by="--allow-unfinished",
                                 allowed=getattr(args, "allow_unfinished", False), record_field="evaluated_run"))
