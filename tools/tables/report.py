@@ -4,7 +4,7 @@ A report is a plain dict (what ``--json`` writes); ``tools.tables.render`` turns
 """
 from tools import output_folders as layout
 from tools.tables.arithmetic import accuracy_rows, base2new_rows
-from tools.tables.results import collect
+from tools.tables.results import collect, marked_runs
 
 
 def _methods(host, methods):
@@ -19,7 +19,8 @@ def base2new_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=N
     results = collect(out, layout.BASE2NEW, methods=_methods(host, methods), cfgs=cfgs, shots=shots, seeds=seeds)
     if datasets:
         results = [r for r in results if r.dataset in datasets]
-    return {"mode": layout.BASE2NEW, "out": out, "tables": base2new_rows(results, paper)}
+    return {"mode": layout.BASE2NEW, "out": out, "tables": base2new_rows(results, paper),
+            "marked": marked_runs(results)}
 
 
 def _transfer_targets(mode, datasets, tested):
@@ -53,7 +54,7 @@ def transfer_report(out, mode, host=None, methods=None, cfgs=None, shots=None, s
         rows += [(t, k) for t in targets if (t, k) in table]
         _, average = accuracy_rows(results, row_key, average_over={(t, k) for t in targets if (t, k) in table})
         averages.append({"shots": k, "label": "Average (targets)", "methods": average})
-    return _accuracy_report(mode, out, table, rows, averages)
+    return {**_accuracy_report(mode, out, table, rows, averages), "marked": marked_runs(results)}
 
 
 def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=None, datasets=None):
@@ -69,7 +70,7 @@ def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=N
         rows += keys
         _, average = accuracy_rows(results, lambda r: (r.dataset, r.shots), average_over=set(keys))
         averages.append({"shots": k, "label": "Average", "methods": average})
-    return _accuracy_report(layout.FEW_SHOT, out, table, rows, averages)
+    return {**_accuracy_report(layout.FEW_SHOT, out, table, rows, averages), "marked": marked_runs(results)}
 
 
 def _accuracy_report(mode, out, table, rows, averages):

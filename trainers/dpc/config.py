@@ -16,6 +16,7 @@ def add_dpc_config(cfg):
         HOST="",  # registered host trainer; "" = the one the stage-1 (or DPC) checkpoint records
         BACKBONE_DIR="",  # stage-1 run directory of the host, or a checkpoint file inside it
         BACKBONE_EPOCH=-1,  # stage-1 epoch; -1 = the latest (or model-best when only that exists)
+        ALLOW_UNFINISHED_STAGE1=False,  # True: train on a stage 1 with no finished results.json (recorded)
         WEIGHT_BASE=0.2,  # omega_b
         WEIGHT_NEW=0.0,  # omega_n: weight of P' for new classes and other datasets
         BASE_PROMPT="parallel",  # parallel = the released code (P' alone, 1/omega_b gradient); mixed = paper

@@ -27,6 +27,7 @@ from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine.config import extend_cfg
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
 from trainers.engine.prompt_shape import BACKBONE_KEY, prompt_shape_keys
+from trainers.engine.upstream import InputRun
 from trainers.evaluation.scoring import FeatureScorer
 from trainers.host_api.host_trainer import host_model_class, host_trainer_class
 from trainers.host_api.interface import HostModel, build_host
@@ -79,6 +80,18 @@ class DPC(ClipTrainer):
     @classmethod
     def identity_extra(cls, cfg):
         return {"host": cfg.TRAINER.DPC.HOST}
+
+    @classmethod
+    def input_runs(cls, cfg, training=True):
+        """The stage-1 run (which must have finished, to train on it), and what the host reads (a teacher)."""
+        dpc = cfg.TRAINER.DPC
+        host = host_trainer_class(dpc.HOST).input_runs(cfg, training) if dpc.HOST else []
+        if not dpc.BACKBONE_DIR:
+            return host
+        stage1 = InputRun("TRAINER.DPC.BACKBONE_DIR", dpc.BACKBONE_DIR, must_be_finished=training,
+                          allowed_by="TRAINER.DPC.ALLOW_UNFINISHED_STAGE1 True", allowed=dpc.ALLOW_UNFINISHED_STAGE1,
+                          record_field="stage1", read=read_stage1_checkpoint)
+        return [stage1, *host]
 
     @classmethod
     def identity_nodes(cls, cfg):

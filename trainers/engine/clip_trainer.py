@@ -26,13 +26,14 @@ from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
 from trainers.engine.identity import identity_differences, run_identity
 from trainers.engine.prompt_shape import prompt_shape_keys
+from trainers.engine.upstream import InputRun
 from trainers.engine.value_ranges import check_value_ranges
 from trainers.evaluation.feature_cache import FeatureCache, encoder_key
 from trainers.evaluation.scoring import FeatureScorer, ModelInference, ScoredBatches
 from trainers.prompted_clip import input_resolution, load_clip
 from trainers.run import distributed
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
-from trainers.run.config_keys import ConfigError
+from trainers.run.config_keys import ConfigError, get_key, has_key
 from trainers.run.console_log import progress_bar
 from trainers.run.record import build_record, new_run_id, remove_results, write_results
 from trainers.run.rng import capture_rng_state, restore_rng_state
@@ -99,6 +100,7 @@ class ClipTrainer(TrainerX):
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
         self.config_overrides = {}  # schedule keys changed on the command line (trainers/launch/overrides.py)
+        self.input_states = {}  # the states of the runs it reads, for the record (trainers/engine/upstream.py)
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
@@ -121,6 +123,13 @@ class ClipTrainer(TrainerX):
         """Hook: extra fields of the run's identity (e.g. the host DPC wraps); a classmethod, so that the
         pipeline can compute the identity a planned run will have."""
         return {}
+
+    @classmethod
+    def input_runs(cls, cfg, training=True):
+        """The run folders this run reads (``trainers/engine/upstream.py``): here a host's teacher, read as it is."""
+        key = getattr(cls, "teacher_dir_key", None)
+        path = get_key(cfg, key) if key and has_key(cfg, key) else ""
+        return [InputRun(key, path, must_be_finished=False)] if path else []
 
     def check_cfg(self, cfg):
         """Dassl's hook, called before any data or model is built."""
@@ -241,7 +250,7 @@ class ClipTrainer(TrainerX):
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
                     "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on,
-                            "backbone": self.cfg.MODEL.BACKBONE.NAME},
+                            "backbone": self.cfg.MODEL.BACKBONE.NAME, "max_epoch": self.max_epoch},
                     **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
@@ -475,6 +484,8 @@ class ClipTrainer(TrainerX):
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
         if self.config_overrides:
             extra["overrides"] = self.config_overrides
+        extra.update(self.input_states)  # e.g. "stage1": "unfinished (epoch 1 of 6)"
+        extra.update(getattr(self.dm.dataset, "record_notes", {}))  # a generated split, skipped images
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

@@ -30,6 +30,11 @@ def config_resolution(fn):
 def extend_cfg(cfg):
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (base-to-new protocol)
     cfg.DATASET.FOLDER = ""  # ImageFolder: the folder under DATASET.ROOT
+    # A benchmark's published split file is read, never drawn or written (docs/DATASETS.md). True: use a split
+    # drawn here instead, kept beside it in split_generated_<NAME>.json (the record says so)
+    cfg.DATASET.GENERATE_SPLIT = False
+    # True: leave out the images a split lists that are missing or cannot be read (results.json counts them)
+    cfg.DATASET.SKIP_UNREADABLE = False
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where named CLIP weights are downloaded; "" = ~/.cache/clip
     # True: each host computes in its reference's order, slower (docs/HOSTS.md, "Reference parity"): all 77 text
     # positions; prompts cast after copying; ROUND_PROMPTS_FP16 True for IVLP, PromptSRC, MaPLe unless written

@@ -19,9 +19,13 @@ from trainers.run.config_keys import get_key, has_key
 IDENTITY_IGNORED_KEYS = (
     "OUTPUT_DIR", "RESUME", "DATASET.ROOT", "VERBOSE", "TRAIN.PRINT_FREQ", "DATALOADER.NUM_WORKERS",
     "TRAINER.DPC.BACKBONE_DIR", "SPLE.BACK_CKPT_PATH",  # the stage-1 run is tracked by its run id instead
+    "TRAINER.DPC.ALLOW_UNFINISHED_STAGE1",  # whether an unfinished stage 1 is accepted; the record says which it was
     "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
     "DETERMINISTIC",  # how CUDA picks kernels (the CPU's results are the same bits either way)
     "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
+    # off by default, and recorded in results.json when on (split_generated, unreadable_skipped); new keys must not
+    # make finished runs stale
+    "DATASET.GENERATE_SPLIT", "DATASET.SKIP_UNREADABLE",
 )
 
 
