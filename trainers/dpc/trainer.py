@@ -32,6 +32,11 @@ def dataset_identity(cfg):
     return {"dataset": cfg.DATASET.NAME, "folder": cfg.DATASET.FOLDER}
 
 
+def route_weights(dpc_cfg):
+    """The weight of P' in the prompts of base classes and in those of every other class (``mixed``)."""
+    return 1.0 if dpc_cfg.BASE_PROMPT == "parallel" else dpc_cfg.WEIGHT_BASE, dpc_cfg.WEIGHT_NEW
+
+
 @TRAINER_REGISTRY.register()
 class DPC(ClipTrainer):
     registered_name = "dual_prompts"
@@ -293,10 +298,10 @@ class DPC(ClipTrainer):
     def inference_weight(self):
         """The weight of P' in the prompts the test routes to, and a line saying why."""
         dpc = self.dpc_cfg
+        base_weight, new_weight = route_weights(dpc)
         if self.routes_to_base():
-            weight = 1.0 if dpc.BASE_PROMPT == "parallel" else dpc.WEIGHT_BASE
-            return weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})"
-        return dpc.WEIGHT_NEW, f"Inference on new classes / another dataset: weight of P' = {dpc.WEIGHT_NEW}"
+            return base_weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {base_weight})"
+        return new_weight, f"Inference on new classes / another dataset: weight of P' = {new_weight}"
 
     def inference_host(self):
         """The host under the routed prompts; their text features are computed once."""
