@@ -21,7 +21,7 @@ from trainers.dpc.prompts import DualPrompts
 from trainers.dpc.trainer import route_weights
 from trainers.engine.clip_trainer import ClipTrainer
 from trainers.hosts.host_trainer import host_model_class, host_trainer_class
-from trainers.hosts.interface import build_host
+from trainers.hosts.interface import HostModel, build_host
 from trainers.hosts.settings import prompt_shape_keys
 from trainers.hosts.zsclip import ZeroshotCLIPModel
 from trainers.prompted_clip import input_resolution, load_clip
@@ -54,6 +54,14 @@ def read_rgb(path):
             return image.convert("RGB")
     except (OSError, ValueError) as err:
         raise OSError(f"Cannot read the image {path} ({' '.join(str(err).split())})") from None
+
+
+def standalone_host(host_class):
+    """The host's logits are CLIP's own scaled cosine between CLIP's own image features and one text feature per
+    class -- not so for hosts whose prompts enter the image tower, whose text depends on the image (CoCoOp) or whose
+    head is their own."""
+    return (host_class.frozen_image_features and not host_class.text_depends_on_image
+            and host_class.head is HostModel.head)
 
 
 @dataclass
@@ -91,7 +99,7 @@ class TunedClassifier:
         with quietly():
             self.clip_model = load_clip(cfg.MODEL.BACKBONE.NAME, self.device, fp32=True,
                                         cache_dir=cfg.MODEL.BACKBONE.CACHE_DIR)
-            size = input_resolution(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CACHE_DIR)
+            self.input_size = size = input_resolution(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.CACHE_DIR)
             test_cfg = cfg.clone()
             test_cfg.defrost()
             test_cfg.INPUT.SIZE = (size, size)
@@ -107,9 +115,14 @@ class TunedClassifier:
         return self.run.classnames
 
     @property
-    def image_tower_is_clips(self):
-        """The image features are CLIP's own, untouched by any prompt (what a standalone export needs)."""
-        return self.host_class is None or self.host_class.frozen_image_features
+    def standalone(self):
+        """Whether the class names' text features and the logit scale, with plain ``clip``, are the whole
+        classifier (``tools/export.py``): ``standalone_host``."""
+        return self.host_class is None or standalone_host(self.host_class)
+
+    @property
+    def logit_scale(self):
+        return self.clip_model.logit_scale.exp().item()
 
     def routes(self, classnames=None):
         """For a DPC run, ``"base"`` or ``"new"`` per class name (the prompt its evaluation would use); None per

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import torch
+
 from trainers.dpc.trainer import DPC
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 from trainers.engine.clip_trainer import ClipTrainer, _backbone_key
@@ -93,9 +95,42 @@ def _use_backbone(cfg, backbone, model_dir):
                                 "relative to where it ran?): give their place (--backbone)")
 
 
+PROMPTS_FORMAT = "dpc-prompts/v1"
+CHECKPOINT_PARTS = ("state_dict", "epoch", "run", "host", "dpc")  # what rebuilding needs (no optimiser, no RNG)
+
+
+def exported_prompts(run):
+    """A finished run in one file (``tools/export.py``): its record and the parts of its checkpoint that rebuild
+    it; ``read_finished_run(<file>)`` reads it back."""
+    checkpoint = {key: run.checkpoint[key] for key in CHECKPOINT_PARTS if key in (run.checkpoint or {})}
+    return {"format": PROMPTS_FORMAT, "record": run.record, "checkpoint_path": run.checkpoint_path,
+            "checkpoint": checkpoint or None}
+
+
+def _read_exported(path):
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - whatever the unpickler meets, the file is not an export
+        raise RunNotUsable(f"{path} is neither a run folder nor a file tools.export wrote ({err})") from None
+    if not isinstance(content, dict) or content.get("format") != PROMPTS_FORMAT:
+        raise RunNotUsable(f"{path} is not a prompts file of tools.export ({PROMPTS_FORMAT}); a standalone "
+                           "classifier is used with plain clip (README)")
+    return content
+
+
 def read_finished_run(model_dir, epoch=None, backbone=None):
     """The finished run in ``model_dir`` with its checkpoint of ``epoch`` (default: the best, else the latest;
-    0: the prompts as the run initialised them, before any step)."""
+    0: the prompts as the run initialised them, before any step); or the run a ``tools.export`` prompts file
+    holds."""
+    if os.path.isfile(model_dir):
+        content = _read_exported(model_dir)
+        cfg = _recorded_config(content["record"], model_dir)
+        _use_backbone(cfg, backbone, model_dir)
+        cfg.freeze()
+        run = content["record"]["trainer"]
+        host = cfg.TRAINER.DPC.HOST if issubclass(TRAINER_REGISTRY.get(run), DPC) else run
+        return FinishedRun(os.path.abspath(model_dir), content["record"], cfg, run, host,
+                           content["checkpoint_path"], content["checkpoint"])
     record, problem = load_record(model_dir)
     if record is None:
         raise RunNotUsable(f"--model-dir {model_dir} is not a finished run ({problem}): point it at a run that "
