@@ -21,7 +21,7 @@ from trainers.dpc.prompts import DualPrompts
 from trainers.dpc.trainer import route_weights
 from trainers.engine.clip_trainer import ClipTrainer
 from trainers.hosts.host_trainer import host_model_class, host_trainer_class
-from trainers.hosts.interface import HostModel, build_host
+from trainers.hosts.interface import PROMPT_LEARNER, HostModel, build_host
 from trainers.hosts.settings import prompt_shape_keys
 from trainers.hosts.zsclip import ZeroshotCLIPModel
 from trainers.prompted_clip import input_resolution, load_clip
@@ -146,6 +146,23 @@ class TunedClassifier:
             state = trainer_class.adapt_checkpoint(self.host_class.checkpoint_name, run.checkpoint["state_dict"])
             ClipTrainer.load_learnable_state(host.prompt_learner, state, run.checkpoint_path, self._shape_keys())
         return host
+
+    @torch.no_grad()
+    def prompt_sets(self):
+        """The learned tensors by name, as the run's classes see them: ``{"learned": {...}}`` for a host run,
+        ``{"P": {...}, "P'": {...}}`` (the host's tuned prompt and DPC's parallel one) for a DPC run; empty for
+        zero-shot CLIP."""
+        if self.host_class is None:
+            return {}
+        host = self._host(self.classnames)
+        if not self.run.is_dpc:
+            return {"learned": {f"{PROMPT_LEARNER}.{name}": p.detach().clone()
+                                for name, p in host.prompt_learner.named_parameters()}}
+        prompts = DualPrompts(host).to(self.device)
+        ClipTrainer.load_learnable_state(prompts, self.run.checkpoint["state_dict"], self.run.checkpoint_path,
+                                         self._shape_keys())
+        parallel = {name: tensor.detach().clone() for name, tensor in prompts.parallel_values().items()}
+        return {"P": {name: t.clone() for name, t in prompts.frozen().items()}, "P'": parallel}
 
     def _shape_keys(self):
         recorded = (self.run.checkpoint.get("host") or {}).get("settings")
