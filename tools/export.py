@@ -11,6 +11,7 @@ built instead, and ``load_run(<file>)`` uses it.
 """
 import argparse
 import sys
+import warnings
 
 import torch
 
@@ -47,7 +48,8 @@ def save_clip_archive(clip_model, input_size, path):
     images = torch.zeros(1, 3, input_size, input_size)
     texts = torch.zeros(1, clip_model.context_length, dtype=torch.long)
     texts[0, 0], texts[0, 1] = 49406, 49407  # start and end of text: the end token is found by argmax
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch calls tracing deprecated; clip.load reads only it
         torch.jit.save(torch.jit.trace(clip_model, (images, texts), check_trace=False), path)
 
 

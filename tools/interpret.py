@@ -28,7 +28,7 @@ def change_table(changes):
     rows = [[c.name, f"{c.norm:.4f}", f"{c.relative:.4f}", " ".join(f"{v:.3f}" for v in c.per_token[:16])
              + (" ..." if len(c.per_token) > 16 else ""), f"{c.effective_channels:.1f} of {len(c.channel_share)}",
              f"{c.top_tenth_share:.3f}"] for c in changes]
-    return tabulate(rows, headers=["prompt tensor", "|P'-P|", "|P'-P|/|P|", "|P'-P| per token",
+    return tabulate(rows, headers=["prompt tensor", "norm of P'-P", "relative to P", "per token",
                                    "effective channels", "share of top 10% channels"],
                     tablefmt="github", disable_numparse=True)
 
@@ -77,7 +77,8 @@ def main(argv=None):
     for label, tensors in sets.items():
         nearest = nearest_tokens(tensors, table, args.topk)
         title = {"learned": f"{run.host} prompts", "P": "P (the host's tuned prompt)", "P'": "P' (DPC's prompt)"}[label]
-        print(f"\n{title}, {epoch}: nearest tokens of each context vector")
+        when = "" if label == "P" else f", {epoch}"  # P is the stage-1 run's, as DPC started from it
+        print(f"\n{title}{when}: nearest tokens of each context vector")
         print(token_table(nearest) if nearest else "(no vector as wide as a token embedding)")
     if run.is_dpc:
         changes = prompt_changes(sets["P"], sets["P'"])

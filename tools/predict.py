@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import sys
+from collections import Counter
 
 import torch
 from tabulate import tabulate
@@ -142,7 +143,7 @@ def main(argv=None):
     if not files:
         raise FileNotFoundError(f"No image files in {' '.join(args.images)} (looked for {', '.join(IMAGE_EXTENSIONS)})")
     epoch = classifier.run.epoch
-    print(f"{classifier.run.trainer} run {classifier.run.model_dir}" + (f", epoch {epoch}" if epoch else "")
+    print(f"{classifier.run.trainer} run {args.model_dir}" + (f", epoch {epoch}" if epoch else "")
           + f": {len(files)} image(s), {len(classnames)} classes")
     if routes[0]:
         for route in ("base", "new"):
@@ -155,6 +156,8 @@ def main(argv=None):
                    tablefmt="github", disable_numparse=True))
     if len(rows) > args.show:
         print(f"... and {len(rows) - args.show} more" + (" (all in --out)" if args.out else " (--out writes them all)"))
+    counts = Counter(top[0][0] for top in tops)
+    print("Top-1 counts: " + ", ".join(f"{name} {counts[name]}" for name in classnames))
     if skipped:
         print(f"Skipped {len(skipped)} file(s) that could not be read: " + ", ".join(f for f, _ in skipped))
     if args.out:

@@ -41,10 +41,16 @@ def check_classnames(classnames):
     names = [str(name) for name in classnames]
     if not names:
         raise ValueError("The class list is empty: give at least one class name")
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    prompts = [prompt_name(name) for name in names]
+    repeated = sorted({name for name, prompt in zip(names, prompts) if prompts.count(prompt) > 1})
     if repeated:
         raise ValueError(f"The class list names {', '.join(map(repr, repeated))} more than once: give each class once")
     return names
+
+
+def prompt_name(name):
+    """A class name as its prompt reads it (underscores as spaces): ``blue_circle`` and ``blue circle`` are one."""
+    return " ".join(name.replace("_", " ").split())
 
 
 def read_rgb(path):
@@ -131,8 +137,8 @@ class TunedClassifier:
         if not self.run.is_dpc:
             return [None] * len(names)
         trained_on_base = self.run.record.get("subsample_classes") in ("base", "all")
-        base = set(self.run.classnames) if trained_on_base else set()
-        return [BASE if name in base else NEW for name in names]
+        base = {prompt_name(name) for name in self.run.classnames} if trained_on_base else set()
+        return [BASE if prompt_name(name) in base else NEW for name in names]
 
     # ---- building the prompts for a class list ------------------------------------------------------------
 
