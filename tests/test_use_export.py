@@ -5,6 +5,8 @@ import re
 
 import pytest
 import torch
+from conftest import run_train
+from hosts_support import host_args
 from tests_paths import REPO_DIR
 
 from tools import export, predict
@@ -44,15 +46,23 @@ def test_the_readme_lines_give_the_logits_of_predict(tuned_runs, tmp_path, run, 
                                          if run == "dpc" else None)
 
 
-def test_a_host_with_image_prompts_exports_its_prompts_for_load_run(tuned_runs, tmp_path, capsys, monkeypatch):
-    """The plain-clip export refuses a host whose logits are not CLIP's own cosine; its prompts file loads back."""
-    classifier = load_run(tuned_runs["coop"], device="cpu")
-    monkeypatch.setattr(type(classifier), "standalone", property(lambda self: False))
+def test_a_host_with_image_prompts_exports_its_prompts_for_load_run(tuned_runs, tmp_path, capsys):
+    """MaPLe's prompts enter the image tower: its export is its prompts, which load_run reads back; its logits are
+    its own evaluation's."""
+    run, evaluated = tmp_path / "maple", tmp_path / "maple_eval"
+    run_train(*host_args("MaPLe", tuned_runs["root"], tuned_runs["clip"], run, epochs=1))
+    evaluator = run_train(*host_args("MaPLe", tuned_runs["root"], tuned_runs["clip"], evaluated,
+                                     flags=("--eval-only", "--model-dir", run)))
+    with torch.no_grad():
+        expected = torch.cat([logits for logits, _ in evaluator.test_logits(evaluator.test_loader)])
+    files = [item.impath for item in evaluator.test_loader.dataset.data_source]
     out = tmp_path / "prompts.pt"
-    assert export.main(["--model-dir", tuned_runs["coop"], "--out", str(out)]) == 0
+    assert export.main(["--model-dir", str(run), "--out", str(out)]) == 0
     assert "no standalone classifier" in capsys.readouterr().out
-    images = torch.randn(2, 3, 32, 32)
-    assert torch.equal(load_run(str(out), device="cpu").logits(images), classifier.logits(images))
+    classifier = load_run(str(run), device="cpu")
+    assert not classifier.standalone
+    assert (classifier.logits(files) - expected).abs().max().item() <= 1e-5
+    assert torch.equal(load_run(str(out), device="cpu").logits(files), classifier.logits(files))
 
 
 def test_which_hosts_export_standalone():
