@@ -131,7 +131,7 @@ def tuned_runs(tmp_path_factory, tiny_clip_path):
     make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
 
     def args(trainer, out, subsample, *flags):
-        config = COOP_CPU_YAML if trainer == "CoOp" else "configs/trainers/DPC/cpu_tiny.yaml"
+        config = "configs/trainers/DPC/cpu_tiny.yaml" if trainer == "DPC" else COOP_CPU_YAML  # CoOp, zero-shot
         return ["--root", root, "--seed", 1, "--trainer", trainer, "--config-file", config,
                 "--dataset-config-file", SHAPES_YAML, "--output-dir", out, *flags, "MODEL.BACKBONE.NAME",
                 tiny_clip_path, "DATASET.NUM_SHOTS", 4, "DATASET.SUBSAMPLE_CLASSES", subsample]

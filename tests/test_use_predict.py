@@ -17,7 +17,8 @@ from trainers.run.errors import run_reporting_bad_input
 def evaluation(tuned_runs, run, trainer, subsample, name):
     """The run's ``--eval-only`` test: (results.json, the test images, their classes, the test's logits)."""
     out = tuned_runs["tmp"] / name
-    evaluator = run_train(*tuned_runs["args"](trainer, out, subsample, "--eval-only", "--model-dir", run))
+    flags = ("--eval-only",) + (("--model-dir", run) if run else ())
+    evaluator = run_train(*tuned_runs["args"](trainer, out, subsample, *flags))
     logits = torch.cat([batch_logits for batch_logits, _ in evaluator.test_logits(evaluator.test_loader)])
     items = evaluator.test_loader.dataset.data_source
     record = json.loads((out / "results.json").read_text())
@@ -48,6 +49,14 @@ def test_dpc_predictions_equal_its_evaluation_on_each_route(tuned_runs, subsampl
     ours = classifier.logits(files, names)
     assert (ours - logits).abs().max().item() <= 1e-5
     assert torch.equal(ours.argmax(dim=-1), logits.argmax(dim=-1))
+
+
+def test_zero_shot_clip_predicts_as_its_evaluation(tuned_runs):
+    out = tuned_runs["tmp"] / "zero_shot"
+    record, files, _, logits = evaluation(tuned_runs, None, "ZeroshotCLIP", "new", "zero_shot")
+    classifier = load_run(str(out), device="cpu")
+    assert classifier.standalone and classifier.routes() == [None] * len(record["classnames"])
+    assert (classifier.logits(files) - logits).abs().max().item() <= 1e-5
 
 
 def test_a_mixed_class_list_takes_each_route_per_column(tuned_runs):
