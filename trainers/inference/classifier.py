@@ -164,11 +164,16 @@ class TunedClassifier:
         if not self.run.is_dpc:
             return {"learned": {f"{PROMPT_LEARNER}.{name}": p.detach().clone()
                                 for name, p in host.prompt_learner.named_parameters()}}
+        prompts = self._dual_prompts(host)
+        parallel = {name: tensor.detach().clone() for name, tensor in prompts.parallel_values().items()}
+        return {"P": {name: t.clone() for name, t in prompts.frozen().items()}, "P'": parallel}
+
+    def _dual_prompts(self, host):
+        """DPC's P and P' over ``host``, loaded from the run's checkpoint."""
         prompts = DualPrompts(host).to(self.device)
         ClipTrainer.load_learnable_state(prompts, self.run.checkpoint["state_dict"], self.run.checkpoint_path,
                                          self._shape_keys())
-        parallel = {name: tensor.detach().clone() for name, tensor in prompts.parallel_values().items()}
-        return {"P": {name: t.clone() for name, t in prompts.frozen().items()}, "P'": parallel}
+        return prompts
 
     def _shape_keys(self):
         recorded = (self.run.checkpoint.get("host") or {}).get("settings")
@@ -197,9 +202,7 @@ class TunedClassifier:
             if not columns:
                 continue
             host = self._host([classnames[i] for i in columns])
-            prompts = DualPrompts(host).to(self.device)
-            ClipTrainer.load_learnable_state(prompts, run.checkpoint["state_dict"], run.checkpoint_path,
-                                             self._shape_keys())
+            prompts = self._dual_prompts(host)
             values = {name: tensor.detach() for name, tensor in prompts.mixed(weights[route]).items()}
             view = prompts.view(values, cache_text=True)
             routes.append(Route(columns, view.image_features, lambda f, v=view: v.text_features(None, f), view.head,
