@@ -29,13 +29,14 @@ FLOORS = {
     "trainers/hosts/parts": 6,  # parts several hosts share
     "trainers/hosts": 7,  # one module per host
     "trainers/dpc": 7,  # the DPC wrapper
-    "trainers": 8,  # importing the package registers every trainer
-    "tools": 9,  # output folders, the paper's experiments as data
-    "tools/tables": 10,
-    "tools/pipeline": 11,
-    "tools/demo": 12,
-    "tools/bench": 13,
-    "": 14,  # train.py
+    "trainers/inference": 8,  # a finished run put to use (load_run), above the hosts and DPC
+    "trainers": 9,  # importing the package registers every trainer
+    "tools": 10,  # output folders, the paper's experiments as data
+    "tools/tables": 11,
+    "tools/pipeline": 12,
+    "tools/demo": 13,
+    "tools/bench": 14,
+    "": 15,  # train.py
 }
 
 

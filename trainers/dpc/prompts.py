@@ -156,10 +156,16 @@ def routes_to_base(cfg, trained_on: dict) -> bool:
     return same_dataset and cfg.DATASET.SUBSAMPLE_CLASSES in ("base", "all")
 
 
+def route_weights(dpc) -> tuple[float, float]:
+    """The weight of P' in the prompts of base classes and in those of every other class; ``dpc``:
+    ``cfg.TRAINER.DPC``."""
+    return 1.0 if dpc.BASE_PROMPT == "parallel" else dpc.WEIGHT_BASE, dpc.WEIGHT_NEW
+
+
 def routed_weight(dpc, to_base: bool) -> tuple[float, str]:
     """The weight of P' in the prompts the test routes to (``DualPrompts.mixed``), and a line saying why;
     ``dpc``: ``cfg.TRAINER.DPC``."""
+    base_weight, new_weight = route_weights(dpc)
     if to_base:
-        weight = 1.0 if dpc.BASE_PROMPT == "parallel" else dpc.WEIGHT_BASE
-        return weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})"
-    return dpc.WEIGHT_NEW, f"Inference on new classes / another dataset: weight of P' = {dpc.WEIGHT_NEW}"
+        return base_weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {base_weight})"
+    return new_weight, f"Inference on new classes / another dataset: weight of P' = {new_weight}"

@@ -481,6 +481,7 @@ class ClipTrainer(TrainerX):
     def run_record_extra(self) -> dict[str, Any]:
         evaluation = not self.trained  # test() without train(): --eval-only
         extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
+                 "classnames": list(self.dm.dataset.classnames),  # in label order: what load_run predicts among
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
         if self.config_overrides:
             extra["overrides"] = self.config_overrides
