@@ -7,8 +7,8 @@ import pytest
 from trainers import extend_cfg
 from trainers.engine import get_cfg_default
 from trainers.engine.config import build_cfg
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
-from trainers.run.identity import config_hash
+from trainers.engine.identity import config_hash
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
 
 DPC_CONFIGS = sorted(glob.glob("configs/trainers/DPC/*.yaml")) + ["configs/demo/dpc.yaml"]
 

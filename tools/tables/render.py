@@ -90,14 +90,23 @@ def _method_label(method):
     return f"{host}+DPC" if dpc else host
 
 
+def _marked_markdown(report):
+    """The runs of the table whose numbers are not regular runs' (built on an unfinished run, a split drawn here)."""
+    marked = report.get("marked") or []
+    if not marked:
+        return ""
+    lines = [f"- `{run['path']}`: " + "; ".join(run["marks"]) for run in marked]
+    return "\n\n**Marked runs** (counted in the table above):\n\n" + "\n".join(lines)
+
+
 def to_markdown(report, digits=2):
     if report["mode"] == layout.BASE2NEW:
         if not report["tables"]:
             return f"No finished base-to-new runs under {report['out']}"
-        return "\n\n".join(_b2n_markdown(table, digits) for table in report["tables"])
+        return "\n\n".join(_b2n_markdown(table, digits) for table in report["tables"]) + _marked_markdown(report)
     if not report["rows"]:
         return f"No finished {report['mode']} runs under {report['out']}"
-    return _accuracy_markdown(report, digits)
+    return _accuracy_markdown(report, digits) + _marked_markdown(report)
 
 
 def _csv_value(value):

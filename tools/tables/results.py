@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 
 from tools import output_folders as layout
+from trainers.engine.upstream import unfinished_marks
 from trainers.run.record import load_record
 
 
@@ -23,6 +24,8 @@ class RunResult:
     seed: int
     accuracy: float
     path: str
+    marks: tuple = ()  # why its number is not a regular run's (``record_marks``); the tables print them
+
 
     @property
     def host(self):
@@ -31,6 +34,22 @@ class RunResult:
     @property
     def dpc(self):
         return layout.split_method_dir_name(self.method)[1]
+
+
+def record_marks(record):
+    """What a table says beside a run: built on an unfinished input, on a split drawn here, or on a test set with
+    images left out."""
+    marks = unfinished_marks(record)
+    if record.get("split_generated"):
+        marks.append(f"split drawn here ({record['split_generated']}), not the published one")
+    if record.get("unreadable_skipped"):
+        marks.append(f"{record['unreadable_skipped']} listed image(s) left out (DATASET.SKIP_UNREADABLE)")
+    return tuple(marks)
+
+
+def marked_runs(results):
+    """``[{"path", "marks"}]`` for the runs a report shows that carry marks."""
+    return [{"path": r.path, "marks": list(r.marks)} for r in results if r.marks]
 
 
 def _phase_results(out, mode, phase):
@@ -59,7 +78,7 @@ def _phase_results(out, mode, phase):
             print(f"Note: {os.path.join(directory, layout.RESULTS_FILE)} ran with {changes}", file=sys.stderr)
         found.append(RunResult(phase, where["dataset"], record.get("dataset") or where["dataset"], where["shots"],
                                where["method"], where["cfg"], where["seed"], float(record["accuracy"]),
-                               os.path.join(directory, layout.RESULTS_FILE)))
+                               os.path.join(directory, layout.RESULTS_FILE), record_marks(record)))
     return found
 
 
