@@ -10,12 +10,12 @@ setup(
     name="dpc-prompt-tuning",
     version="0.1.0",
     description="Dual-Prompt Collaboration (CVPR 2025) for CoOp-family CLIP prompt tuning",
-    python_requires=">=3.8",
+    python_requires=">=3.8",  # the oldest tested, with the oldest torch (.ci/run)
     packages=[],
     py_modules=[],
     install_requires=[
-        "torch>=1.13",
-        "torchvision>=0.14",
+        "torch>=2.4",  # the oldest tested (.ci/run's last pass); torch.func and torch.amp.GradScaler("cuda") need 2.3
+        "torchvision>=0.19",
         "openai-clip>=1.0",
         "setuptools<81",  # clip imports pkg_resources, which setuptools 81 removes
         "yacs",

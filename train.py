@@ -21,7 +21,7 @@ def _launch():
     """The project's modules, imported when a run starts: ``train.py --help`` answers before torch loads."""
     import datasets  # noqa: F401  (registers the dataset readers)
     import trainers  # noqa: F401  (registers the trainers)
-    from trainers.run import main as launch
+    from trainers.launch import main as launch
 
     return launch
 
@@ -51,6 +51,8 @@ def build_parser():
     parser.add_argument("--head", type=str, default="", help="name of the head")
     parser.add_argument("--eval-only", action="store_true", help="evaluation only")
     parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory for eval-only")
+    parser.add_argument("--allow-unfinished", action="store_true",
+                        help="with --eval-only: evaluate a --model-dir run that has not finished (the record says so)")
     parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a bad-input error too")

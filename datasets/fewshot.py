@@ -55,8 +55,8 @@ def subsample_classes(*args, subsample="all"):
 # absolute paths when $DATA moves) and ``split_sha1`` (to refuse a cache written for another split).
 
 
-def fewshot_cache_path(dataset_dir, num_shots, seed):
-    return os.path.join(dataset_dir, "split_fewshot", f"shot_{num_shots}-seed_{seed}.pkl")
+def fewshot_cache_path(dataset_dir, num_shots, seed, folder="split_fewshot"):
+    return os.path.join(dataset_dir, folder, f"shot_{num_shots}-seed_{seed}.pkl")
 
 
 def split_fingerprint(dataset_dir, *splits):
@@ -75,15 +75,16 @@ def load_fewshot_cache(path, dataset_dir, fingerprint):
     return data
 
 
-def check_fewshot_cache(path, dataset_dir, data, sources):
+def check_fewshot_cache(path, dataset_dir, data, sources, verify=True):
     """Every cached datum is an entry of the split list it was drawn from (a cache is a pickle anyone can edit,
-    and one written before ``split_sha1`` existed is not fingerprinted)."""
+    and one written before ``split_sha1`` existed is not fingerprinted); ``verify``: its images are on disk."""
     def entries(items):
         return {(relative_to(d.impath, dataset_dir), d.label, d.classname) for d in items}
 
     for key, source in sources.items():
         if source is not None and isinstance(data.get(key), list):
-            verify_images_exist(data[key], hint=f" (listed in {path}; delete it to draw again)")  # the likelier cause
+            if verify:  # the likelier cause first
+                verify_images_exist(data[key], hint=f" (listed in {path}; delete it to draw again)")
             check_cache_entries(f"Few-shot cache {path}", {key: data[key]}, entries(source),
                                 lambda impath: relative_to(impath, dataset_dir), "; delete it to draw again")
 
@@ -92,18 +93,19 @@ def save_fewshot_cache(path, splits, dataset_dir, fingerprint):
     save_datum_pickle(path, dict(splits, dataset_dir=dataset_dir, split_sha1=fingerprint))
 
 
-def fewshot_splits(dataset_dir, num_shots, seed, train, val=None):
-    """The reference few-shot step with its cache: K per class for train, min(K, 4) for val."""
+def fewshot_splits(dataset_dir, num_shots, seed, train, val=None, cache_folder="split_fewshot", verify=True):
+    """The reference few-shot step with its cache (in ``cache_folder``): K per class for train, min(K, 4) for val;
+    ``verify``: a cached draw's images must be on disk."""
     if num_shots < 1:
         return train, val
-    path = fewshot_cache_path(dataset_dir, num_shots, seed)
+    path = fewshot_cache_path(dataset_dir, num_shots, seed, cache_folder)
     sources = (train,) if val is None else (train, val)
     fingerprint = split_fingerprint(dataset_dir, *sources)
     if os.path.exists(path):
         print(f"Loading preprocessed few-shot data from {path}")
         data = load_fewshot_cache(path, dataset_dir, fingerprint)
         if data is not None:
-            check_fewshot_cache(path, dataset_dir, data, {"train": train, "val": val})
+            check_fewshot_cache(path, dataset_dir, data, {"train": train, "val": val}, verify)
             return data["train"], data.get("val") if val is not None else None
     train = generate_fewshot_dataset(train, num_shots=num_shots)
     splits = {"train": train}

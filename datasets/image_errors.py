@@ -9,8 +9,28 @@ IMAGE_ERRORS = (OSError, ValueError, SyntaxError)  # what PIL raises for missing
 
 
 def unreadable_image(path, err):
-    return OSError(f"Cannot read the image {path} ({type(err).__name__}: {err}); replace or remove it "
-                   "(and delete the split file that lists it)")
+    # Not "remove it and the split file": a benchmark's split is never redrawn (datasets/benchmark.py)
+    return OSError(f"Cannot read the image {path} ({type(err).__name__}: {err}); restore it from the dataset's "
+                   "archive (keep the split file as it is), or set DATASET.SKIP_UNREADABLE True to leave out the "
+                   "listed images that cannot be read (results.json counts them)")
+
+
+def drop_unreadable(*lists):
+    """``(lists without the images that are missing or cannot be decoded, [their paths])``: every image is read
+    once (only under ``DATASET.SKIP_UNREADABLE``, which asks for it)."""
+    verdict = {}
+
+    def readable(path):
+        if path not in verdict:
+            try:
+                read_image(path)
+                verdict[path] = True
+            except IMAGE_ERRORS:
+                verdict[path] = False
+        return verdict[path]
+
+    kept = tuple(None if items is None else [item for item in items if readable(item.impath)] for items in lists)
+    return kept, sorted(path for path, ok in verdict.items() if not ok)
 
 
 def read_image_naming_errors(path):

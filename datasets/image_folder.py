@@ -16,6 +16,7 @@ class ImageFolder(SplitDataset):
     with an image extension (torchvision's list) count: ``Thumbs.db``, notes and sub-folders are left out."""
 
     docs_section = "your-own-dataset"
+    fixed_split = False  # the user's own data: its split is drawn once and written
 
     def dataset_dir_name(self, cfg):
         if not cfg.DATASET.FOLDER:

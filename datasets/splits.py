@@ -21,10 +21,11 @@ def read_json_object(path, what, remedy=""):
     return data
 
 
-def read_split(filepath, path_prefix):
-    """Read train/val/test Datum lists; relative paths are joined to ``path_prefix``, class names kept verbatim."""
+def read_split(filepath, path_prefix, remedy="; delete it to have it written again"):
+    """Read train/val/test Datum lists; relative paths are joined to ``path_prefix``, class names kept verbatim.
+    ``remedy`` ends the message of an unreadable file."""
     print(f"Reading split from {filepath}")
-    split = read_json_object(filepath, "Split file", "; delete it to have it written again")
+    split = read_json_object(filepath, "Split file", remedy)
     missing = [key for key in ("train", "val", "test") if not isinstance(split.get(key), list)]
     if missing:
         raise ValueError(f"{filepath}: the split file lacks the lists {missing} (expected train, val and test)")

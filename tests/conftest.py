@@ -117,3 +117,26 @@ def coop_args(root, clip_path, output_dir, *opts, seed=1, epochs=2, subsample="b
         "MODEL.BACKBONE.NAME", clip_path, "OPTIM.MAX_EPOCH", epochs,
         "DATASET.NUM_SHOTS", shots, "DATASET.SUBSAMPLE_CLASSES", subsample, "TRAIN.PRINT_FREQ", 100, *opts,
     ]
+
+
+@pytest.fixture(scope="session")
+def tuned_runs(tmp_path_factory, tiny_clip_path):
+    """Finished runs to use (tools.predict, tools.export, tools.interpret): CoOp on the base classes of a 12-class
+    shapes dataset (6 base, 6 new; 2 epochs) and DPC over it (1 epoch). A dict: ``root``, ``clip``, ``coop``,
+    ``dpc``, ``tmp``, and the ``args`` that evaluate a run (``args(trainer, out, subsample, *flags)``)."""
+    from datasets.shapes import make_shapes_dataset
+
+    tmp = tmp_path_factory.mktemp("tuned_runs")
+    root = str(tmp / "data")
+    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+
+    def args(trainer, out, subsample, *flags):
+        config = "configs/trainers/DPC/cpu_tiny.yaml" if trainer == "DPC" else COOP_CPU_YAML  # CoOp, zero-shot
+        return ["--root", root, "--seed", 1, "--trainer", trainer, "--config-file", config,
+                "--dataset-config-file", SHAPES_YAML, "--output-dir", out, *flags, "MODEL.BACKBONE.NAME",
+                tiny_clip_path, "DATASET.NUM_SHOTS", 4, "DATASET.SUBSAMPLE_CLASSES", subsample]
+
+    coop, dpc = tmp / "coop", tmp / "dpc"
+    run_train(*args("CoOp", coop, "base"), "OPTIM.MAX_EPOCH", 2)
+    run_train(*args("DPC", dpc, "base"), "OPTIM.MAX_EPOCH", 1, "TRAINER.DPC.BACKBONE_DIR", coop)
+    return {"root": root, "clip": tiny_clip_path, "coop": str(coop), "dpc": str(dpc), "tmp": tmp, "args": args}

@@ -56,8 +56,11 @@ class Expected:
     counts: dict = field(default_factory=dict)  # split -> [images of label 0, label 1, ...]
 
 
-def make_cfg(root, name, shots=-1, subsample="all", seed=1):
+def make_cfg(root, name, shots=-1, subsample="all", seed=1, generate_split=False):
+    """``generate_split``: draw the benchmark's split here (``DATASET.GENERATE_SPLIT``), as a generated tree without
+    the published split file needs."""
     cfg = trainers.extend_cfg(get_cfg_default())
+    cfg.DATASET.GENERATE_SPLIT = generate_split
     cfg.DATASET.ROOT = str(root)
     cfg.DATASET.NAME = name
     cfg.DATASET.NUM_SHOTS = shots

@@ -3,8 +3,8 @@ import torch
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import build_cfg
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
-from trainers.hosts.interface import build_host as build_host_model
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
+from trainers.host_api.interface import build_host as build_host_model
 from trainers.prompted_clip import build_tiny_clip
 
 # The hosts this repository ships (tests may register hosts of their own: those are not listed here).

@@ -5,9 +5,9 @@ import os
 import torch
 
 from trainers.engine.config import build_cfg
-from trainers.hosts.interface import build_host
+from trainers.host_api.interface import build_host
+from trainers.host_api.settings import host_record
 from trainers.hosts.promptsrc import PromptSRCCLIP
-from trainers.hosts.settings import host_record
 from trainers.prompted_clip import load_clip, save_tiny_clip
 
 # The student is the tests' tiny CLIP (width 64, embedding 32); the teacher is wider: 96, embedding 48.

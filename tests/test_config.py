@@ -4,7 +4,7 @@ from conftest import COOP_CPU_YAML, SHAPES_YAML, coop_args, run_train
 
 import train
 from trainers.engine import get_cfg_default
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 
 def parse(*argv):
@@ -168,3 +168,12 @@ def test_a_type_mismatch_in_a_yaml_names_the_file(tmp_path):
     method = write_yaml(tmp_path / "method.yaml", "TRAINER:\n  DPC:\n    WEIGHT_BASE: high\n")
     with pytest.raises(ConfigError, match=r"method\.yaml: TRAINER\.DPC\.WEIGHT_BASE 'high': this key takes a float"):
         build_cfg([method], [])
+
+
+def test_the_keys_a_run_writes_are_its_files_chains_flags_and_options_whatever_the_values(tmp_path):
+    from trainers.engine.config import written_keys
+
+    (tmp_path / "base.yaml").write_text("OPTIM:\n  LR: 0.002\n")  # the default's value: written all the same
+    (tmp_path / "alias.yaml").write_text("_BASE_: base.yaml\nSEED: 3\n")
+    written = written_keys([str(tmp_path / "alias.yaml"), ""], {"OUTPUT_DIR": "out"}, ["OPTIM.MAX_EPOCH", "2"])
+    assert written == {"OPTIM", "OPTIM.LR", "SEED", "OUTPUT_DIR", "OPTIM.MAX_EPOCH"}

@@ -9,7 +9,7 @@ from conftest import COOP_CPU_YAML, coop_args, run_train
 from tools import output_folders as layout
 from tools.tables.results import collect
 from trainers.engine.config import build_cfg
-from trainers.run.overrides import config_overrides
+from trainers.launch.overrides import config_overrides
 
 
 def read(folder, name):

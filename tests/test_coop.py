@@ -10,8 +10,8 @@ from conftest import coop_args, run_train
 import trainers
 from datasets.toolbox import build_transform, read_image
 from trainers.engine import get_cfg_default
+from trainers.host_api.interface import build_host
 from trainers.hosts.coop import CoOp, CoOpCLIP
-from trainers.hosts.interface import build_host
 from trainers.hosts.zsclip import ZeroshotCLIPModel
 from trainers.prompted_clip import build_tiny_clip, embed_tokens, tokenize
 

@@ -148,8 +148,8 @@ def test_only_the_seam_imports_dassl_or_the_builtin_runtime():
 
 
 def test_dpc_knows_hosts_only_through_the_interface():
-    """trainers/dpc imports the host interface (trainers.hosts.interface, host_trainer, settings), never a host."""
-    interface = tuple(f"trainers.hosts.{name}" for name in ("interface", "host_trainer", "settings"))
+    """trainers/dpc imports the host interface (trainers.host_api.interface, host_trainer, settings), never a host."""
+    interface = tuple(f"trainers.host_api.{name}" for name in ("interface", "host_trainer", "settings"))
     offenders = [f"{rel_path}: {module}" for rel_path, path in project_modules() if rel_path.startswith("trainers/dpc/")
                  for module in imported_modules(rel_path, path)
                  if module.startswith("trainers.hosts") and not module.startswith(interface)]

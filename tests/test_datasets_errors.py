@@ -51,7 +51,7 @@ def test_missing_annotation_file_says_the_split_file_is_missing_too(tmp_path):
     expected = BUILDERS["OxfordPets"](str(tmp_path))
     os.remove(os.path.join(expected.dataset_dir, "annotations", "test.txt"))
     with pytest.raises(FileNotFoundError, match=r"annotations/test\.txt.*split_zhou_OxfordPets\.json.*#oxfordpets"):
-        build(tmp_path, "OxfordPets")
+        build(tmp_path, "OxfordPets", generate_split=True)
 
 
 @pytest.mark.parametrize("name", sorted(SPLIT_READERS))
@@ -79,7 +79,7 @@ def test_too_small_class_for_a_generated_split_is_named(tmp_path):
     with open(path, "w") as f:
         f.writelines(lines)
     with pytest.raises(ValueError, match=r'"abyssinian".*at least 3'):
-        build(tmp_path, "OxfordPets")
+        build(tmp_path, "OxfordPets", generate_split=True)
 
 
 def test_malformed_annotation_line_names_file_and_line(tmp_path):
@@ -88,7 +88,7 @@ def test_malformed_annotation_line_names_file_and_line(tmp_path):
     with open(path, "a") as f:
         f.write("Abyssinian_9 1\n")
     with pytest.raises(ValueError, match=r"test\.txt, line 7"):
-        build(tmp_path, "OxfordPets")
+        build(tmp_path, "OxfordPets", generate_split=True)
 
 
 def test_unknown_fgvc_variant_names_variants_file(tmp_path):

@@ -38,11 +38,12 @@ def test_raw_annotations_write_the_split_file_then_it_is_read(tmp_path, name):
     builder, folder, prefix = SPLIT_READERS[name]
     expected = builder(str(tmp_path))
     random.seed(1)
-    first = build(tmp_path, name)
+    first = build(tmp_path, name, generate_split=True)
     check_expected(first, expected)
-    assert os.path.isdir(os.path.join(expected.dataset_dir, "split_fewshot"))
+    assert os.path.isdir(os.path.join(expected.dataset_dir, "split_fewshot_generated"))  # its draws apart too
 
-    split_path = os.path.join(expected.dataset_dir, f"split_zhou_{name}.json")
+    split_path = os.path.join(expected.dataset_dir, f"split_generated_{name}.json")  # beside the published one
+    assert not os.path.exists(os.path.join(expected.dataset_dir, f"split_zhou_{name}.json"))
     with open(split_path) as f:
         text = f.read()
     stored = json.loads(text)
@@ -60,7 +61,7 @@ def test_raw_annotations_write_the_split_file_then_it_is_read(tmp_path, name):
     for entry in RAW_METADATA.get(name, []):
         path = os.path.join(expected.dataset_dir, entry)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-    second = build(tmp_path, name)
+    second = build(tmp_path, name, generate_split=True)
     for split in ("train_x", "val", "test"):
         assert triples(getattr(second, split)) == triples(getattr(first, split))
 

@@ -66,7 +66,7 @@ def test_pets_trainval_split_matches_the_documented_shuffle(tmp_path):
     random.seed(3)
     want_train, want_val = documented_trainval(listed)
     random.seed(3)
-    dataset = build(tmp_path, "OxfordPets")
+    dataset = build(tmp_path, "OxfordPets", generate_split=True)
     assert triples(dataset.train_x) == want_train and triples(dataset.val) == want_val
 
 
@@ -78,7 +78,7 @@ def test_folder_split_matches_the_documented_shuffle(tmp_path):
     random.seed(5)
     want = documented_50_20_30(groups)
     random.seed(5)
-    dataset = build(tmp_path, "DescribableTextures")
+    dataset = build(tmp_path, "DescribableTextures", generate_split=True)
     assert (triples(dataset.train_x), triples(dataset.val), triples(dataset.test)) == want
 
 
@@ -92,7 +92,7 @@ def test_flowers_split_groups_classes_by_first_appearance(tmp_path):
     random.seed(7)
     want = documented_50_20_30(list(groups.values()))
     random.seed(7)
-    dataset = build(tmp_path, "OxfordFlowers")
+    dataset = build(tmp_path, "OxfordFlowers", generate_split=True)
     assert (triples(dataset.train_x), triples(dataset.val), triples(dataset.test)) == want
 
 

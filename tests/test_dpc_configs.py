@@ -7,7 +7,8 @@ import pytest
 from trainers import extend_cfg
 from trainers.engine import get_cfg_default
 from trainers.engine.config import build_cfg
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
+from trainers.engine.identity import config_hash
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
 
 DPC_CONFIGS = sorted(glob.glob("configs/trainers/DPC/*.yaml")) + ["configs/demo/dpc.yaml"]
 
@@ -19,6 +20,17 @@ def test_the_paper_config_has_the_papers_defaults():
     assert cfg.DATALOADER.TRAIN_X.BATCH_SIZE == 4
     assert (optim.NAME, optim.LR, optim.MAX_EPOCH, optim.LR_SCHEDULER) == ("sgd", 0.002, 20, "cosine")
     assert (optim.WARMUP_EPOCH, optim.WARMUP_TYPE, optim.WARMUP_CONS_LR) == (1, "constant", 1e-5)
+
+
+def test_dhno_on_leaves_a_runs_identity_as_before_the_key_existed():
+    """Finished DPC runs (recorded before TRAINER.DPC.DHNO existed) stay finished; DHNO off is another run."""
+    paper = ["configs/trainers/DPC/vit_b16_ep20_batch4.yaml"]
+    on, off = build_cfg(paper, trainer="DPC"), build_cfg(paper, ["TRAINER.DPC.DHNO", "False"], trainer="DPC")
+    before = on.clone()
+    before.defrost()
+    del before.TRAINER.DPC["DHNO"]
+    assert on.TRAINER.DPC.DHNO is True and off.TRAINER.DPC.DHNO is False
+    assert config_hash(on) == config_hash(before) != config_hash(off)
 
 
 @pytest.mark.parametrize("path", DPC_CONFIGS, ids=os.path.basename)

@@ -6,7 +6,7 @@ import pytest
 from conftest import run_train
 from hosts_support import host_args
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 
@@ -45,6 +45,8 @@ def test_the_generic_config_rebuilds_the_stage1_host(stage1, capsys):
 @pytest.mark.parametrize("opts, message", [
     (("TRAINER.IVLP.N_CTX_TEXT", 4), r"TRAINER\.IVLP\.N_CTX_TEXT is 4 here, but .* was trained with 2"),
     (("TRAINER.IVLP.PROMPT_DEPTH_VISION", 1), r"TRAINER\.IVLP\.PROMPT_DEPTH_VISION is 1 here, but .* with 2"),
+    # 9 is IVLP's default: written on the command line, it is given all the same
+    (("TRAINER.IVLP.PROMPT_DEPTH_TEXT", 9), r"TRAINER\.IVLP\.PROMPT_DEPTH_TEXT is 9 here, but .* with 2"),
     (("MODEL.BACKBONE.NAME", "ViT-B/16"), r"MODEL\.BACKBONE\.NAME is 'ViT-B/16' here"),
     (("TRAINER.DPC.HOST", "CoOp"), r"TRAINER\.DPC\.HOST is 'CoOp', but .* holds prompts of 'IVLP'"),
 ])
@@ -76,3 +78,20 @@ def test_an_evaluation_rebuilds_the_host_from_the_dpc_checkpoint_alone(stage1, c
     accuracy = [json.loads((stage1["tmp"] / d / "results.json").read_text())["accuracy"]
                 for d in ("dpc_for_eval", "dpc_eval")]
     assert accuracy[0] == accuracy[1]  # the same base-class model on the same test images
+
+
+@pytest.mark.parametrize("given, prec, note", [
+    (set(), "fp32", False),  # not given: the record's value
+    ({"TRAINER.IVLP.PREC"}, "fp16", True),  # given, though it is the default: an override, logged
+])
+def test_a_key_counts_as_given_when_the_run_sets_it_whatever_its_value(given, prec, note):
+    from trainers import extend_cfg
+    from trainers.dpc.stage1 import inherit_host
+    from trainers.engine import get_cfg_default
+
+    cfg = extend_cfg(get_cfg_default())
+    assert cfg.TRAINER.IVLP.PREC == "fp16"  # the default
+    notes = inherit_host(cfg, given, {"trainer": "IVLP", "settings": {"TRAINER.IVLP.PREC": "fp32"}}, "stage1.pth")
+    assert cfg.TRAINER.IVLP.PREC == prec
+    override = "Override of the host's TRAINER.IVLP.PREC: 'fp32' in stage1.pth, 'fp16' here"
+    assert (override in notes) == note

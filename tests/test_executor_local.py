@@ -21,7 +21,7 @@ from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots, local_slot
 from tools.pipeline.executors.processes import LocalExecutor
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import FAILED, execute
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 
 def test_two_at_a_time_gives_the_serial_results(tmp_path, serial_reference, tiny_clip_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ from tests_paths import REPO_DIR
 
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 
 def dry_run(capsys, tmp_path, *flags):

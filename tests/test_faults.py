@@ -23,8 +23,8 @@ from tools.pipeline.runner import DONE, RAN, execute, summarize
 from tools.tables import cli as tables
 from trainers.dpc.negative_pool import read_image_library
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.engine.config import ConfigError
 from trainers.run.checkpoints import load_checkpoint
+from trainers.run.config_keys import ConfigError
 from trainers.run.lock import RunLockedError, run_lock
 from trainers.run.record import load_record, write_results
 

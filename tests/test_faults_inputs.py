@@ -9,7 +9,7 @@ import pytest
 from conftest import coop_args, run_train
 
 from trainers.dpc.negative_pool import read_image_library
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 
 def nothing_trained(out):

@@ -27,9 +27,9 @@ from trainers.dpc.negative_pool import NegativePool
 from trainers.dpc.trainer import DPC
 from trainers.engine import TRAINER_REGISTRY, config
 from trainers.engine.config import new_node
+from trainers.host_api.host_trainer import HostTrainer, host_model_class, registered_hosts
+from trainers.host_api.interface import HostModel
 from trainers.hosts.coop import CoOpPromptLearner
-from trainers.hosts.host_trainer import HostTrainer, host_model_class, registered_hosts
-from trainers.hosts.interface import HostModel
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"  # one DPC config for every host: the host comes from stage 1
 

@@ -18,9 +18,10 @@ from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
 from tools.tables import cli as tables
 from tools.tables.render import to_markdown
-from trainers.engine.config import ConfigError, build_cfg
-from trainers.hosts.representation_tokens import CLASS_TOKEN, FUSED, branch_for
+from trainers.engine.config import build_cfg
+from trainers.hosts.parts.representation_tokens import CLASS_TOKEN, FUSED, branch_for
 from trainers.prompted_clip import build_tiny_clip, tokenize
+from trainers.run.config_keys import ConfigError
 from trainers.run.record import write_results
 
 MMRL_HOSTS = ("MMRL", "MMRLpp")

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from conftest import run_train
 from hosts_support import CLASSNAMES, build_host, host_args, random_images
 
-from trainers.hosts.gpa import gaussian_weights
+from trainers.hosts.parts.gpa import gaussian_weights
 from trainers.hosts.promptsrc import promptsrc_losses, promptsrc_total
 from trainers.prompted_clip import build_tiny_clip, tokenize
 from trainers.prompted_clip.templates import PROMPTSRC_TEMPLATES

@@ -13,8 +13,8 @@ from conftest import run_train
 from hosts_support import HOSTS, host_args
 
 from datasets.shapes import make_shapes_dataset
+from trainers.host_api.host_trainer import host_model_class
 from trainers.hosts import cocoop, kgcoop, promptsrc
-from trainers.hosts.host_trainer import host_model_class
 from trainers.prompted_clip import encoders
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"

@@ -5,8 +5,9 @@ import pytest
 from conftest import SHAPES_YAML, run_train
 from hosts_support import cpu_yaml, host_args
 
-from trainers.engine.config import ConfigError, build_cfg
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
+from trainers.engine.config import build_cfg
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
+from trainers.run.config_keys import ConfigError
 
 ROUNDING_HOSTS = {"IVLP": "IVLP", "PromptSRC": "PROMPTSRC", "MaPLe": "MAPLE"}  # host -> its config node
 

@@ -12,7 +12,7 @@ from tools.pipeline import cli as pipeline
 from tools.pipeline.configs import resolve_trainer_config
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import BLOCKED, DONE, FAILED, RAN, execute, summarize
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_DATASETS = ["imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",

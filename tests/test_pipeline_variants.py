@@ -15,7 +15,7 @@ from tools.paper_experiments import ABLATION_ROWS
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.runner import DONE, RAN, execute
 from tools.pipeline.variants import plan_variants
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 from trainers.run.paths import REPO_DIR
 from trainers.run.record import read_results
 

@@ -19,9 +19,10 @@ from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
 from trainers.engine import get_cfg_default
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.engine.config import ConfigError, build_cfg
+from trainers.engine.config import build_cfg
 from trainers.hosts.promptkd import kd_loss
 from trainers.run.checkpoints import load_checkpoint
+from trainers.run.config_keys import ConfigError
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 

@@ -8,8 +8,9 @@ import pytest
 from tools.pipeline.configs import resolve_max_epoch, selects_best_val
 from trainers import extend_cfg
 from trainers.engine import get_cfg_default
-from trainers.engine.config import ConfigError, build_cfg
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
+from trainers.engine.config import build_cfg
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
+from trainers.run.config_keys import ConfigError
 
 # The reference code's configs/trainers/SPLE/CoOp/*.yaml: the values that decide a run (batch, LR, epochs,
 # SPLE.INFER_TOPK, SPLE.STACK.WEIGHT, SPLE.STACK.WEIGHT_FOR_NEW).

@@ -5,8 +5,8 @@ import pytest
 import torch
 from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
 
+from trainers.host_api.host_trainer import host_model_class
 from trainers.hosts.coop import CoOpCLIP
-from trainers.hosts.host_trainer import host_model_class
 from trainers.hosts.zsclip import ZeroshotCLIPModel
 from trainers.prompted_clip import build_tiny_clip, prompt_copies
 

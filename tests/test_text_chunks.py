@@ -7,11 +7,11 @@ from hosts_support import HOSTS, build_host, host_cfg, random_images
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from trainers.dpc.prompts import DualPrompts
-from trainers.engine.config import ConfigError
-from trainers.hosts.interface import text_chunk
+from trainers.engine.identity import config_hash
+from trainers.host_api.interface import text_chunk
 from trainers.prompted_clip import text_chunks
 from trainers.prompted_clip.text_chunks import chunk_bounds
-from trainers.run.identity import config_hash
+from trainers.run.config_keys import ConfigError
 
 # 12 classes whose names differ in length, so that the prompts end at different positions
 CLASSNAMES = [f"{'very ' * (i % 3)}odd shape {i}" for i in range(12)]

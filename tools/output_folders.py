@@ -27,6 +27,16 @@ DOMAIN_GENERALIZATION = "dg"
 FEW_SHOT = "few-shot"
 MODES = (BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, FEW_SHOT)
 
+# Each benchmark's datasets (the pipeline trains on them, the tables order their rows by them).
+# The 11 base-to-new datasets, in the order of the paper's table (dataset config file stems).
+BASE2NEW_DATASETS = (
+    "imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
+    "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
+)
+XD_SOURCE = "imagenet"
+CROSS_DATASET_TARGETS = tuple(d for d in BASE2NEW_DATASETS if d != XD_SOURCE)
+DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
+
 # (mode, phase) -> the folders between <OUT> and <dataset>
 _PHASE_DIRS = {
     (BASE2NEW, "train"): ("base2new", "train_base"),

@@ -32,10 +32,10 @@ from tools.bench.clip_shapes import VIT_B16, VIT_L14
 from trainers.dpc.prompts import DualPrompts
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import build_cfg
-from trainers.hosts.host_trainer import host_model_class
-from trainers.hosts.interface import PROMPT_LEARNER, build_host
+from trainers.host_api.host_trainer import host_model_class
+from trainers.host_api.interface import PROMPT_LEARNER, build_host
+from trainers.hosts.parts.promptkd_teacher import PromptKDTeacher, freeze
 from trainers.hosts.promptkd import PromptKDCLIP
-from trainers.hosts.promptkd_teacher import PromptKDTeacher, freeze
 from trainers.prompted_clip import text_chunks
 
 HOSTS = ("CoOp", "KgCoOp", "CoCoOp", "MaPLe", "IVLP", "PromptSRC", "PromptKD", "MMRL", "MMRLpp")

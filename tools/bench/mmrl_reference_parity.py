@@ -65,8 +65,8 @@ def reference_model(clip_pkg, module, host, stock):
 
 def our_model(host, clip_model, parity):
     from trainers.engine.config import build_cfg
-    from trainers.hosts.host_trainer import host_model_class
-    from trainers.hosts.interface import build_host
+    from trainers.host_api.host_trainer import host_model_class
+    from trainers.host_api.interface import build_host
 
     node = "MMRL" if host == "MMRL" else "MMRLpp"
     opts = [f"TRAINER.{node}.REP_LAYERS", str(LAYERS), f"TRAINER.{node}.N_REP_TOKENS", N_TOKENS,
@@ -80,7 +80,7 @@ def our_model(host, clip_model, parity):
 
 
 def compare(reference, host, parity):
-    from trainers.hosts.representation_tokens import CLASS_TOKEN, FUSED
+    from trainers.hosts.parts.representation_tokens import CLASS_TOKEN, FUSED
     from trainers.prompted_clip import build_tiny_clip
 
     clip_pkg, mmrl, mmrlpp = reference

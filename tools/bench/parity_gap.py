@@ -18,8 +18,8 @@ import torch
 import trainers  # noqa: F401  (registers the hosts and their config nodes)
 from tools.bench.clip_shapes import VIT_B16
 from trainers.engine.config import build_cfg
-from trainers.hosts.host_trainer import host_model_class, registered_hosts
-from trainers.hosts.interface import build_host
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
+from trainers.host_api.interface import build_host
 from trainers.prompted_clip import build_tiny_clip
 
 CLASSNAMES = ["red circle", "green square", "blue triangle", "yellow circle", "golden retriever", "sea lion"]

@@ -20,9 +20,9 @@ import torch
 from tools.bench.clip_shapes import VIT_B16, VIT_L14
 from tools.bench.memory import GB, Counter, nbytes, random_clip
 from trainers.dpc.prompts import DualPrompts
-from trainers.hosts.interface import PROMPT_LEARNER
+from trainers.host_api.interface import PROMPT_LEARNER
+from trainers.hosts.parts.promptkd_teacher import PromptKDTeacher, freeze
 from trainers.hosts.promptkd import PromptKDCLIP
-from trainers.hosts.promptkd_teacher import PromptKDTeacher, freeze
 
 
 def build(num_classes):

@@ -19,8 +19,8 @@ import torch
 
 from tools.bench.clip_shapes import VIT_B16
 from tools.bench.memory import host_config
-from trainers.hosts.host_trainer import host_model_class
-from trainers.hosts.interface import build_host
+from trainers.host_api.host_trainer import host_model_class
+from trainers.host_api.interface import build_host
 
 
 def peak_rss_gb():

@@ -20,8 +20,8 @@ import torch
 
 from tools.bench.clip_shapes import VIT_B16
 from tools.bench.memory import build_bench_host, host_config
-from trainers.hosts.host_trainer import host_model_class
-from trainers.hosts.interface import build_host
+from trainers.host_api.host_trainer import host_model_class
+from trainers.host_api.interface import build_host
 
 
 def text_pass(model, chunk):

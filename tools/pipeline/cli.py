@@ -39,7 +39,7 @@ from tools.pipeline.executor_options import add_executor_arguments, executor_fro
 from tools.pipeline.plan import STAGES, Spec, build_plan
 from tools.pipeline.runner import BLOCKED, FAILED, INTERRUPTED, dry_run_lines, execute, summarize
 from tools.tables.arithmetic import TableError
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 from trainers.run.lock import run_lock
 
 

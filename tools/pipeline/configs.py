@@ -7,7 +7,7 @@ ends in ``.yaml``/``.yml`` or contains a path separator is taken as a path inste
 import os
 from dataclasses import dataclass
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 from trainers.run.paths import REPO_DIR
 
 DATASET_CONFIG_DIR = os.path.join("configs", "datasets")
@@ -99,7 +99,7 @@ _WARNED = set()
 
 def _plain_value(config_files, section, key, default):
     """``<section>.<key>`` as the yaml files (and their ``_BASE_`` chains) set it, the last file winning."""
-    from trainers.engine.config import config_file_chain
+    from trainers.run.config_keys import config_file_chain
 
     value = default
     for path in config_files:

@@ -87,7 +87,7 @@ def _host_name(run, cfg):
 
 
 def _tower(host):
-    from trainers.hosts.host_trainer import host_model_class  # imports torch: only when a plan is costed
+    from trainers.host_api.host_trainer import host_model_class  # imports torch: only when a plan is costed
 
     model = host_model_class(host)
     return _Tower(image_grad=not model.frozen_image_features, text_per_image=model.text_depends_on_image)

@@ -5,7 +5,7 @@ from tools.pipeline.executors.devices import local_slots, parse_gpu_list
 from tools.pipeline.executors.processes import LocalExecutor, SerialExecutor
 from tools.pipeline.executors.slurm import SlurmExecutor
 from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 EXECUTORS = ("serial", "local", "slurm")
 LOCAL_FLAGS = ("gpus", "jobs_per_gpu", "jobs")

@@ -32,9 +32,9 @@ from tools.pipeline.configs import (
     resolve_trainer_config,
 )
 from tools.pipeline.variants import setting_opts, training_settings, with_settings
-from trainers.engine.config import ConfigError
+from trainers.launch.main import FLAG_KEYS
 from trainers.run.checkpoints import BEST_FILE
-from trainers.run.main import FLAG_KEYS
+from trainers.run.config_keys import ConfigError
 from trainers.run.paths import REPO_DIR
 from trainers.run.record import load_record
 
@@ -213,7 +213,7 @@ class _Planner:
         """What DPC starts from: the host's last epoch, or its best-validation checkpoint file."""
         if not best:
             return host_train.output_dir, e1
-        from trainers.hosts.host_trainer import host_model_class  # imports torch: only when a plan is built
+        from trainers.host_api.host_trainer import host_model_class  # imports torch: only when a plan is built
 
         return os.path.join(host_train.output_dir, host_model_class(self.spec.host).checkpoint_name, BEST_FILE), -1
 

@@ -7,18 +7,20 @@ trainer declares them (``HostTrainer.paper_configs``); a host that declares none
 import os
 from dataclasses import dataclass, field
 
-from tools.output_folders import BASE2NEW, CROSS_DATASET, DOMAIN_GENERALIZATION, DPC_TRAINER, FEW_SHOT
+from tools.output_folders import (
+    BASE2NEW,
+    BASE2NEW_DATASETS,
+    CROSS_DATASET,
+    CROSS_DATASET_TARGETS,
+    DG_TARGETS,
+    DOMAIN_GENERALIZATION,
+    DPC_TRAINER,
+    FEW_SHOT,
+    XD_SOURCE,
+)
 from tools.pipeline.configs import TRAINER_CONFIG_DIR
 from trainers.run.paths import REPO_DIR
 
-# The 11 base-to-new datasets, in the order of the paper's table (dataset config file stems).
-BASE2NEW_DATASETS = (
-    "imagenet", "caltech101", "oxford_pets", "stanford_cars", "oxford_flowers", "food101",
-    "fgvc_aircraft", "sun397", "dtd", "eurosat", "ucf101",
-)
-XD_SOURCE = "imagenet"
-CROSS_DATASET_TARGETS = tuple(d for d in BASE2NEW_DATASETS if d != XD_SOURCE)
-DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
 FEW_SHOT_SHOTS = (1, 2, 4, 8, 16)
 DEFAULT_SEEDS = (1, 2, 3)
 DEFAULT_SHOTS = 16
@@ -57,7 +59,7 @@ class HostPreset:
 def host_preset(host):
     """The registered host trainer's declared paper configs, or None."""
     from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
-    from trainers.hosts.host_trainer import registered_hosts
+    from trainers.host_api.host_trainer import registered_hosts
 
     configs = TRAINER_REGISTRY.get(host).paper_configs if host in registered_hosts() else None
     return HostPreset(**configs) if configs else None
@@ -74,7 +76,7 @@ def host_config_name(host, mode, dataset):
 def host_protocol_opts(host, mode):
     """KEY VALUE options every run of ``host`` in ``mode`` takes (``HostTrainer.protocol_opts``), or none."""
     from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
-    from trainers.hosts.host_trainer import registered_hosts
+    from trainers.host_api.host_trainer import registered_hosts
 
     if host not in registered_hosts():
         return []
@@ -100,7 +102,7 @@ TEACHER_SEED = 1
 def host_teacher(host):
     """(teacher trainer, its config name, the host's key for the teacher's run directory), or None."""
     from trainers.engine import TRAINER_REGISTRY  # imports torch: only when a plan is built
-    from trainers.hosts.host_trainer import registered_hosts
+    from trainers.host_api.host_trainer import registered_hosts
 
     if host not in registered_hosts():
         return None

@@ -8,8 +8,8 @@ the pipeline moves it aside and runs the planned run afresh, saying why.
 import datetime
 import os
 
+from trainers.engine.identity import identity_differences, run_identity
 from trainers.run.checkpoints import POINTER_FILE, latest_checkpoint, load_checkpoint
-from trainers.run.identity import identity_differences, run_identity
 from trainers.run.record import RESULTS_FILE, load_record
 
 

@@ -11,7 +11,8 @@ whose folder differs from it evaluates that run (``--eval-only --model-dir``) in
 import itertools
 
 from tools.paper_experiments import ABLATION_ROWS, WEIGHT_SWEEPS
-from trainers.engine.config import ConfigError, get_key, has_key, set_key, typed_value
+from trainers.engine.config import typed_value
+from trainers.run.config_keys import ConfigError, get_key, has_key, set_key
 
 ABLATION = "ablation"
 WEIGHT_SWEEPS_NAME = "weight-sweeps"

@@ -81,16 +81,26 @@ def _with_note(text, report):
     return f"{text}\n\n{note}" if note else text
 
 
+def _marked_markdown(report):
+    """The runs of the table whose numbers are not regular runs' (built on an unfinished run, a split drawn here)."""
+    marked = report.get("marked") or []
+    if not marked:
+        return ""
+    lines = [f"- `{run['path']}`: " + "; ".join(run["marks"]) for run in marked]
+    return "\n\n**Marked runs** (counted in the table above):\n\n" + "\n".join(lines)
+
+
 def to_markdown(report, digits=2):
     if report["mode"] in VARIANT_MODES:
         return _with_note(variants_markdown(report, digits), report)
     if report["mode"] == layout.BASE2NEW:
         if not report["tables"]:
             return _with_note(f"No finished base-to-new runs under {report['out']}", report)
-        return _with_note("\n\n".join(_b2n_markdown(table, digits) for table in report["tables"]), report)
+        tables = "\n\n".join(_b2n_markdown(table, digits) for table in report["tables"])
+        return _with_note(tables + _marked_markdown(report), report)
     if not report["rows"]:
         return _with_note(f"No finished {report['mode']} runs under {report['out']}", report)
-    return _with_note(_accuracy_markdown(report, digits), report)
+    return _with_note(_accuracy_markdown(report, digits) + _marked_markdown(report), report)
 
 
 def _csv_value(value):

@@ -6,9 +6,8 @@ Runs with extra settings (``<cfg>@KEY=VALUE`` folders: sweep values, ablation ro
 its methods' unfinished run folders under ``unfinished``.
 """
 from tools import output_folders as layout
-from tools.pipeline import presets
 from tools.tables.arithmetic import accuracy_rows, base2new_rows
-from tools.tables.results import collect, collect_unfinished
+from tools.tables.results import collect, collect_unfinished, marked_runs
 from tools.tables.unfinished import unfinished_counts
 
 
@@ -35,17 +34,17 @@ def _unfinished(results, unfinished):
 def base2new_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=None, datasets=None, paper=None):
     results, unfinished = _collect(out, layout.BASE2NEW, host, methods, cfgs, shots, seeds, datasets)
     return {"mode": layout.BASE2NEW, "out": out, "tables": base2new_rows(results, paper),
-            "unfinished": _unfinished(results, unfinished)}
+            "unfinished": _unfinished(results, unfinished), "marked": marked_runs(results)}
 
 
 def _transfer_targets(mode, datasets, tested):
     if datasets:
         return [d for d in datasets if d in tested]
     if mode == layout.DOMAIN_GENERALIZATION:
-        return [d for d in presets.DG_TARGETS if d in tested]
+        return [d for d in layout.DG_TARGETS if d in tested]
     # Cross-dataset: every evaluated dataset that is not a DG target, in the paper's order first.
-    order = list(presets.CROSS_DATASET_TARGETS)
-    others = sorted(d for d in tested if d not in order and d not in presets.DG_TARGETS)
+    order = list(layout.CROSS_DATASET_TARGETS)
+    others = sorted(d for d in tested if d not in order and d not in layout.DG_TARGETS)
     return [d for d in order if d in tested] + others
 
 
@@ -69,13 +68,14 @@ def transfer_report(out, mode, host=None, methods=None, cfgs=None, shots=None, s
         rows += [(t, k) for t in targets if (t, k) in table]
         _, average = accuracy_rows(results, row_key, average_over={(t, k) for t in targets if (t, k) in table})
         averages.append({"shots": k, "label": "Average (targets)", "methods": average})
-    return _accuracy_report(mode, out, table, rows, averages, _unfinished(results, unfinished))
+    return {**_accuracy_report(mode, out, table, rows, averages, _unfinished(results, unfinished)),
+            "marked": marked_runs(results)}
 
 
 def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=None, datasets=None):
     results, unfinished = _collect(out, layout.FEW_SHOT, host, methods, cfgs, shots, seeds, datasets)
     table, _ = accuracy_rows(results, lambda r: (r.dataset, r.shots))
-    order = list(presets.BASE2NEW_DATASETS)
+    order = list(layout.BASE2NEW_DATASETS)
     names = sorted({d for d, _ in table}, key=lambda d: (order.index(d) if d in order else len(order), d))
     rows, averages = [], []
     for k in sorted({k for _, k in table}):
@@ -83,7 +83,8 @@ def few_shot_report(out, host=None, methods=None, cfgs=None, shots=None, seeds=N
         rows += keys
         _, average = accuracy_rows(results, lambda r: (r.dataset, r.shots), average_over=set(keys))
         averages.append({"shots": k, "label": "Average", "methods": average})
-    return _accuracy_report(layout.FEW_SHOT, out, table, rows, averages, _unfinished(results, unfinished))
+    return {**_accuracy_report(layout.FEW_SHOT, out, table, rows, averages, _unfinished(results, unfinished)),
+            "marked": marked_runs(results)}
 
 
 def _accuracy_report(mode, out, table, rows, averages, unfinished):

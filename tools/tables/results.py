@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from tools import output_folders as layout
+from trainers.engine.upstream import unfinished_marks
 from trainers.run.record import load_record
 
 
@@ -25,6 +26,7 @@ class RunResult:
     seed: int
     accuracy: float
     path: str
+    marks: tuple = ()  # why its number is not a regular run's (``record_marks``); the tables print them
 
     @property
     def cfg_name(self):
@@ -57,16 +59,26 @@ class UnfinishedRun:
     seed: int
     path: str
 
-    @property
-    def host(self):
-        return layout.split_method_dir_name(self.method)[0]
-
-    @property
-    def dpc(self):
-        return layout.split_method_dir_name(self.method)[1]
-
     cfg_name = RunResult.cfg_name
     settings = RunResult.settings
+    host = RunResult.host
+    dpc = RunResult.dpc
+
+
+def record_marks(record):
+    """What a table says beside a run: built on an unfinished input, on a split drawn here, or on a test set with
+    images left out."""
+    marks = unfinished_marks(record)
+    if record.get("split_generated"):
+        marks.append(f"split drawn here ({record['split_generated']}), not the published one")
+    if record.get("unreadable_skipped"):
+        marks.append(f"{record['unreadable_skipped']} listed image(s) left out (DATASET.SKIP_UNREADABLE)")
+    return tuple(marks)
+
+
+def marked_runs(results):
+    """``[{"path", "marks"}]`` for the runs a report shows that carry marks."""
+    return [{"path": r.path, "marks": list(r.marks)} for r in results if r.marks]
 
 
 def _run_dirs(root):
@@ -110,7 +122,7 @@ def _phase_results(out, mode, phase):
             print(f"Note: {os.path.join(directory, layout.RESULTS_FILE)} ran with {changes}", file=sys.stderr)
         found.append(RunResult(phase, where["dataset"], record.get("dataset") or where["dataset"], where["shots"],
                                where["method"], where["cfg"], where["seed"], float(record["accuracy"]),
-                               os.path.join(directory, layout.RESULTS_FILE)))
+                               os.path.join(directory, layout.RESULTS_FILE), record_marks(record)))
     return found
 
 

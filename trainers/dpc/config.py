@@ -3,7 +3,8 @@ import os
 
 from yacs.config import CfgNode as CN
 
-from trainers.engine.config import config_extension, get_key, new_node
+from trainers.engine.config import config_extension, new_node
+from trainers.run.config_keys import get_key
 
 BASE_PROMPT_MODES = ("parallel", "mixed")
 NEGATIVE_POOLS = ("train", "full")  # or a path to an image-library json
@@ -15,6 +16,7 @@ def add_dpc_config(cfg):
         HOST="",  # registered host trainer; "" = the one the stage-1 (or DPC) checkpoint records
         BACKBONE_DIR="",  # stage-1 run directory of the host, or a checkpoint file inside it
         BACKBONE_EPOCH=-1,  # stage-1 epoch; -1 = the latest (or model-best when only that exists)
+        ALLOW_UNFINISHED_STAGE1=False,  # True: train on a stage 1 with no finished results.json (recorded)
         WEIGHT_BASE=0.2,  # omega_b
         WEIGHT_NEW=0.0,  # omega_n: weight of P' for new classes and other datasets
         BASE_PROMPT="parallel",  # parallel = the released code (P' alone, 1/omega_b gradient); mixed = paper

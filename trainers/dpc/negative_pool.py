@@ -14,6 +14,8 @@ import torch
 from datasets.image_errors import read_image_naming_errors
 from datasets.split_checks import check_library_entries
 from datasets.splits import read_json_object, verify_images_exist
+from datasets.toolbox import build_dataset, build_transform
+from trainers.dpc.config import NEGATIVE_POOLS
 from trainers.dpc.image_workers import ImageWorkers
 
 
@@ -167,3 +169,29 @@ class _Item:
 def image_folder(dataset):
     """The folder a dataset's split-file paths are relative to (its image folder), or None when it has none."""
     return getattr(dataset, "image_dir", None) or getattr(dataset, "dataset_dir", None)
+
+
+def build_negative_pool(cfg, dataset, device) -> NegativePool:
+    """The pool ``TRAINER.DPC.NEGATIVE_POOL`` names for a run on ``dataset``: its few-shot training images
+    ("train"), all its training images ("full") or an image library (a json file), with the training transform."""
+    source = cfg.TRAINER.DPC.NEGATIVE_POOL
+    if source == "train":
+        items = dataset.train_x
+    elif source == "full":
+        cfg = cfg.clone()
+        cfg.defrost()
+        cfg.DATASET.NUM_SHOTS = -1
+        cfg.freeze()
+        items = build_dataset(cfg).train_x
+    elif os.path.isfile(source):
+        items = read_image_library(source, dataset.classnames, image_folder(dataset))
+    else:
+        raise FileNotFoundError(f"TRAINER.DPC.NEGATIVE_POOL must be one of {NEGATIVE_POOLS} or an existing "
+                                f"image-library json; got {source!r}")
+    print(f"Negative pool: {len(items):,} images ({source})")
+    transform = build_transform(cfg, is_train=True)
+    workers = negative_workers(cfg.DATALOADER.NUM_WORKERS, device)
+    if workers != cfg.DATALOADER.NUM_WORKERS:
+        print(f"Negative images: {workers} worker(s) (DATALOADER.NUM_WORKERS {cfg.DATALOADER.NUM_WORKERS}; "
+              f"training on the CPU, which has {os.cpu_count()} cores)")
+    return NegativePool(items, transform, num_workers=workers)

@@ -8,13 +8,16 @@ teacher's prompts) gets a trainable clone here, so the host's own stays frozen; 
 
 The host runs with any prompt values -- P, P' or a weighted mix -- through ``torch.func.functional_call``, which
 swaps tensors for one call without touching the module; ``PromptedHost`` is the host under one set of values,
-computing its logits in the host's own three steps (``trainers/hosts/interface.py``) and reusing the text features that
-cannot change.
+computing its logits in the host's own three steps (``trainers/host_api/interface.py``) and reusing the text
+features that cannot change. At test time the classes route to P' (base classes of the training dataset) or to the
+weighted mix (new classes, another dataset): ``routes_to_base`` and ``routed_weight``.
 """
+from __future__ import annotations
+
 from torch import nn
 from torch.func import functional_call
 
-from trainers.hosts.interface import PROMPT_LEARNER
+from trainers.host_api.interface import PROMPT_LEARNER
 
 
 class _HostMethod(nn.Module):
@@ -138,3 +141,33 @@ class PromptedHost:
         if image_features is None:
             image_features = self.image_features(images)
         return self.head(image_features, self.text_features(class_idx, image_features))
+
+
+# ---- which prompts the test uses ----------------------------------------------------------------------------
+
+def dataset_identity(cfg) -> dict:
+    """The dataset a DPC run trains on, as its checkpoint records it (``trained_on``)."""
+    return {"dataset": cfg.DATASET.NAME, "folder": cfg.DATASET.FOLDER}
+
+
+def routes_to_base(cfg, trained_on: dict) -> bool:
+    """Base-class prompt for the base classes of the training dataset (or all its classes)."""
+    same_dataset = dataset_identity(cfg) == trained_on
+    return same_dataset and cfg.DATASET.SUBSAMPLE_CLASSES in ("base", "all")
+
+
+def route_weights(dpc) -> tuple[float, float]:
+    """The weight of P' in the prompts of base classes and in those of every other class; ``dpc``:
+    ``cfg.TRAINER.DPC``. Parallel mode: P' alone on base classes, except at ω_b = 0, where P' has no weight there
+    (P alone, as in mixed mode)."""
+    parallel = dpc.BASE_PROMPT == "parallel" and dpc.WEIGHT_BASE > 0
+    return 1.0 if parallel else dpc.WEIGHT_BASE, dpc.WEIGHT_NEW
+
+
+def routed_weight(dpc, to_base: bool) -> tuple[float, str]:
+    """The weight of P' in the prompts the test routes to (``DualPrompts.mixed``), and a line saying why;
+    ``dpc``: ``cfg.TRAINER.DPC``."""
+    base_weight, new_weight = route_weights(dpc)
+    if to_base:
+        return base_weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {base_weight})"
+    return new_weight, f"Inference on new classes / another dataset: weight of P' = {new_weight}"

@@ -1,14 +1,18 @@
 """Stage 2 inherits the host: DPC rebuilds the host as the checkpoint it starts from records it.
 
 That checkpoint is the stage-1 run's (``TRAINER.DPC.BACKBONE_DIR``) when training, and the DPC run's own when
-evaluating one. For every recorded setting (``trainers/hosts/settings.py``) the config of this run
-- takes the recorded value when it leaves the key at its default;
+evaluating one. For every recorded setting (``trainers/host_api/settings.py``) the config of this run
+- takes the recorded value for a key the run does not give;
 - may repeat the recorded value;
 - may override it when the key only changes how the host computes or trains (``PREC``, the host's
   ``overridable_settings``, the input normalisation, ``MODEL.REFERENCE_PARITY``): honoured, and logged;
 - may not set another value otherwise: the prompts would not load, or would mean something else. That is one
   ``ConfigError`` line naming the key and both values.
-A value that equals the default counts as not given (yacs does not say which keys were set).
+A key counts as given when the run writes it (a yaml file of its ``_BASE_`` chain, a flag or an option, whatever
+the value, even the default's) or a resolution of ``build_cfg`` sets it (``ROUND_PROMPTS_FP16`` implied by
+``MODEL.REFERENCE_PARITY``): ``build_cfg`` computes that once and hands it to ``DPC.resolve_config``. An evaluation
+rebuilds the host from its DPC checkpoint after its config is built, without that answer: there a key at its
+default counts as not given.
 
 A DPC training reads its stage-1 checkpoint once: the config's resolution (which needs the host record, in
 ``build_cfg``) and ``DPC.load_stage1`` (the prompts) share that read (``read_stage1_checkpoint``).
@@ -16,10 +20,11 @@ A DPC training reads its stage-1 checkpoint once: the config's resolution (which
 import os
 
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.engine.config import ConfigError, get_key, has_key
-from trainers.hosts.host_trainer import host_model_class
-from trainers.hosts.settings import is_overridable, plain
+from trainers.engine.prompt_shape import plain
+from trainers.host_api.host_trainer import host_model_class
+from trainers.host_api.settings import is_overridable
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.run.config_keys import ConfigError, get_key, has_key
 
 STAGE1_HINT = "TRAINER.DPC.BACKBONE_DIR must be the host's stage-1 output directory; check BACKBONE_EPOCH"
 
@@ -55,8 +60,24 @@ def stage1_checkpoint(backbone_dir, epoch, host):
                                        hint=STAGE1_HINT)
 
 
-def inherit_host(cfg, defaults, record, source):
-    """Set ``cfg`` (not frozen) to the host ``record`` describes, by the rules above; returns the lines to log."""
+class EveryKey:
+    """``given`` for a config built already: every value in it stands."""
+
+    def __contains__(self, key):
+        return True
+
+
+def given_keys(cfg, defaults):
+    """``given`` where ``build_cfg``'s answer is not known: the keys whose value differs from the default."""
+    class Differing:
+        def __contains__(self, key):
+            return plain(get_key(cfg, key)) != plain(get_key(defaults, key))
+    return Differing()
+
+
+def inherit_host(cfg, given, record, source):
+    """Set ``cfg`` (not frozen) to the host ``record`` describes, by the rules above (``given``: the keys the run
+    gives); returns the lines to log."""
     dpc = cfg.TRAINER.DPC
     if dpc.HOST and dpc.HOST != record["trainer"]:
         raise ConfigError(f"TRAINER.DPC.HOST is {dpc.HOST!r}, but {source} holds prompts of {record['trainer']!r}")
@@ -69,7 +90,7 @@ def inherit_host(cfg, defaults, record, source):
         current = plain(get_key(cfg, key))
         if current == recorded:
             continue
-        if current == plain(get_key(defaults, key)):
+        if key not in given:
             cfg.merge_from_list([key, recorded])
         elif is_overridable(key, model_class):
             notes.append(f"Override of the host's {key}: {recorded!r} in {source}, {current!r} here")
@@ -79,7 +100,7 @@ def inherit_host(cfg, defaults, record, source):
     return notes
 
 
-def inherit_stage1_host(cfg, defaults):
+def inherit_stage1_host(cfg, given):
     """``inherit_host`` from the stage-1 checkpoint of ``TRAINER.DPC.BACKBONE_DIR``, when there is one yet (the
     model's build says so when there is none; an evaluation reads the DPC checkpoint instead)."""
     dpc = cfg.TRAINER.DPC
@@ -88,7 +109,7 @@ def inherit_stage1_host(cfg, defaults):
     path = stage1_checkpoint(dpc.BACKBONE_DIR, dpc.BACKBONE_EPOCH, dpc.HOST)
     record = recorded_host(path)
     if record is not None:
-        return inherit_host(cfg, defaults, record, path)
+        return inherit_host(cfg, given, record, path)
     if not dpc.HOST:
         raise ConfigError(f"{path} does not record its host (a checkpoint of the reference code?): set "
                           "TRAINER.DPC.HOST")

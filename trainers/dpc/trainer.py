@@ -1,35 +1,39 @@
 """The DPC trainer: stage 2 of DPC over any registered host.
 
-The host is built as its own trainer builds it (``trainers.hosts.interface.build_host``), its stage-1 prompts are
+The host is built as its own trainer builds it (``trainers.host_api.interface.build_host``), its stage-1 prompts are
 loaded and cloned into P (frozen) and P' (trained with hard negatives), and at test time base classes and new
 classes are routed to differently weighted prompts. Logits are always the host's own three steps
-(``trainers/hosts/interface.py``) under the chosen prompt values. Nothing here names a host.
+(``trainers/host_api/interface.py``) under the chosen prompt values. Nothing here names a host.
 """
-import os
 
 import torch
 
-from datasets.toolbox import build_dataset, build_transform
-from trainers.dpc.config import NEGATIVE_POOLS, check_dpc_config, map_reference_keys
+from trainers.dpc.config import check_dpc_config, map_reference_keys
 from trainers.dpc.loss import batch_classes, symmetric_infonce
-from trainers.dpc.negative_pool import NegativePool, image_folder, negative_workers, read_image_library
+from trainers.dpc.negative_pool import build_negative_pool
 from trainers.dpc.negatives import select_negatives
-from trainers.dpc.prompts import DualPrompts
-from trainers.dpc.stage1 import inherit_host, inherit_stage1_host, read_stage1_checkpoint, stage1_checkpoint
+from trainers.dpc.prompts import DualPrompts, dataset_identity, routed_weight, routes_to_base
+from trainers.dpc.stage1 import (
+    EveryKey,
+    given_keys,
+    inherit_host,
+    inherit_stage1_host,
+    read_stage1_checkpoint,
+    stage1_checkpoint,
+)
 from trainers.dpc.steps import BatchesWithNext, ScoredBatch, ScoresOnHost, StepAhead
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
 from trainers.engine.clip_trainer import ClipTrainer
-from trainers.engine.config import ConfigError, extend_cfg, get_key
+from trainers.engine.config import extend_cfg
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
+from trainers.engine.prompt_shape import BACKBONE_KEY, prompt_shape_keys
+from trainers.engine.upstream import InputRun
 from trainers.evaluation.scoring import FeatureScorer
-from trainers.hosts.host_trainer import host_model_class, host_trainer_class
-from trainers.hosts.interface import HostModel, build_host
-from trainers.hosts.settings import BACKBONE_KEY, INPUT_KEYS, host_record, prompt_shape_keys
+from trainers.host_api.host_trainer import host_model_class, host_trainer_class
+from trainers.host_api.interface import HostModel, build_host
+from trainers.host_api.settings import INPUT_KEYS, host_record
 from trainers.run.checkpoints import load_checkpoint
-
-
-def dataset_identity(cfg):
-    return {"dataset": cfg.DATASET.NAME, "folder": cfg.DATASET.FOLDER}
+from trainers.run.config_keys import ConfigError, get_key
 
 
 @TRAINER_REGISTRY.register()
@@ -60,9 +64,10 @@ class DPC(ClipTrainer):
         super().__init__(cfg)
 
     @classmethod
-    def resolve_config(cls, cfg):
+    def resolve_config(cls, cfg, given=None):
         """Settle what the command line leaves open: the reference code's names (its trainer aliases fix the host,
-        its ``SPLE.*`` keys map onto DPC's), then the host as the stage-1 checkpoint records it (``stage1.py``)."""
+        its ``SPLE.*`` keys map onto DPC's), then the host as the stage-1 checkpoint records it for every key the
+        run does not give (``stage1.py``; ``given`` from ``build_cfg``, None once the config is built)."""
         frozen = cfg.is_frozen()
         cfg.defrost()
         defaults = extend_cfg(get_cfg_default())
@@ -73,7 +78,7 @@ class DPC(ClipTrainer):
         note = map_reference_keys(cfg, defaults)
         if note:
             notes.append(note)
-        notes += inherit_stage1_host(cfg, defaults)
+        notes += inherit_stage1_host(cfg, EveryKey() if given is None else given)
         if frozen:
             cfg.freeze()
         return notes
@@ -88,6 +93,18 @@ class DPC(ClipTrainer):
     @classmethod
     def identity_extra(cls, cfg):
         return {"host": cfg.TRAINER.DPC.HOST}
+
+    @classmethod
+    def input_runs(cls, cfg, training=True):
+        """The stage-1 run (which must have finished, to train on it), and what the host reads (a teacher)."""
+        dpc = cfg.TRAINER.DPC
+        host = host_trainer_class(dpc.HOST).input_runs(cfg, training) if dpc.HOST else []
+        if not dpc.BACKBONE_DIR:
+            return host
+        stage1 = InputRun("TRAINER.DPC.BACKBONE_DIR", dpc.BACKBONE_DIR, must_be_finished=training,
+                          allowed_by="TRAINER.DPC.ALLOW_UNFINISHED_STAGE1 True", allowed=dpc.ALLOW_UNFINISHED_STAGE1,
+                          record_field="stage1", read=read_stage1_checkpoint)
+        return [stage1, *host]
 
     @classmethod
     def identity_nodes(cls, cfg):
@@ -147,7 +164,7 @@ class DPC(ClipTrainer):
         another backbone or input -- when the one built from this run's config differs."""
         cfg = self.cfg.clone()
         cfg.defrost()
-        notes = inherit_host(cfg, extend_cfg(get_cfg_default()), record, source)
+        notes = inherit_host(cfg, given_keys(cfg, extend_cfg(get_cfg_default())), record, source)
         cfg.freeze()
         if self.host is not None and cfg == self.cfg:
             return
@@ -162,27 +179,7 @@ class DPC(ClipTrainer):
         self.build_model()
 
     def build_negative_pool(self):
-        source = self.dpc_cfg.NEGATIVE_POOL
-        if source == "train":
-            items = self.dm.dataset.train_x
-        elif source == "full":
-            cfg = self.cfg.clone()
-            cfg.defrost()
-            cfg.DATASET.NUM_SHOTS = -1
-            cfg.freeze()
-            items = build_dataset(cfg).train_x
-        elif os.path.isfile(source):
-            items = read_image_library(source, self.dm.dataset.classnames, image_folder(self.dm.dataset))
-        else:
-            raise FileNotFoundError(f"TRAINER.DPC.NEGATIVE_POOL must be one of {NEGATIVE_POOLS} or an existing "
-                                    f"image-library json; got {source!r}")
-        print(f"Negative pool: {len(items):,} images ({source})")
-        transform = build_transform(self.cfg, is_train=True)
-        workers = negative_workers(self.cfg.DATALOADER.NUM_WORKERS, self.device)
-        if workers != self.cfg.DATALOADER.NUM_WORKERS:
-            print(f"Negative images: {workers} worker(s) (DATALOADER.NUM_WORKERS {self.cfg.DATALOADER.NUM_WORKERS}; "
-                  f"training on the CPU, which has {os.cpu_count()} cores)")
-        return NegativePool(items, transform, num_workers=workers)
+        return build_negative_pool(self.cfg, self.dm.dataset, self.device)
 
     # ---- training ------------------------------------------------------------------------------------
 
@@ -314,18 +311,10 @@ class DPC(ClipTrainer):
     # ---- inference -----------------------------------------------------------------------------------
 
     def routes_to_base(self):
-        """Base-class prompt for the base classes of the training dataset (or all its classes)."""
-        same_dataset = dataset_identity(self.cfg) == self.trained_on
-        subsample = self.cfg.DATASET.SUBSAMPLE_CLASSES
-        return same_dataset and subsample in ("base", "all")
+        return routes_to_base(self.cfg, self.trained_on)
 
     def inference_weight(self):
-        """The weight of P' in the prompts the test routes to, and a line saying why."""
-        dpc = self.dpc_cfg
-        if self.routes_to_base():  # parallel: P' alone, except at omega_b = 0 (no weight: P alone)
-            weight = 1.0 if dpc.BASE_PROMPT == "parallel" and dpc.WEIGHT_BASE > 0 else dpc.WEIGHT_BASE
-            return weight, f"Inference on base classes: {dpc.BASE_PROMPT} prompt (weight of P' = {weight})"
-        return dpc.WEIGHT_NEW, f"Inference on new classes / another dataset: weight of P' = {dpc.WEIGHT_NEW}"
+        return routed_weight(self.dpc_cfg, self.routes_to_base())
 
     def inference_host(self):
         """The host under the routed prompts; their text features are computed once."""

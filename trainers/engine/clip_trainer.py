@@ -10,10 +10,13 @@
 - ``results.json`` written atomically after the final test: the marker that a run finished;
 - several processes under ``torchrun`` (``trainers/run/distributed.py``).
 """
+from __future__ import annotations
+
 import contextlib
 import os
 import time
 from collections import Counter
+from typing import Any, ClassVar, Container, Optional
 
 import torch
 
@@ -21,16 +24,17 @@ from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
-from trainers.engine.config import ConfigError
+from trainers.engine.identity import identity_differences, run_identity
+from trainers.engine.prompt_shape import prompt_shape_keys
+from trainers.engine.upstream import InputRun
 from trainers.engine.value_ranges import check_value_ranges
 from trainers.evaluation.feature_cache import FeatureCache, encoder_key
-from trainers.evaluation.scoring import ModelInference, ScoredBatches
-from trainers.hosts.settings import prompt_shape_keys
+from trainers.evaluation.scoring import FeatureScorer, ModelInference, ScoredBatches
 from trainers.prompted_clip import input_resolution, load_clip
 from trainers.run import distributed
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
+from trainers.run.config_keys import ConfigError, get_key, has_key
 from trainers.run.console_log import progress_bar
-from trainers.run.identity import identity_differences, run_identity
 from trainers.run.record import build_record, new_run_id, remove_results, write_results
 from trainers.run.rng import capture_rng_state, restore_rng_state
 
@@ -52,7 +56,40 @@ def _backbone_key(name):
 
 
 class ClipTrainer(TrainerX):
-    config_node = None  # the trainer's node under cfg.TRAINER holding PREC, e.g. "COOP"
+    """Every trainer of the project: Dassl's ``TrainerX`` loop with what the module docstring lists, under both
+    runtimes. The invariant: what a run computes is decided by its resolved config alone, before any data or
+    model is built (so ``build_cfg`` prints, hashes and records what runs, and the pipeline can compute a planned
+    run's identity without building it).
+
+    A subclass defines (Dassl's hooks, called by ``TrainerX``):
+    - ``config_node``: its node under ``cfg.TRAINER`` (``PREC`` is read there), or a property;
+    - ``build_model()``: build the model, register each learnable module with ``register_model`` (name, module,
+      optimiser, scheduler): exactly what is registered is optimised and checkpointed;
+    - ``forward_backward(batch) -> dict[str, float]``: one step (``backward_and_update`` steps the optimisers),
+      returning the numbers the log prints;
+    - ``model_inference(images) -> logits``, or ``test_scorer`` below.
+
+    It may override (the default in brackets):
+    - ``resolve_config(cfg, given) -> notes`` (classmethod, called by ``build_cfg`` before the config is frozen,
+      again by DPC's ``__init__``; idempotent): settle keys that depend on the trainer [nothing];
+    - ``identity_nodes(cfg) -> nodes``, ``identity_extra(cfg) -> dict`` (classmethods, called by
+      ``trainers/engine/identity.py`` for checkpoints, ``results.json`` and the pipeline): the ``cfg.TRAINER`` nodes
+      the config hash covers [``config_node``], extra identity fields [none];
+    - ``dataset_opts(cfg) -> [KEY, VALUE, ...]`` (classmethod, called by ``build_cfg`` before the options): per-dataset
+      settings [none];
+    - ``evaluation_only_keys(cfg) -> keys`` (classmethod, called by the pipeline's sweeps): the keys that change only
+      what a trained run's test computes, so a sweep over them evaluates one training [none];
+    - ``test_scorer() -> FeatureScorer | None`` (called by ``test``): the logits as a function of image features,
+      so text features are computed once and frozen image features cached [None: ``model_inference`` per batch];
+    - ``adapt_checkpoint(name, state_dict) -> state_dict`` (classmethod, called by ``load_model`` and on resume):
+      map another code's checkpoint layout [as it is];
+    - ``checkpoint_extra(name) -> dict`` (called by ``save_model``), ``restore_checkpoint_extra(name, checkpoint)``
+      (on resume), ``after_load_checkpoint(name, checkpoint)`` (after ``load_model``): what a checkpoint carries
+      beyond the weights [nothing];
+    - ``run_record_extra() -> dict`` (called by ``test`` for ``results.json``; extend ``super()``'s).
+    """
+
+    config_node: ClassVar[Optional[str]] = None  # the trainer's node under cfg.TRAINER holding PREC, e.g. "COOP"
 
     def __init__(self, cfg):
         self._wall_start = time.time()
@@ -64,33 +101,43 @@ class ClipTrainer(TrainerX):
         self.run_id = new_run_id()
         self.loaded = None  # what load_model loaded: model dir, epoch and the run id of its checkpoint
         self.built_on = None  # the run id of the run this one was made from (DPC: its stage 1)
-        self.config_overrides = {}  # schedule keys changed on the command line (trainers/run/overrides.py)
+        self.config_overrides = {}  # schedule keys changed on the command line (trainers/launch/overrides.py)
+        self.input_states = {}  # the states of the runs it reads, for the record (trainers/engine/upstream.py)
         super().__init__(cfg)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
 
     @classmethod
-    def resolve_config(cls, cfg):
+    def resolve_config(cls, cfg: Any, given: Optional[Container[str]] = None) -> list[str]:
         """Hook for ``trainers.engine.config.build_cfg``: settle keys that depend on the trainer (aliases, defaults)
-        in ``cfg`` before it is frozen, printed and recorded; returns notes to log. Must be idempotent."""
+        in ``cfg`` before it is frozen, printed and recorded; returns notes to log. Must be idempotent. ``given``:
+        the dotted keys the run set itself (its yaml files, flags and options, and what the registered resolutions
+        set); None for a config built already, whose every value stands."""
         return []
 
     @classmethod
-    def identity_nodes(cls, cfg):
+    def identity_nodes(cls, cfg: Any) -> list[str]:
         """The ``cfg.TRAINER`` nodes this trainer reads: the only ones its identity's config hash covers."""
         node = getattr(cls, "config_node", None)
         return [node] if isinstance(node, str) else []  # (a trainer whose node is a property overrides this)
 
     @classmethod
-    def identity_extra(cls, cfg):
+    def identity_extra(cls, cfg: Any) -> dict[str, Any]:
         """Hook: extra fields of the run's identity (e.g. the host DPC wraps); a classmethod, so that the
         pipeline can compute the identity a planned run will have."""
         return {}
 
     @classmethod
-    def evaluation_only_keys(cls, cfg):
+    def evaluation_only_keys(cls, cfg: Any) -> tuple[str, ...]:
         """Hook: the config keys that change only what a trained run's test computes (DPC's ω_n); the pipeline
         sweeps them by evaluating one trained run, never by training again."""
         return ()
+
+    @classmethod
+    def input_runs(cls, cfg, training=True):
+        """The run folders this run reads (``trainers/engine/upstream.py``): here a host's teacher, read as it is."""
+        key = getattr(cls, "teacher_dir_key", None)
+        path = get_key(cfg, key) if key and has_key(cfg, key) else ""
+        return [InputRun(key, path, must_be_finished=False)] if path else []
 
     def check_cfg(self, cfg):
         """Dassl's hook, called before any data or model is built."""
@@ -211,7 +258,7 @@ class ClipTrainer(TrainerX):
                     "val_result": val_result,
                     "rng_state": capture_rng_state(),
                     "run": {"identity": self.identity, "run_id": self.run_id, "built_on": self.built_on,
-                            "backbone": self.cfg.MODEL.BACKBONE.NAME},
+                            "backbone": self.cfg.MODEL.BACKBONE.NAME, "max_epoch": self.max_epoch},
                     **self.checkpoint_extra(name),
                 },
                 os.path.join(directory, name),
@@ -339,19 +386,19 @@ class ClipTrainer(TrainerX):
         raise FileNotFoundError(f"No checkpoint {wanted} in {model_dir}; found {found or 'nothing'} ({hint})")
 
     @classmethod
-    def adapt_checkpoint(cls, name, state_dict):
+    def adapt_checkpoint(cls, name: str, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Hook: the state to load into the registered model ``name`` from a checkpoint's ``state_dict`` (host
         trainers map the reference's whole-model layouts through their model's ``adapt_state_dict``)."""
         return state_dict
 
-    def checkpoint_extra(self, name):
+    def checkpoint_extra(self, name: str) -> dict[str, Any]:
         """Hook: extra entries for the checkpoint of the registered model ``name``."""
         return {}
 
-    def after_load_checkpoint(self, name, checkpoint):
+    def after_load_checkpoint(self, name: str, checkpoint: dict[str, Any]) -> None:
         """Hook: called with the whole checkpoint after ``load_model`` loaded its weights."""
 
-    def restore_checkpoint_extra(self, name, checkpoint):
+    def restore_checkpoint_extra(self, name: str, checkpoint: dict[str, Any]) -> None:
         """Hook: called with the checkpoint a resumed training run continues from (see ``checkpoint_extra``)."""
 
     @staticmethod
@@ -418,7 +465,7 @@ class ClipTrainer(TrainerX):
             print(f"Results saved to {write_results(self.output_dir, record)}")
         return list(results.values())[0]
 
-    def test_scorer(self):
+    def test_scorer(self) -> Optional[FeatureScorer]:
         """Hook: a ``FeatureScorer`` (``trainers/evaluation/scoring.py``) when the test's logits are a function of the
         images' features, so that constant text features are computed once and frozen image features can be
         cached; None: ``model_inference`` on every batch."""
@@ -439,12 +486,15 @@ class ClipTrainer(TrainerX):
         key = encoder_key(scorer.frozen_encoder, loader.dataset.transform, self.device, self.precision == "amp")
         return FeatureCache(folder, key)
 
-    def run_record_extra(self):
+    def run_record_extra(self) -> dict[str, Any]:
         evaluation = not self.trained  # test() without train(): --eval-only
         extra = {"device": str(self.device), "precision": self.precision, "run_id": self.run_id,
+                 "classnames": list(self.dm.dataset.classnames),  # in label order: what load_run predicts among
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
         if self.config_overrides:
             extra["overrides"] = self.config_overrides
+        extra.update(self.input_states)  # e.g. "stage1": "unfinished (epoch 1 of 6)"
+        extra.update(getattr(self.dm.dataset, "record_notes", {}))  # a generated split, skipped images
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

@@ -3,12 +3,12 @@
 Each trainer module adds its own node with ``@config_extension``; ``extend_cfg`` applies them all, and
 ``build_cfg`` builds a run's whole config.
 """
-import os
-
-import yaml
 from yacs.config import CfgNode as CN
 
+from trainers.run.config_keys import ConfigError, config_file_chain, get_key, has_key, set_key
+
 _EXTENSIONS = []
+_RESOLUTIONS = []
 
 
 def config_extension(fn):
@@ -16,9 +16,25 @@ def config_extension(fn):
     return fn
 
 
+def config_resolution(fn):
+    """Register ``fn(cfg, given)``, a rule of a layer above that settles keys of every run from others (the prompt
+    rounding ``MODEL.REFERENCE_PARITY`` implies, ``trainers/host_api/prompt_rounding.py``): ``build_cfg`` applies
+    it after the options, before the trainer's own resolution. ``given`` (a set) holds the keys the run set so far
+    (``written_keys``, then what earlier resolutions set); ``fn`` adds the keys it sets. It returns
+    ``notes(cfg, trainer_nodes)``: the lines for the run's log, from the final config, about the ``cfg.TRAINER``
+    nodes the run's trainer reads."""
+    _RESOLUTIONS.append(fn)
+    return fn
+
+
 def extend_cfg(cfg):
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all, base or new (base-to-new protocol)
     cfg.DATASET.FOLDER = ""  # ImageFolder: the folder under DATASET.ROOT
+    # A benchmark's published split file is read, never drawn or written (docs/DATASETS.md). True: use a split
+    # drawn here instead, kept beside it in split_generated_<NAME>.json (the record says so)
+    cfg.DATASET.GENERATE_SPLIT = False
+    # True: leave out the images a split lists that are missing or cannot be read (results.json counts them)
+    cfg.DATASET.SKIP_UNREADABLE = False
     cfg.MODEL.BACKBONE.CACHE_DIR = ""  # where named CLIP weights are downloaded; "" = ~/.cache/clip
     # True: each host computes in its reference's order, slower (docs/HOSTS.md, "Reference parity"): all 77 text
     # positions; prompts cast after copying; ROUND_PROMPTS_FP16 True for IVLP, PromptSRC, MaPLe unless written
@@ -42,67 +58,6 @@ def new_node(**defaults):
     for key, value in defaults.items():
         setattr(node, key, value)
     return node
-
-
-class ConfigError(ValueError):
-    """A config file, key or value that cannot be used; raised before any run is touched."""
-
-
-# ---- dotted keys (``TRAINER.DPC.TOPK``; "" is the config itself) on a config or on a plain mapping -----------
-
-def _parts(dotted):
-    return dotted.split(".") if dotted else []
-
-
-def get_key(cfg, dotted):
-    node = cfg
-    for part in _parts(dotted):
-        node = node[part]
-    return node
-
-
-def has_key(cfg, dotted):
-    node = cfg
-    for part in _parts(dotted):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def set_key(cfg, dotted, value):
-    parent, _, leaf = dotted.rpartition(".")
-    setattr(get_key(cfg, parent), leaf, value)
-
-
-# ---- config files ---------------------------------------------------------------------------------------
-
-BASE_KEY = "_BASE_"  # an alias file names the config it extends (a path relative to the alias file)
-
-
-def config_file_chain(path, chain=()):
-    """The yaml mappings that ``path`` stands for, its ``_BASE_`` chain first, each as ``(path, mapping)``.
-    A file with a top-level ``_BASE_: <path>`` (relative to the file) is an alias: the named config comes
-    first, then the file's own keys (``configs/trainers/SPLE/`` holds such aliases for the reference code's
-    config paths)."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"Config file not found: {path}" + (f" (the {BASE_KEY} of {chain[-1]})" if chain else ""))
-    if os.path.abspath(path) in chain:
-        raise ConfigError(f"{path}: {BASE_KEY} chain loops back to itself ({' -> '.join(chain)})")
-    try:
-        with open(path) as f:
-            content = yaml.safe_load(f) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
-    if not isinstance(content, dict):
-        raise ConfigError(f"{path} does not hold a mapping of config keys")
-    base = content.pop(BASE_KEY, None)
-    if base is None:
-        return [(path, content)]
-    if not isinstance(base, str) or not base:
-        raise ConfigError(f"{path}: {BASE_KEY} must be the path of a config file, got {base!r}")
-    return config_file_chain(os.path.join(os.path.dirname(path), base), (*chain, os.path.abspath(path))) + [
-        (path, content)]
 
 
 def merge_config_file(cfg, path):
@@ -174,17 +129,34 @@ def _merge_options(cfg, opts):
         raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
 
 
+def _dotted_keys(mapping, prefix=""):
+    for name, value in mapping.items():
+        yield f"{prefix}{name}"
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, f"{prefix}{name}.")
+
+
+def written_keys(config_files=(), flags=None, opts=()):
+    """Every dotted key the run writes itself, whatever the value: in its yaml files (their ``_BASE_`` chains
+    included), its command-line flags and its KEY VALUE options. Computed once, in ``build_cfg``."""
+    written = {str(key) for key in list(opts)[::2]} | set(flags or {})
+    for path in config_files:
+        for _, content in config_file_chain(path) if path else ():
+            written.update(_dotted_keys(content))
+    return frozenset(written)
+
+
 def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     """The run's config: Dassl's defaults, the project's keys, the yaml files in order, the command-line flags
-    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the rounding that
-    ``MODEL.REFERENCE_PARITY`` implies (``trainers/hosts/prompt_rounding.py``) and the trainer's own resolution
+    (``flags``: dotted key -> value, set as they are), then the KEY VALUE ``opts``; then the registered resolutions
+    (``config_resolution``: the rounding ``MODEL.REFERENCE_PARITY`` implies) and the trainer's own resolution
     (``ClipTrainer.resolve_config``: aliases, defaults that depend on other keys), so that what is printed and
-    recorded is what runs. Returned frozen; lines for the run's log are appended to ``notes`` (a list) if given.
+    recorded is what runs. The keys the run sets (``written_keys``, and those a resolution sets) are computed once
+    here and handed to both. Returned frozen; lines for the run's log are appended to ``notes`` (a list) if given.
 
     ``train.py``, the pipeline, DPC and the tests all build configs here.
     """
-    from trainers.engine import TRAINER_REGISTRY, get_cfg_default
-    from trainers.hosts.prompt_rounding import imply_prompt_rounding, rounding_notes
+    from trainers.engine import TRAINER_REGISTRY, get_cfg_default  # imports torch: not when train.py --help
 
     cfg = extend_cfg(get_cfg_default())
     for path in config_files:
@@ -198,16 +170,18 @@ def build_cfg(config_files=(), opts=(), flags=None, trainer=None, notes=None):
     _merge_options(cfg, opts)
     name = trainer or cfg.TRAINER.NAME
     trainer_class = TRAINER_REGISTRY.get(name) if name in TRAINER_REGISTRY.registered_names() else None
-    # A host's per-dataset settings (trainers/hosts/dataset_settings.py) come before the options, which win.
+    # A host's per-dataset settings (trainers/host_api/dataset_settings.py) come before the options, which win.
     settings = getattr(trainer_class, "dataset_opts", lambda cfg: [])(cfg)
     if settings:
         _merge_options(cfg, settings)
         _merge_options(cfg, opts)
-    rounding = imply_prompt_rounding(cfg, config_files, flags, opts)
+    given = set(written_keys(config_files, flags, opts))
+    resolution_notes = [resolution(cfg, given) for resolution in _RESOLUTIONS]
     resolve = getattr(trainer_class, "resolve_config", None)
     if resolve is not None:
-        resolve(cfg)
+        resolve(cfg, frozenset(given))
     if notes is not None and hasattr(trainer_class, "identity_nodes"):
-        notes.extend(rounding_notes(cfg, rounding, trainer_class.identity_nodes(cfg)))
+        for notes_of in resolution_notes:
+            notes.extend(notes_of(cfg, trainer_class.identity_nodes(cfg)))
     cfg.freeze()
     return cfg

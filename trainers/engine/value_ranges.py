@@ -3,7 +3,7 @@ rate trains nothing (or climbs the loss) and would still be recorded as a finish
 negative worker count fails deep inside torch, naming no key. (DPC's own keys: ``trainers/dpc/config.py``.)"""
 import math
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 
 def check_value_ranges(cfg):

@@ -1,5 +1,5 @@
-"""The hosts: the host interface (``interface``), how every host trains (``host_trainer``), what a checkpoint
-records of its host (``settings``), the parts some hosts share, and one module per prompt learner.
+"""The hosts: one module per prompt learner, built on the host contract (``trainers/host_api/``); the parts some
+hosts share are in ``parts/``.
 
 ``register_all`` imports every module here, so a host is registered (trainer and config node) by adding its file
 here; nothing else lists the hosts. ``trainers/__init__.py`` calls it; importing one module of this package

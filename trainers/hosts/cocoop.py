@@ -13,10 +13,10 @@ from torch import nn
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.host_api.interface import HostModel
 from trainers.hosts.coop import CoOpPromptLearner
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.interface import HostModel
-from trainers.hosts.reference_order import unit
+from trainers.hosts.parts.reference_order import unit
 
 
 @config_extension

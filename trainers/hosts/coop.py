@@ -8,8 +8,8 @@ from torch import nn
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.interface import HostModel
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.host_api.interface import HostModel
 from trainers.prompted_clip import ClassTokens, init_context, name_lengths
 
 POSITIONS = ("end", "middle", "front")

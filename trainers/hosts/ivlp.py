@@ -2,8 +2,8 @@
 independently, on the stock CLIP towers (the architecture lives in ``vl_prompts.IndependentVLCLIP``)."""
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.vl_prompts import IndependentVLCLIP
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.hosts.parts.vl_prompts import IndependentVLCLIP
 
 
 @config_extension

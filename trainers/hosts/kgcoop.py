@@ -21,11 +21,11 @@ import torch.nn.functional as F
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.host_api.interface import HostLoss
 from trainers.hosts.coop import CoOpCLIP
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.interface import HostLoss
-from trainers.hosts.reference_order import normalised_once
-from trainers.hosts.text_targets import class_texts, encode_texts
+from trainers.hosts.parts.reference_order import normalised_once
+from trainers.hosts.parts.text_targets import class_texts, encode_texts
 from trainers.prompted_clip.templates import kgcoop_template
 
 INERT_REFERENCE_KEYS = ("bias_vectors", "token_midfix")

@@ -15,8 +15,8 @@ from torch import nn
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.vl_prompts import (
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.hosts.parts.vl_prompts import (
     TextPromptLearner,
     VLPromptedCLIP,
     check_depth,

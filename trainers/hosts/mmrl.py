@@ -17,8 +17,13 @@ from torch import nn
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.representation_tokens import RepresentationCLIP, RepresentationLearner, check_rep_layers, widths
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.hosts.parts.representation_tokens import (
+    RepresentationCLIP,
+    RepresentationLearner,
+    check_rep_layers,
+    widths,
+)
 
 
 @config_extension

@@ -24,11 +24,11 @@ from torch import nn
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.interface import PROMPT_LEARNER, HostLoss, HostModel
-from trainers.hosts.promptkd_data import UnlabeledAllClassData
-from trainers.hosts.promptkd_teacher import load_teacher
-from trainers.hosts.vl_prompts import check_depth, normal_prompts, num_layers, require_vit, vision_width
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.host_api.interface import PROMPT_LEARNER, HostLoss, HostModel
+from trainers.hosts.parts.promptkd_data import UnlabeledAllClassData
+from trainers.hosts.parts.promptkd_teacher import load_teacher
+from trainers.hosts.parts.vl_prompts import check_depth, normal_prompts, num_layers, require_vit, vision_width
 
 
 @config_extension
@@ -42,7 +42,7 @@ def add_promptkd_config(cfg):
         KD_WEIGHT=1.0, TEMPERATURE=1.0,
         CE_WEIGHT=0.0, PROJECT_LAYER=2,  # accepted as in the reference, which does not use them either
         TEACHER_NAME="ViT-L/14",  # the teacher's backbone (a name or a .pt path); "" = what the teacher run records
-        TEACHER_DIR="",  # the teacher run: see trainers/hosts/promptkd_teacher.py
+        TEACHER_DIR="",  # the teacher run: see trainers/hosts/parts/promptkd_teacher.py
         UNLABELED_SHOTS=-1,  # base-to-new: images per class of the all-class training set; -1 = all (reference)
         ROUND_PROMPTS_FP16=False,  # ours: round inserted prompts through fp16 as the reference does under fp32/amp
     )

@@ -13,12 +13,12 @@ import torch.nn.functional as F
 
 from trainers.engine import TRAINER_REGISTRY
 from trainers.engine.config import config_extension, new_node
-from trainers.hosts.gpa import GaussianPromptAggregation
-from trainers.hosts.host_trainer import HostTrainer
-from trainers.hosts.interface import HostLoss
-from trainers.hosts.reference_order import normalised_once
-from trainers.hosts.text_targets import template_mean_features
-from trainers.hosts.vl_prompts import IndependentVLCLIP
+from trainers.host_api.host_trainer import HostTrainer
+from trainers.host_api.interface import HostLoss
+from trainers.hosts.parts.gpa import GaussianPromptAggregation
+from trainers.hosts.parts.reference_order import normalised_once
+from trainers.hosts.parts.text_targets import template_mean_features
+from trainers.hosts.parts.vl_prompts import IndependentVLCLIP
 from trainers.prompted_clip.templates import PROMPTSRC_TEMPLATES
 
 

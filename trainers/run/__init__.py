@@ -1,2 +1,3 @@
-"""One ``train.py`` run: its main, identity and ``results.json`` record, checkpoints, the run lock, finished runs,
-the console log, bad-input errors, ``torchrun`` processes and random-generator state."""
+"""Run primitives, below the engine: config keys without torch (``config_keys``), the ``results.json`` record,
+checkpoint files, the run lock, the console log, bad-input errors, stop signals, ``torchrun`` processes and
+random-generator state."""

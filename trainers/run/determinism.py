@@ -7,8 +7,11 @@ off, asks cuDNN for deterministic algorithms, sets ``CUBLAS_WORKSPACE_CONFIG=:40
 ``torch.use_deterministic_algorithms(True)``, so an operation without a deterministic implementation raises
 an error naming it instead of running nondeterministically.
 """
+from __future__ import annotations
+
 import contextlib
 import os
+from typing import Iterator
 
 import torch
 
@@ -16,7 +19,7 @@ CUBLAS_WORKSPACE = ":4096:8"
 
 
 @contextlib.contextmanager
-def determinism(enabled, cuda):
+def determinism(enabled: bool, cuda: bool) -> Iterator[None]:
     """Set torch's switches for one run (and put them back after: the demo runs many runs in one process)."""
     before = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
               torch.are_deterministic_algorithms_enabled())

@@ -6,15 +6,18 @@ prints, evaluates and writes checkpoints, ``log.txt`` and ``results.json`` (the 
 their errors). ``DATALOADER.TRAIN_X.BATCH_SIZE`` is per process, as in PyTorch's DDP: N processes step on
 N x BATCH_SIZE images together.
 """
+from __future__ import annotations
+
 import contextlib
 import os
+from typing import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 
-def init_from_env():
+def init_from_env() -> None:
     """Join the process group that ``torchrun`` describes in the environment (WORLD_SIZE > 1)."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return
@@ -23,7 +26,7 @@ def init_from_env():
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
-def finish():
+def finish() -> None:
     """Leave together: the other processes wait for rank 0's test, then the group is taken down (a process
     that exits with the group still up can abort in gloo's threads)."""
     if is_distributed():
@@ -31,20 +34,20 @@ def finish():
         dist.destroy_process_group()
 
 
-def is_distributed():
+def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def is_main_process():
+def is_main_process() -> bool:
     return not is_distributed() or dist.get_rank() == 0
 
 
-def world_size():
+def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
 @contextlib.contextmanager
-def main_process_first():
+def main_process_first() -> Iterator[None]:
     """Rank 0 runs the block first (it may write split files and few-shot caches into $DATA); the other
     processes wait for it, then read what it wrote."""
     if is_distributed() and not is_main_process():
@@ -54,7 +57,7 @@ def main_process_first():
         dist.barrier()
 
 
-def shard_loader(loader, seed):
+def shard_loader(loader: DataLoader, seed: int) -> DataLoader:
     """The same loader over this process's shard; reshuffled per epoch through ``set_epoch``."""
     sampler = DistributedSampler(loader.dataset, shuffle=True, seed=max(seed, 0))
     drop_last = len(sampler) >= loader.batch_size  # Dassl's rule, applied to the shard
@@ -65,14 +68,14 @@ def shard_loader(loader, seed):
     return sharded
 
 
-def average_gradients(parameters):
+def average_gradients(parameters: Iterable[torch.Tensor]) -> None:
     for param in parameters:
         if param.grad is not None:
             dist.all_reduce(param.grad)
             param.grad /= dist.get_world_size()
 
 
-def parameters_agree(parameters):
+def parameters_agree(parameters: Iterable[torch.Tensor]) -> bool:
     """True when every process holds the same values (checked on rank 0's copy)."""
     for param in parameters:
         reference = param.detach().clone()

@@ -6,10 +6,13 @@ its children: an ``flock`` is shared by every copy of its file descriptor, and d
 the trainer would otherwise hold it for the seconds they outlive a killed trainer. Each forked child closes its
 copy at once (``os.register_at_fork``); a child that execs never gets one (the descriptor is close-on-exec).
 """
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import os
 import socket
+from typing import Iterator
 
 LOCK_FILE = ".lock"
 _HELD = {}  # descriptor -> the pid that took the lock through it
@@ -76,7 +79,7 @@ def _holder(path, fd):
 
 
 @contextlib.contextmanager
-def run_lock(output_dir):
+def run_lock(output_dir: str) -> Iterator[None]:
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, LOCK_FILE)
     owner = os.getpid()

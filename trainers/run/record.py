@@ -2,7 +2,7 @@
 
 A run is finished when its ``results.json`` is valid (``results_problem`` returns ""): the fields a table and
 the pipeline read are there with the right types, and the accuracy is a finite percentage. The record carries
-the run's identity (``trainers/run/identity.py``).
+the run's identity (``trainers/engine/identity.py``).
 """
 import datetime
 import json

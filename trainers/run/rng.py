@@ -1,11 +1,14 @@
 """Random-generator states as plain tensors and lists, so checkpoints stay loadable with ``weights_only``."""
+from __future__ import annotations
+
 import random
+from typing import Any
 
 import numpy as np
 import torch
 
 
-def capture_rng_state():
+def capture_rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -17,7 +20,7 @@ def capture_rng_state():
     return state
 
 
-def restore_rng_state(state):
+def restore_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss_next = state["python"]
     random.setstate((version, tuple(internal), gauss_next))
     name, keys, pos, has_gauss, cached = state["numpy"]

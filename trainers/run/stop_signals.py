@@ -8,10 +8,13 @@ number and one line: run the same command again to resume. A signal that whoever
 (SIG_IGN: the Slurm job of the pipeline leaves Slurm's USR2 to submitit, which requeues the job) stays ignored.
 Forked children (data workers) get Python's standard handlers back, as they had them without this module.
 """
+from __future__ import annotations
+
 import contextlib
 import os
 import signal
 import threading
+from typing import Iterator, Optional
 
 from datasets.atomic_write import defer_while_writing
 
@@ -23,16 +26,16 @@ _requested = []  # the signals received while it was active (the first one is th
 class StopRequested(KeyboardInterrupt):
     """The run was asked to stop by a signal."""
 
-    def __init__(self, signum):
+    def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(f"stopped by {signal.Signals(signum).name}")
 
     @property
-    def exit_status(self):
+    def exit_status(self) -> int:
         return 128 + self.signum
 
 
-def requested():
+def requested() -> Optional[int]:
     """The signal that asked the run to stop, or None."""
     return _requested[0] if _requested else None
 
@@ -59,7 +62,7 @@ os.register_at_fork(after_in_child=_restore_in_child)
 
 
 @contextlib.contextmanager
-def stop_on_signals():
+def stop_on_signals() -> Iterator[None]:
     """Handle the stop signals as above (from the main thread only; elsewhere a no-op)."""
     if threading.current_thread() is not threading.main_thread() or _previous:
         yield

@@ -1,7 +1,7 @@
 """The devices the local executor runs on, and how many runs each one takes at a time."""
 import os
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 UNASSIGNED = None  # a slot with no device of its own: its run sees what the pipeline sees (the CPU without GPUs)
 

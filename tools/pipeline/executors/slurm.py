@@ -31,8 +31,8 @@ from tools.pipeline.executors.order import longest_chain_first
 from tools.pipeline.executors.slurm_job import TrainJob
 from tools.pipeline.executors.slurm_queue import JobQueue, SlurmQueryError, final_state
 from tools.pipeline.executors.slurm_resources import sbatch_header
-from trainers.engine.config import ConfigError
 from trainers.run.checkpoints import write_text_atomically
+from trainers.run.config_keys import ConfigError
 
 JOB_RECORD = "slurm_job.json"
 MAX_REQUEUES_ON_TIMEOUT = 3  # a run that needs more is given a longer --slurm-time

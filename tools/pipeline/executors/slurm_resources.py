@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from submitit.slurm.slurm import _make_sbatch_string
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 from trainers.run.paths import REPO_DIR
 
 # sbatch's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S

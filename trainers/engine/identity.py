@@ -11,16 +11,21 @@ import json
 
 import yaml
 
-from trainers.engine.config import get_key, has_key
+from trainers.engine import TRAINER_REGISTRY
+from trainers.run.config_keys import get_key, has_key
 
 # Keys that do not change what a run computes: where it reads and writes, how much it prints, how many data
 # workers it uses (a resumed run may use another count; bit-exactness holds for the same count).
 IDENTITY_IGNORED_KEYS = (
     "OUTPUT_DIR", "RESUME", "DATASET.ROOT", "VERBOSE", "TRAIN.PRINT_FREQ", "DATALOADER.NUM_WORKERS",
     "TRAINER.DPC.BACKBONE_DIR", "SPLE.BACK_CKPT_PATH",  # the stage-1 run is tracked by its run id instead
+    "TRAINER.DPC.ALLOW_UNFINISHED_STAGE1",  # whether an unfinished stage 1 is accepted; the record says which it was
     "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
     "DETERMINISTIC",  # how CUDA picks kernels (the CPU's results are the same bits either way)
     "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
+    # off by default, and recorded in results.json when on (split_generated, unreadable_skipped); new keys must not
+    # make finished runs stale
+    "DATASET.GENERATE_SPLIT", "DATASET.SKIP_UNREADABLE",
 )
 
 # Keys added after runs were recorded, with the default that computes what those runs computed: at that default a
@@ -50,8 +55,6 @@ def config_hash(cfg, trainer_nodes=None):
 def run_identity(cfg, eval_only=False, trainer_class=None):
     """The identity a run of ``cfg`` records; ``trainer_class`` defaults to the registered ``cfg.TRAINER.NAME``."""
     if trainer_class is None:
-        from trainers.engine import TRAINER_REGISTRY
-
         trainer_class = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
     return {
         "trainer": cfg.TRAINER.NAME,

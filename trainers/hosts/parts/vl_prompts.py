@@ -17,7 +17,7 @@ import re
 import torch
 from torch import nn
 
-from trainers.hosts.interface import HostModel
+from trainers.host_api.interface import HostModel
 from trainers.prompted_clip import ClassTokens, embed_tokens, eot_indices, tokenize
 
 

@@ -12,14 +12,15 @@ import datasets  # noqa: F401  (registers the dataset readers)
 from datasets.toolbox import DATASET_REGISTRY, runtime_location
 from trainers.engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
 from trainers.engine.config import build_cfg
+from trainers.engine.upstream import InputRun, check_finished, check_not_another_finished_run, check_output_dir
+from trainers.launch.finished import as_evaluation, evaluation_dir, finished_run_to_evaluate
+from trainers.launch.overrides import config_overrides, overrides_line
 from trainers.run import distributed
 from trainers.run.console_log import setup_logger
 from trainers.run.determinism import determinism
-from trainers.run.finished import as_evaluation, finished_run_to_evaluate
 from trainers.run.lock import run_lock
-from trainers.run.overrides import config_overrides, overrides_line
 from trainers.run.paths import REPO_DIR
-from trainers.run.record import refuse_evaluation_into_training_run
+from trainers.run.record import read_results, refuse_evaluation_into_training_run
 from trainers.run.stop_signals import stop_on_signals
 
 
@@ -73,13 +74,30 @@ def _main(args):
     else:
         if args.eval_only:
             refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
+        input_states = check_inputs(args, cfg)  # before the run's folder is locked or written
         with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
-            trainer = run(args, cfg, notes)
+            trainer = run(args, cfg, notes, input_states)
     distributed.finish()
     return trainer
 
 
-def run(args, cfg, notes=()):
+def check_inputs(args, cfg):
+    """One run per folder, and finished inputs (``trainers/engine/upstream.py``); returns the input runs' states for
+    the record (``{"stage1": "finished"}``...)."""
+    if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names():
+        return {}  # build_trainer names the unknown trainer
+    input_runs = getattr(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), "input_runs", None)  # None: a toolbox's own
+    sources = list(input_runs(cfg, training=not args.eval_only)) if input_runs else []
+    if args.eval_only and args.model_dir:
+        sources.append(InputRun("--model-dir", args.model_dir, allowed_by="--allow-unfinished",
+                                allowed=getattr(args, "allow_unfinished", False), record_field="evaluated_run"))
+    exempt = evaluation_dir(args.model_dir, cfg) if args.eval_only and args.model_dir else ""
+    check_output_dir(cfg.OUTPUT_DIR, sources, exempt)
+    return {source.record_field: check_finished(source) for source in sources
+            if source.must_be_finished and source.record_field}
+
+
+def run(args, cfg, notes=(), input_states=None):
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     if cfg.SEED >= 0:
@@ -90,13 +108,17 @@ def run(args, cfg, notes=()):
     for note in notes:
         print(note)
     with determinism(cfg.DETERMINISTIC, torch.cuda.is_available() and cfg.USE_CUDA):
-        return _run(args, cfg)
+        return _run(args, cfg, input_states or {})
 
 
-def _run(args, cfg):
+def _run(args, cfg, input_states):
     print_args(args, cfg)
     print(f"Toolbox runtime: {RUNTIME_NAME} ({runtime_location()})")
     trainer = build_trainer(cfg)
+    trainer.input_states = {field: state for field, state in input_states.items() if state}
+    if distributed.is_main_process():  # after the trainer's own config checks, whose words say more
+        identity = {**trainer.identity, "eval_only": bool(args.eval_only)}
+        check_not_another_finished_run(cfg.OUTPUT_DIR, read_results(cfg.OUTPUT_DIR), identity, args.model_dir)
     if not args.eval_only:
         trainer.config_overrides = config_overrides([args.dataset_config_file, args.config_file], cfg)
     if trainer.config_overrides:

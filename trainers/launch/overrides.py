@@ -5,7 +5,8 @@ the pipeline; a run given ``OPTIM.MAX_EPOCH 2`` keeps that folder (command lines
 but its ``log.txt`` says so in one line and its ``results.json`` records ``"overrides": {key: {"config": <the
 files' value>, "run": <the value used>}}``, which the pipeline's summary and anyone reading the record can see.
 """
-from trainers.engine.config import extend_cfg, get_key, merge_config_file
+from trainers.engine.config import extend_cfg, merge_config_file
+from trainers.run.config_keys import get_key
 
 SCHEDULE_KEYS = ("OPTIM.MAX_EPOCH", "DATALOADER.TRAIN_X.BATCH_SIZE")
 

@@ -9,7 +9,7 @@ import os
 
 import yaml
 
-from trainers.engine.config import ConfigError
+from trainers.run.config_keys import ConfigError
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILE_NAME = "dataset_settings.yaml"

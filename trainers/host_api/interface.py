@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.engine.config import ConfigError
 from trainers.prompted_clip import PromptedImageEncoder, PromptedTextEncoder
+from trainers.run.config_keys import ConfigError
 
 PROMPT_LEARNER = "prompt_learner"
 
@@ -50,7 +50,7 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
     - ``checkpoint_name``: the folder its checkpoints live in inside a run directory (the reference's name, so
       that the reference's run directories load);
     - ``overridable_settings``: keys of its node that change how it computes or trains, not what its prompts are;
-      a DPC stage 2 may override them (``trainers/hosts/settings.py``);
+      a DPC stage 2 may override them (``trainers/host_api/settings.py``);
     - ``text_depends_on_image``: ``encode_text`` needs the image features and returns one set per image (CoCoOp);
     - ``image_encoder_prompted``: prompts enter the image tower (may be set per instance);
     - ``frozen_image_features``: ``encode_image`` is CLIP's own image encoder, untouched by any prompt, so a test
@@ -58,7 +58,7 @@ class HostModel(nn.Module, metaclass=abc.ABCMeta):
       (``trainers/evaluation/feature_cache.py``);
     - ``reference_rounds_prompts_fp16``: its reference rounds every inserted prompt through fp16 in every
       precision, so ``MODEL.REFERENCE_PARITY`` implies its node's ``ROUND_PROMPTS_FP16``
-      (``trainers/hosts/prompt_rounding.py``).
+      (``trainers/host_api/prompt_rounding.py``).
     """
 
     config_node: ClassVar[Optional[str]] = None  # required: e.g. "COOP" for cfg.TRAINER.COOP
@@ -187,8 +187,8 @@ def check_host(model: nn.Module) -> None:
             problems.append(f"it overrides {method} (override head or an encoder instead, so that DPC computes "
                             "the host's logits)")
     if problems:
-        raise TypeError(f"{type(model).__name__} does not implement the host interface (trainers/hosts/interface.py): "
-                        + "; ".join(problems))
+        raise TypeError(f"{type(model).__name__} does not implement the host interface "
+                        "(trainers/host_api/interface.py): " + "; ".join(problems))
 
 
 def text_chunk(cfg: Any) -> int:

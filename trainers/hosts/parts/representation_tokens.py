@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainers.engine.config import config_extension
-from trainers.hosts.interface import HostLoss, HostModel
-from trainers.hosts.text_targets import class_texts, encode_texts
-from trainers.hosts.vl_prompts import num_layers, require_vit, text_width, vision_width
+from trainers.host_api.interface import HostLoss, HostModel
+from trainers.hosts.parts.text_targets import class_texts, encode_texts
+from trainers.hosts.parts.vl_prompts import num_layers, require_vit, text_width, vision_width
 from trainers.prompted_clip import embed_tokens, eot_indices, tokenize
 from trainers.prompted_clip.templates import dataset_template
 

@@ -2,13 +2,16 @@
 prompt through fp16 in every precision (``HostModel.reference_rounds_prompts_fp16``: IVLP, PromptSRC, MaPLe).
 
 A run that writes the key itself keeps its value: written means present in a yaml file (its ``_BASE_`` chain
-included) or on the command line, whatever the value, so ``ROUND_PROMPTS_FP16 False`` wins over the switch: the
-command line's keys and the files' mappings (``config_file_chain``) are read as given.
+included) or on the command line, whatever the value, so ``ROUND_PROMPTS_FP16 False`` wins over the switch
+(``build_cfg`` says which keys the run wrote: ``trainers.engine.config.written_keys``).
 
-``build_cfg`` resolves this before the trainer's own resolution, so that the printed, recorded and hashed config
-holds the value the run uses, and DPC's stage 2 compares that value with its stage-1 run's (``dpc/stage1.py``).
+This is a resolution registered with ``build_cfg`` (``config_resolution``), applied before the trainer's own
+resolution, so that the printed, recorded and hashed config holds the value the run uses, and DPC's stage 2
+compares that value with its stage-1 run's (``dpc/stage1.py``).
 """
-from trainers.engine.config import ConfigError, config_file_chain, has_key
+from trainers.engine.config import config_resolution
+from trainers.host_api.host_trainer import host_model_class, registered_hosts
+from trainers.run.config_keys import ConfigError
 
 ROUND_KEY = "ROUND_PROMPTS_FP16"
 PARITY_KEY = "MODEL.REFERENCE_PARITY"
@@ -16,25 +19,23 @@ PARITY_KEY = "MODEL.REFERENCE_PARITY"
 
 def rounding_nodes():
     """The config nodes of the registered hosts whose reference rounds inserted prompts through fp16."""
-    from trainers.hosts.host_trainer import host_model_class, registered_hosts
-
     classes = [host_model_class(name) for name in registered_hosts()]
     return sorted({cls.config_node for cls in classes if cls.reference_rounds_prompts_fp16})
 
 
-def written_rounding_nodes(nodes, config_files=(), flags=None, opts=()):
-    """The nodes of ``nodes`` whose ``ROUND_PROMPTS_FP16`` the run's yaml files, flags or KEY VALUE opts write."""
-    written = {str(key) for key in list(opts)[::2]} | set(flags or {})
-    keys = {node: f"TRAINER.{node}.{ROUND_KEY}" for node in nodes}
-    for path in config_files:
-        for _, content in config_file_chain(path) if path else ():
-            written |= {key for key in keys.values() if has_key(content, key)}
-    return {node for node, key in keys.items() if key in written}
+@config_resolution
+def round_prompts_under_parity(cfg, given):
+    """The resolution ``build_cfg`` applies: the rounding implied (its keys added to ``given``: DPC's stage 2 then
+    keeps an implied rounding over its stage-1 record's), and the notes for the run's log."""
+    origins = imply_prompt_rounding(cfg, given)
+    given.update(f"TRAINER.{node}.{ROUND_KEY}" for node, origin in origins.items() if origin == "implied")
+    return lambda final, trainer_nodes: rounding_notes(final, origins, trainer_nodes)
 
 
-def imply_prompt_rounding(cfg, config_files=(), flags=None, opts=()):
-    """Under the switch, set ``ROUND_PROMPTS_FP16`` True in ``cfg`` (not frozen) wherever the run does not write it.
-    Returns {node: "implied" or "written"} for the nodes concerned (empty without the switch)."""
+def imply_prompt_rounding(cfg, written):
+    """Under the switch, set ``ROUND_PROMPTS_FP16`` True in ``cfg`` (not frozen) wherever the run does not write it
+    (``written``: the dotted keys it writes). Returns {node: "implied" or "written"} for the nodes concerned (empty
+    without the switch)."""
     nodes = [node for node in rounding_nodes() if node in cfg.TRAINER]
     for node in nodes:
         value = cfg.TRAINER[node][ROUND_KEY]
@@ -42,11 +43,11 @@ def imply_prompt_rounding(cfg, config_files=(), flags=None, opts=()):
             raise ConfigError(f"TRAINER.{node}.{ROUND_KEY} must be True or False, got {value!r}")
     if not cfg.MODEL.REFERENCE_PARITY:
         return {}
-    written = written_rounding_nodes(nodes, config_files, flags, opts)
-    for node in nodes:
-        if node not in written:
+    origins = {node: "written" if f"TRAINER.{node}.{ROUND_KEY}" in written else "implied" for node in nodes}
+    for node, origin in origins.items():
+        if origin == "implied":
             cfg.TRAINER[node][ROUND_KEY] = True
-    return {node: "written" if node in written else "implied" for node in nodes}
+    return origins
 
 
 def rounding_notes(cfg, origins, trainer_nodes):

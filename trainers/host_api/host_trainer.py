@@ -1,6 +1,6 @@
 """``HostTrainer``: how every host trains; a host trainer declares its ``model_class`` and nothing else.
 
-The model is built by ``trainers.hosts.interface.build_host`` (as DPC builds it), and its prompt learner alone is
+The model is built by ``trainers.host_api.interface.build_host`` (as DPC builds it), and its prompt learner alone is
 registered, optimised and checkpointed, under the model's ``checkpoint_name`` (the reference hands MaPLe's, IVLP's and
 PromptSRC's optimiser every parameter, but frozen ones get no gradient, so the updates agree), and every checkpoint
 records how the host was built. The step minimises the host's own loss; the LR schedule steps after each epoch's
@@ -20,8 +20,9 @@ from trainers.engine import TRAINER_REGISTRY, compute_accuracy
 from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine.optim import build_lr_scheduler, build_optimizer
 from trainers.evaluation.scoring import FeatureScorer, host_scorer
-from trainers.hosts.interface import HostModel, build_host
-from trainers.hosts.settings import host_record
+from trainers.host_api.dataset_settings import dataset_opts as per_dataset_opts
+from trainers.host_api.interface import HostModel, build_host
+from trainers.host_api.settings import host_record
 
 
 def strip_module_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -46,7 +47,7 @@ class HostTrainer(ClipTrainer):
     contract_opts: ClassVar[tuple[Any, ...]] = ("OPTIM.LR", 0.01)
 
     # A host whose reference sets keys per dataset in code reads them from configs/trainers/<trainer>/
-    # dataset_settings.yaml (trainers/hosts/dataset_settings.py); build_cfg applies them before the options.
+    # dataset_settings.yaml (trainers/host_api/dataset_settings.py); build_cfg applies them before the options.
     dataset_settings: ClassVar[bool] = False
 
     @property
@@ -58,9 +59,7 @@ class HostTrainer(ClipTrainer):
         """KEY VALUE pairs of this host's per-dataset settings for the run's TASK and dataset (or none)."""
         if not cls.dataset_settings:
             return []
-        from trainers.hosts.dataset_settings import dataset_opts  # the hosts package imports this module
-
-        return dataset_opts(cls.__name__, cls.model_class.config_node, cfg.get("TASK", ""), cfg.DATASET.NAME)
+        return per_dataset_opts(cls.__name__, cls.model_class.config_node, cfg.get("TASK", ""), cfg.DATASET.NAME)
 
     @classmethod
     def identity_nodes(cls, cfg: Any) -> list[str]:
@@ -103,7 +102,7 @@ class HostTrainer(ClipTrainer):
         return cls.model_class.adapt_state_dict(strip_module_prefix(state_dict))
 
     def checkpoint_extra(self, name: str) -> dict[str, Any]:
-        """How the host was built, so that DPC's stage 2 rebuilds it so (``trainers/hosts/settings.py``)."""
+        """How the host was built, so that DPC's stage 2 rebuilds it so (``trainers/host_api/settings.py``)."""
         return {"host": host_record(self.cfg, type(self).__name__, self.model_class)}
 
 
@@ -121,7 +120,7 @@ def host_trainer_class(name: str) -> type[HostTrainer]:
     cls = TRAINER_REGISTRY.get(name)
     if not is_host_trainer(cls):
         raise ValueError(f"{name!r} is not a host trainer (a HostTrainer with a model_class, "
-                         f"trainers/hosts/host_trainer.py); registered hosts: {', '.join(registered_hosts())}")
+                         f"trainers/host_api/host_trainer.py); registered hosts: {', '.join(registered_hosts())}")
     return cls
 
 

@@ -10,7 +10,7 @@ else is not such an evaluation: it is refused as a command for another run, as b
 import os
 
 from trainers.engine import TRAINER_REGISTRY
-from trainers.run.identity import identity_differences, run_identity
+from trainers.engine.identity import identity_differences, run_identity
 from trainers.run.record import read_results
 
 EVALUATION_KEYS = ("DATASET.SUBSAMPLE_CLASSES", "TEST.SPLIT")

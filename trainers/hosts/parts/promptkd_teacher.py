@@ -19,10 +19,10 @@ import clip
 import torch
 from torch import nn
 
-from trainers.engine.config import ConfigError
-from trainers.hosts.vl_prompts import IndependentVLCLIP, text_width
+from trainers.hosts.parts.vl_prompts import IndependentVLCLIP, text_width
 from trainers.prompted_clip import load_clip
 from trainers.run.checkpoints import BEST_FILE, latest_checkpoint, load_checkpoint
+from trainers.run.config_keys import ConfigError
 
 TEACHER_FOLDER = "VLPromptLearner"
 _RECORDED_BACKBONE = "MODEL.BACKBONE.NAME"
