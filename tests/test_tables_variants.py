@@ -213,3 +213,14 @@ def test_a_dataset_the_paper_lacks_is_named_by_its_folder(tmp_path):
     put_row(tmp_path, "my_flowers", ROW_SETTINGS["DPC"], 1, 82.0, 70.0)
     (table,) = ablation_report(str(tmp_path), paper=PAPER)["tables"]
     assert [d["label"] for d in table["datasets"]] == ["my_flowers"]
+
+
+def test_a_marked_run_of_a_row_is_listed_under_the_ablation(tmp_path, capsys):
+    put_b2n(tmp_path, "caltech101", "CoOp", 1, 80.0, 70.0, cfg="coop_cfg")
+    cfg = layout.variant_dir_name(DPC_CFG, ROW_SETTINGS["DPC"])
+    put_row(tmp_path, "caltech101", ROW_SETTINGS["DPC"], 1, 82.0, 70.0)
+    folder = layout.run_dir(str(tmp_path), layout.BASE2NEW, "test", "caltech101", 16, "DPC_CoOp", cfg, 1)
+    write_results(folder, finished_record(70.0, "Caltech101", 1, "new", split_generated="by this checkout"))
+    assert tables_main([str(tmp_path), "--ablation"]) == 0
+    printed = capsys.readouterr().out
+    assert "**Marked runs**" in printed and "split drawn here (by this checkout)" in printed

@@ -92,7 +92,7 @@ def _marked_markdown(report):
 
 def to_markdown(report, digits=2):
     if report["mode"] in VARIANT_MODES:
-        return _with_note(variants_markdown(report, digits), report)
+        return _with_note(variants_markdown(report, digits) + _marked_markdown(report), report)
     if report["mode"] == layout.BASE2NEW:
         if not report["tables"]:
             return _with_note(f"No finished base-to-new runs under {report['out']}", report)

@@ -18,7 +18,7 @@ from collections import defaultdict
 from tools import output_folders as layout
 from tools.paper_experiments import ABLATION_ROWS, WEIGHT_SWEEPS
 from tools.tables.arithmetic import TableError, harmonic_mean, mean_std
-from tools.tables.results import collect, collect_unfinished
+from tools.tables.results import collect, collect_unfinished, marked_runs
 from tools.tables.unfinished import unfinished_counts
 
 ABLATION = "ablation"
@@ -219,7 +219,7 @@ def ablation_rows(host):
 def ablation_report(out, host=None, cfgs=None, shots=None, seeds=None, datasets=None, paper=None):
     """One table per host (with DPC runs named after an ablation row) and number of shots."""
     finished, unfinished = _runs(out, host, cfgs, shots, seeds, datasets)
-    tables, counts = [], []
+    tables, counts, shown = [], [], []
     for (found_host, k), runs in sorted(_groups(finished, unfinished).items()):
         rows = ablation_rows(found_host)
         folders = _Folders(runs)
@@ -232,7 +232,8 @@ def ablation_report(out, host=None, cfgs=None, shots=None, seeds=None, datasets=
 
         tables.append(_table(ABLATION, found_host, k, rows, folders, paper_for, paper))
         counts += _unfinished(folders, rows)
-    return {"mode": ABLATION, "out": out, "tables": tables, "unfinished": counts}
+        shown += [run for row in rows for run in folders.of(row) if hasattr(run, "accuracy")]
+    return {"mode": ABLATION, "out": out, "tables": tables, "unfinished": counts, "marked": marked_runs(shown)}
 
 
 def _sweep_paper_metric(key):
@@ -273,7 +274,7 @@ def sweep_report(out, key, host=None, cfgs=None, shots=None, seeds=None, dataset
     """One table per host (with runs named after a value of ``key``) and number of shots, a row per value."""
     finished, unfinished = _runs(out, host, cfgs, shots, seeds, datasets)
     plotted = _sweep_paper_metric(key)
-    tables, counts = [], []
+    tables, counts, shown = [], [], []
     for (found_host, k), runs in sorted(_groups(finished, unfinished).items()):
         rows = sweep_rows(runs, key)
         if not rows:
@@ -291,4 +292,6 @@ def sweep_report(out, key, host=None, cfgs=None, shots=None, seeds=None, dataset
         table["paper_metric"] = plotted[0] if plotted else None
         tables.append(table)
         counts += _unfinished(folders, rows)
-    return {"mode": SWEEP, "out": out, "key": key, "tables": tables, "unfinished": counts}
+        shown += [run for row in rows for run in folders.of(row) if hasattr(run, "accuracy")]
+    return {"mode": SWEEP, "out": out, "key": key, "tables": tables, "unfinished": counts,
+            "marked": marked_runs(shown)}
