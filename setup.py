@@ -27,12 +27,13 @@ setup(
         "scipy",
         "numpy",
         "pyyaml",
+        "tensorboard",  # the built-in runtime writes Dassl's events under output_dir/tensorboard
         "submitit>=1.5,<2",  # --executor slurm; the dry run calls the function submitit writes sbatch files with
     ],
     extras_require={
         "test": ["pytest>=7", "matplotlib", "ruff"],  # matplotlib: the figure is tested too
         "plot": ["matplotlib"],  # python -m tools.tables --figure
         # What `import dassl` needs besides the above; Dassl.pytorch itself is not on PyPI (see the README).
-        "dassl": ["gdown", "tensorboard", "scikit-learn", "wilds"],
+        "dassl": ["gdown", "scikit-learn", "wilds"],
     },
 )

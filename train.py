@@ -9,6 +9,11 @@ Bad input (a config key, a missing file, a checkpoint of another run) is reporte
 DPC_DEBUG=1 shows its traceback.
 """
 import argparse
+import difflib
+import glob
+import importlib.util
+import os
+import re
 import signal
 import sys
 import warnings
@@ -64,6 +69,42 @@ def build_parser():
     return parser
 
 
+# ---- what can be checked before torch loads (seconds): the trainer's name and the config files --------------
+# The rest of the input (dataset root, --model-dir, BACKBONE_DIR, CLIP weights) needs the merged config and is
+# checked right after it is built, before anything is printed or built (trainers/run/input_checks.py).
+
+_REGISTERED_CLASS = re.compile(r"@TRAINER_REGISTRY\.register\(\)\s*\nclass (\w+)")
+
+
+def _trainer_names():
+    """The registered trainers' names, read from the source (importing the trainers would load torch): every
+    class decorated ``@TRAINER_REGISTRY.register()`` here and, where Dassl is installed, in Dassl's engine."""
+    folders = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainers")]
+    dassl = importlib.util.find_spec("dassl")
+    if dassl is not None and dassl.submodule_search_locations:
+        folders += [os.path.join(location, "engine") for location in dassl.submodule_search_locations]
+    names = set()
+    for folder in folders:
+        for path in glob.glob(os.path.join(folder, "**", "*.py"), recursive=True):
+            with open(path, encoding="utf-8") as f:
+                names.update(_REGISTERED_CLASS.findall(f.read()))
+    return names
+
+
+def early_problem(args):
+    """What is wrong with the command line that needs no config to see, in one line; None if nothing is."""
+    for flag, path in (("--config-file", args.config_file), ("--dataset-config-file", args.dataset_config_file)):
+        if path and not os.path.isfile(path):
+            return f"{flag}: config file not found: {path}"
+    names = _trainer_names()
+    if args.trainer and args.trainer not in names:
+        by_lower = {name.lower(): name for name in names}  # "Coop" means CoOp, not CoCoOp
+        close = difflib.get_close_matches(args.trainer.lower(), list(by_lower), n=1, cutoff=0.5)
+        hint = f' Did you mean "{by_lower[close[0]]}"?' if close else ""
+        return f'No trainer named "{args.trainer}".{hint} Registered: {", ".join(sorted(names))}'
+    return None
+
+
 STOP_SIGNAL_NAMES = ("SIGTERM", "SIGINT", "SIGUSR2")
 
 
@@ -83,6 +124,10 @@ def command_line(argv=None):
     if args.list:
         print("\n".join(_launch().registered_lines()))
         return 0
+    problem = early_problem(args)
+    if problem:
+        print(f"train.py: error: {problem}", file=sys.stderr)
+        return 2
     from trainers.run.errors import run_reporting_bad_input
 
     status = run_reporting_bad_input(lambda: main(args), debug=args.debug)

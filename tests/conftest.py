@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny random CLIP on disk, a generated shapes dataset, and in-process ``train.py`` runs."""
+import os
 import sys
 
 import pytest
@@ -17,6 +18,7 @@ COOP_CPU_YAML = "configs/trainers/CoOp/cpu_tiny.yaml"
 # The tests run tiny models: one intra-op thread is as fast as two on an idle CPU and several times faster
 # on a shared, busy one (threads otherwise spin waiting for each other).
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # and the train.py runs made in this process (trainers/run/threads.py)
 
 
 def pytest_report_header(config):

@@ -1,13 +1,17 @@
 """The docs name only what the repository ships: every ``python -m ...``, ``python train.py`` and ``bash scripts/...``
 command of README.md, docs/*.md and scripts/README.md answers ``--help`` with exit status 0, every repository path
-they cite exists, and every link between them lands on a file and a heading.
+they cite exists, and every link between them lands on a file and a heading. The commands a new user runs first
+(the README's quick start and "Wrapping a host", docs/DATASETS.md's example without a download) run as written,
+with one training epoch, on a small demo world (bottom of this file).
 
 The ``python -m`` commands run in this process (``runpy``, as ``python -m`` runs them), once per module: a fresh
 interpreter per command would spend most of its time importing torch again.
 """
 import glob
 import importlib.util
+import json
 import os
+import pathlib
 import re
 import runpy
 import subprocess
@@ -134,3 +138,93 @@ def test_every_link_within_the_repository_lands(doc):
         assert os.path.exists(os.path.join(REPO_DIR, linked)), f"{doc} links to {target}: no such file"
         if anchor:
             assert anchor in anchors(linked), f"{doc} links to {target}: {linked} has no such heading"
+
+
+# ---- the commands a new user runs first, run as written (CPU, offline) -------------------------------------
+# The README's quick start (but the demo itself, minutes long: tests/test_demo_*.py), its "Wrapping a host"
+# example and docs/DATASETS.md's example without a download, on a small demo world; what differs from a user's
+# run: training is cut to one epoch (OPTIM.MAX_EPOCH 1, --opts for the pipeline), the pipeline's runs execute in
+# this process (the pipeline's own executors are tested in tests/test_executor_*.py), paths go to tmp_path, and
+# `python -m datasets.demo_world` (the full world) is replaced by a small one written with the same code.
+RUNS_AS_WRITTEN = {  # (doc, the text its commands follow) -> those that run here, in order (until the next "## ")
+    ("README.md", "## Set-up and quick start"): ["python train.py", "python -m tools.pipeline",
+                                                 "python -m tools.tables"],
+    ("README.md", "## Wrapping a host with DPC"): ["python train.py"] * 3,
+    ("docs/DATASETS.md", "To try it without downloading anything"): ["python -m datasets.shapes", "python train.py"],
+}
+RUNNABLE = re.compile(r"^(python train\.py|python -m (?:tools\.pipeline|tools\.tables|datasets\.shapes))\b")
+
+
+def documented_commands(doc, after):
+    """The RUNNABLE commands in the code blocks of ``doc`` between ``after`` and the next "## " heading, continuation
+    lines joined, comments dropped, in order; each with the value ``DATA`` was given before it (None: not yet)."""
+    text = read(doc)
+    start = text.index(after)
+    end = text.find("\n## ", start + 1)
+    _, code = prose_and_code(text[start:end if end >= 0 else None])
+    commands, data = [], None
+    for line in code.replace("\\\n", " ").splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("DATA="):
+            data = line.split("=", 1)[1]
+        if RUNNABLE.match(line):
+            commands.append((RUNNABLE.match(line).group(1), line, data))
+    return commands
+
+
+def as_run_here(line, root, out):
+    """``line`` with the data root and the output folder moved into the test's folders, and epochs cut to one."""
+    line = re.sub(r"(--root )(\$DATA|data)\b", rf"\g<1>{root}", line)
+    line = re.sub(r"(?<![\w/])output/", f"{out}/", line)
+    argv = line.split()
+    if argv[1] == "train.py" and "--eval-only" not in argv:
+        argv += ["OPTIM.MAX_EPOCH", "1"]
+    if argv[2:3] == ["tools.pipeline"]:
+        argv += ["--opts", "OPTIM.MAX_EPOCH", "1", "--no-progress"]
+    return argv
+
+
+@pytest.fixture(scope="module")
+def small_demo_world(tmp_path_factory):
+    from datasets.demo_world import make_demo_world
+
+    root = tmp_path_factory.mktemp("docs_world")
+    make_demo_world(str(root), counts={"train": 2, "val": 1, "test": 1}, seed=5)
+    return str(root)
+
+
+def run_documented(argv, monkeypatch):
+    """Run one documented command in this process; its exit status."""
+    import train
+    from tools.pipeline import cli as pipeline
+    from tools.pipeline.executors.inline import InProcessExecutor
+
+    if argv[1] == "train.py":
+        return train.command_line(argv[2:])
+    if argv[2] == "tools.pipeline":
+        monkeypatch.setattr(pipeline, "executor_from_args", lambda args: InProcessExecutor())
+        return pipeline.main(argv[3:])
+    monkeypatch.setattr(sys, "argv", argv[2:])
+    try:
+        runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        return done.code or 0
+    return 0
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+@pytest.mark.parametrize("doc, after", sorted(RUNS_AS_WRITTEN))
+def test_the_first_commands_run_as_written(doc, after, small_demo_world, tmp_path, monkeypatch, capsys):
+    commands = documented_commands(doc, after)
+    assert [program for program, _, _ in commands] == RUNS_AS_WRITTEN[doc, after]
+    for _, line, data in commands:
+        assert "$DATA" not in line or data == "data", f"{doc}: {line} uses $DATA before the docs set it to data"
+    root = str(tmp_path / "data") if "datasets.shapes" in commands[0][0] else small_demo_world
+    for _, line, _ in commands:
+        argv = as_run_here(line, root, tmp_path / "output")
+        status = run_documented(argv, monkeypatch)
+        output = capsys.readouterr()
+        assert status == 0, f"{doc}: {line}\n{output.out[-3000:]}\n{output.err[-3000:]}"
+        if "--model-dir" in argv and "--load-epoch" not in argv:  # the run's result: its last epoch here
+            record = json.loads((pathlib.Path(argv[argv.index("--output-dir") + 1]) / "results.json").read_text())
+            assert record["evaluated"]["epoch"] == 1, record["evaluated"]

@@ -60,14 +60,19 @@ def running_text(started, output_file, now=None):
 
 
 class RunsProgress:
-    """A bar over the plan's runs (i/N, elapsed, ETA over runs) whose postfix follows the runs in progress,
-    refreshed by a background thread: a serial run blocks the scheduler until it ends, and its epochs should
-    still show. ``started()`` returns [(run, start time), ...] of the runs in progress."""
+    """A bar over the runs that execute (i/N, elapsed, rate and ETA over runs) whose postfix follows the runs in
+    progress, refreshed by a background thread: a serial run blocks the scheduler until it ends, and its epochs
+    should still show. ``started()`` returns [(run, start time), ...] of the runs in progress.
+
+    Runs settled without running (finished before, or blocked) are taken off the bar's total, not counted as
+    progress: a resumed plan whose first 40 runs are done would otherwise show 40 runs in a second, a rate
+    of thousands an hour and an ETA of seconds. The bar's description counts them."""
 
     def __init__(self, total, started, output_file, enabled=True, file=None, refresh_seconds=REFRESH_SECONDS):
         self.bar = tqdm(total=total, unit="run", disable=not enabled, dynamic_ncols=True, file=file)
         self._started, self._output_file, self._refresh_seconds = started, output_file, refresh_seconds
         self._done = threading.Event()
+        self._without_running = 0
         self._thread = None
         if enabled:
             self._thread = threading.Thread(target=self._follow, name="runs-progress", daemon=True)
@@ -78,8 +83,18 @@ class RunsProgress:
             self.bar.set_postfix_str(running_text(self._started(), self._output_file))
 
     def update(self, count):
+        """``count`` runs have ended."""
         if count:
             self.bar.update(count)
+
+    def settled_without_running(self, count):
+        """``count`` runs took no time (finished before, or blocked): off the total, so rate and ETA are the
+        runs' that execute."""
+        if count:
+            self.bar.total -= count
+            self._without_running += count
+            self.bar.set_description_str(f"{self._without_running} settled without running", refresh=False)
+            self.bar.refresh()
 
     def close(self):
         self._done.set()

@@ -178,7 +178,7 @@ def execute(runs, executor=None, progress=True, echo=None):
                        enabled=progress)
     try:
         while schedule.unsettled():
-            bar.update(_start_ready_runs(schedule, executor, notes, say))
+            bar.settled_without_running(_start_ready_runs(schedule, executor, notes, say))
             if not schedule.started:
                 if schedule.unsettled():  # a plan lists needs first, so something is always ready or running
                     raise RuntimeError("no run is ready or running: the plan is not in dependency order")

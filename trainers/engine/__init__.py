@@ -11,10 +11,12 @@ if HAVE_DASSL:
     from dassl.engine import TRAINER_REGISTRY, TrainerX, build_trainer
     from dassl.evaluation import build_evaluator
     from dassl.metrics import compute_accuracy
-    from dassl.utils import set_random_seed
+    from dassl.utils import AverageMeter, MetricMeter, set_random_seed
 else:
     from trainers.engine.runtime import (
         TRAINER_REGISTRY,
+        AverageMeter,
+        MetricMeter,
         TrainerX,
         build_evaluator,
         build_trainer,
@@ -24,6 +26,6 @@ else:
     )
 
 __all__ = [
-    "HAVE_DASSL", "RUNTIME_NAME", "TRAINER_REGISTRY", "TrainerX", "build_evaluator", "build_trainer",
-    "compute_accuracy", "get_cfg_default", "set_random_seed",
+    "HAVE_DASSL", "RUNTIME_NAME", "TRAINER_REGISTRY", "AverageMeter", "MetricMeter", "TrainerX", "build_evaluator",
+    "build_trainer", "compute_accuracy", "get_cfg_default", "set_random_seed",
 ]

@@ -24,6 +24,7 @@ from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
 from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
+from trainers.engine.epoch import run_epoch
 from trainers.engine.identity import identity_differences, run_identity
 from trainers.engine.prompt_shape import prompt_shape_keys
 from trainers.engine.upstream import InputRun
@@ -217,6 +218,9 @@ class ClipTrainer(TrainerX):
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(self.epoch)
 
+    def run_epoch(self):
+        run_epoch(self)  # Dassl's loop and line, plus a line at least every 30 s (trainers/engine/epoch.py)
+
     def registered_parameters(self, names=None):
         return [p for name in self.get_model_names(names) for p in self._models[name].parameters() if p.requires_grad]
 
@@ -244,7 +248,7 @@ class ClipTrainer(TrainerX):
 
     # ---- checkpoints -----------------------------------------------------------------------------------
 
-    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name="", note=""):
         if not distributed.is_main_process():
             return
         for name in self.get_model_names():
@@ -264,6 +268,7 @@ class ClipTrainer(TrainerX):
                 os.path.join(directory, name),
                 is_best=is_best,
                 model_name=model_name,
+                note=note,
             )
 
     def _kept_by_dassl(self, epoch):
@@ -285,7 +290,7 @@ class ClipTrainer(TrainerX):
         with uninterrupted():
             super().after_epoch()
             if not self._kept_by_dassl(self.epoch):
-                self.save_model(self.epoch, self.output_dir)
+                self.save_model(self.epoch, self.output_dir, note=" (the resume point; earlier ones removed)")
             previous = self.epoch - 1
             if previous >= 0 and not self._kept_by_dassl(previous) and distributed.is_main_process():
                 for name in self.get_model_names():
@@ -456,6 +461,8 @@ class ClipTrainer(TrainerX):
             self.evaluator.process(logits, labels)
             num_samples += labels.shape[0]
         results = self.evaluator.evaluate()
+        for name, value in results.items():  # Dassl's TensorBoard tags: test/accuracy, val/accuracy, ...
+            self.write_scalar(f"{split}/{name}", value, self.epoch)
         if not self._training and split == self.cfg.TEST.SPLIT and distributed.is_main_process():
             self.check_finite("at the final test")
             if not finite:

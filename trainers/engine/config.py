@@ -3,6 +3,8 @@
 Each trainer module adds its own node with ``@config_extension``; ``extend_cfg`` applies them all, and
 ``build_cfg`` builds a run's whole config.
 """
+import difflib
+
 from yacs.config import CfgNode as CN
 
 from trainers.run.config_keys import ConfigError, config_file_chain, get_key, has_key, set_key
@@ -66,14 +68,35 @@ def merge_config_file(cfg, path):
         try:
             cfg.merge_from_other_cfg(CN(_with_config_types(cfg, content)))
         except (KeyError, AssertionError, ValueError, TypeError) as err:
-            raise ConfigError(f"{source}: {_yacs_message(err)}") from None
+            raise ConfigError(f"{source}: {_yacs_message(err, cfg)}") from None
 
 
 # ---- values ---------------------------------------------------------------------------------------------
 
-def _yacs_message(err):
+def _yacs_message(err, cfg=None):
     text = err.args[0] if err.args else str(err)
-    return f"{text} (a key this project and its toolbox do not define)" if "Non-existent" in str(text) else text
+    if "Non-existent" not in str(text):
+        return text
+    hint = _closest_key_hint(cfg, str(text))
+    return f"{text} (a key this project and its toolbox do not define)" + (f".{hint}" if hint else "")
+
+
+def _all_keys(cfg, prefix=""):
+    for name, value in cfg.items():
+        if isinstance(value, CN):
+            yield from _all_keys(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
+
+
+def _closest_key_hint(cfg, text):
+    """' Did you mean "KEY"?' for yacs' "Non-existent config key: <key>", the closest key of ``cfg``; else ''."""
+    unknown = text.rsplit(":", 1)[-1].strip()
+    if cfg is None or not unknown:
+        return ""
+    by_upper = {key.upper(): key for key in _all_keys(cfg)}  # "trainer.coop.n_ctx" means TRAINER.COOP.N_CTX
+    close = difflib.get_close_matches(unknown.upper(), list(by_upper), n=1, cutoff=0.8)
+    return f' Did you mean "{by_upper[close[0]]}"?' if close else ""
 
 
 def _typed(cfg, key, value):
@@ -126,7 +149,7 @@ def _merge_options(cfg, opts):
     except (KeyError, AssertionError, ValueError, TypeError) as err:
         if isinstance(err, ConfigError):
             raise ConfigError(f"Command-line option {err}") from None
-        raise ConfigError(f"Command-line option: {_yacs_message(err)}") from None
+        raise ConfigError(f"Command-line option: {_yacs_message(err, cfg)}") from None
 
 
 def _dotted_keys(mapping, prefix=""):

@@ -18,10 +18,12 @@ from trainers.launch.overrides import config_overrides, overrides_line
 from trainers.run import distributed
 from trainers.run.console_log import setup_logger
 from trainers.run.determinism import determinism
+from trainers.run.input_checks import check_paths_exist
 from trainers.run.lock import run_lock
 from trainers.run.paths import REPO_DIR
 from trainers.run.record import read_results, refuse_evaluation_into_training_run
 from trainers.run.stop_signals import stop_on_signals
+from trainers.run.threads import choose_threads, threads_line
 
 
 def print_args(args, cfg):
@@ -67,6 +69,7 @@ def _main(args):
     if finished is not None:  # the reference README's step 3: evaluate the finished run, keep its record
         args, cfg, note = as_evaluation(args, cfg, finished)
         notes.append(note)
+    check_paths_exist(args, cfg)  # before anything is printed or built
     distributed.init_from_env()  # under torchrun
     if not distributed.is_main_process():
         sys.stdout = open(os.devnull, "w")  # rank 0 prints for all; errors still reach stderr
@@ -74,14 +77,14 @@ def _main(args):
     else:
         if args.eval_only:
             refuse_evaluation_into_training_run(cfg.OUTPUT_DIR)
-        input_states = check_inputs(args, cfg)  # before the run's folder is locked or written
+        input_states = check_input_runs(args, cfg)  # before the run's folder is locked or written
         with run_lock(cfg.OUTPUT_DIR):  # one writer per run directory
             trainer = run(args, cfg, notes, input_states)
     distributed.finish()
     return trainer
 
 
-def check_inputs(args, cfg):
+def check_input_runs(args, cfg):
     """One run per folder, and finished inputs (``trainers/engine/upstream.py``); returns the input runs' states for
     the record (``{"stage1": "finished"}``...)."""
     if cfg.TRAINER.NAME not in TRAINER_REGISTRY.registered_names():
@@ -98,8 +101,7 @@ def check_inputs(args, cfg):
 
 
 def run(args, cfg, notes=(), input_states=None):
-    if getattr(args, "threads", 0):
-        torch.set_num_threads(args.threads)
+    notes = [*notes, cpu_threads(getattr(args, "threads", 0), on_gpu=cfg.USE_CUDA and torch.cuda.is_available())]
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -109,6 +111,16 @@ def run(args, cfg, notes=(), input_states=None):
         print(note)
     with determinism(cfg.DETERMINISTIC, torch.cuda.is_available() and cfg.USE_CUDA):
         return _run(args, cfg, input_states or {})
+
+
+def cpu_threads(requested, on_gpu):
+    """Set torch's intra-op threads (trainers/run/threads.py says how they are chosen); the log's line. On a GPU
+    only an explicit choice applies: the CPU then mostly waits."""
+    threads, why = choose_threads(requested)
+    if on_gpu and not requested:
+        return threads_line(torch.get_num_threads(), "torch's default on a GPU run")
+    torch.set_num_threads(threads)
+    return threads_line(threads, why)
 
 
 def _run(args, cfg, input_states):

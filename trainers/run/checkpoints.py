@@ -28,8 +28,9 @@ def write_text_atomically(path, text):
     replace_atomically(path, write)
 
 
-def save_checkpoint(state, save_dir, is_best=False, model_name=""):
-    """Save ``state`` as ``model.pth.tar-<epoch>`` (or ``model_name``) and point the ``checkpoint`` file at it."""
+def save_checkpoint(state, save_dir, is_best=False, model_name="", note=""):
+    """Save ``state`` as ``model.pth.tar-<epoch>`` (or ``model_name``) and point the ``checkpoint`` file at it;
+    ``note`` ends the log line."""
     os.makedirs(save_dir, exist_ok=True)
     state["state_dict"] = OrderedDict(
         (key[len("module."):] if key.startswith("module.") else key, value)
@@ -41,7 +42,7 @@ def save_checkpoint(state, save_dir, is_best=False, model_name=""):
     except (RuntimeError, OSError) as err:  # e.g. a full disk: torch reports it from its zip writer
         raise OSError(f"Could not write the checkpoint {fpath} ({' '.join(str(err).split())[:200]}); "
                       "the previous checkpoint is intact") from None
-    print(f"Checkpoint saved to {fpath}")
+    print(f"Checkpoint saved to {fpath}{note}")
     write_text_atomically(os.path.join(save_dir, POINTER_FILE), f"{os.path.basename(fpath)}\n")
     if is_best:
         replace_atomically(os.path.join(save_dir, BEST_FILE), lambda tmp: shutil.copyfile(fpath, tmp))

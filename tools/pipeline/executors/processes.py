@@ -12,6 +12,7 @@ from tools.pipeline.executors.base import Executor, Exit
 from tools.pipeline.executors.devices import UNASSIGNED, DeviceSlots
 from tools.pipeline.executors.order import longest_chain_first
 from trainers.run.paths import REPO_DIR
+from trainers.run.threads import THREADS_ENV, choose_threads
 
 POLL_SECONDS = 0.2  # a run lasts minutes; polling its process costs nothing
 STOP_GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL
@@ -56,10 +57,20 @@ class ProcessPool(Executor):
         self.slots = slots
         self.python = python
         self._children = []
+        self._threads = None
+
+    def child_threads(self):
+        """``(threads, why)`` for each child: the CPU cores free when the first child starts, divided among the runs
+        that go at once (trainers/run/threads.py); ``OMP_NUM_THREADS`` set for the pipeline wins."""
+        if self._threads is None:
+            self._threads = choose_threads(jobs=self.slots.size)
+        return self._threads
 
     def environment(self, device):
-        """The child's environment on ``device``; None keeps the pipeline's."""
-        return None
+        """The child's environment on ``device``: the pipeline's, with its share of the CPU threads."""
+        env = dict(os.environ)
+        env[THREADS_ENV] = str(self.child_threads()[0])
+        return env
 
     def where(self, device):
         return ""
@@ -72,7 +83,9 @@ class ProcessPool(Executor):
         out = open(output_file, "a")
         where = self.where(device)
         try:
-            write_header(out, f"pipeline{' ' + where if where else ''}: {run.command_line()}")
+            threads, why = self.child_threads()
+            write_header(out, f"pipeline{' ' + where if where else ''}, {THREADS_ENV}={threads} ({why}): "
+                              f"{run.command_line()}")
             process = spawn_train(self.python, run.argv, out, env=self.environment(device))
         except BaseException:
             out.close()
@@ -121,16 +134,14 @@ class SerialExecutor(ProcessPool):
 
 class LocalExecutor(ProcessPool):
     """Several runs at a time, the longest chains first; a run on a GPU sees only that GPU
-    (``CUDA_VISIBLE_DEVICES``), and each child gets an equal share of the CPU's threads unless
-    ``OMP_NUM_THREADS`` is set."""
+    (``CUDA_VISIBLE_DEVICES``); each child gets an equal share of the free CPU cores as its threads."""
 
     ordering = staticmethod(longest_chain_first)
 
     def environment(self, device):
-        env = dict(os.environ)
+        env = super().environment(device)
         if device is not UNASSIGNED:
             env["CUDA_VISIBLE_DEVICES"] = device
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // self.slots.size)))
         return env
 
     def where(self, device):

@@ -1,5 +1,6 @@
 """``TrainerX`` and ``build_trainer``: Dassl's epoch/batch loop, model registry and test loop."""
 import datetime
+import os
 import time
 from collections import OrderedDict
 
@@ -12,6 +13,18 @@ from trainers.engine.runtime.evaluator import build_evaluator
 from trainers.engine.runtime.utils import AverageMeter, MetricMeter
 
 TRAINER_REGISTRY = Registry("TRAINER")
+
+
+def open_summary_writer(log_dir):
+    """A ``SummaryWriter`` on ``log_dir``, or None (with one line) where tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # torch's module imports the tensorboard package
+        print("TensorBoard events skipped: the tensorboard package is not installed (pip install tensorboard)")
+        return None
+    os.makedirs(log_dir, exist_ok=True)
+    print(f"Initialize tensorboard (log_dir={log_dir})")
+    return SummaryWriter(log_dir=log_dir)
 
 
 def build_trainer(cfg):
@@ -28,6 +41,22 @@ class TrainerBase:
         self._models = OrderedDict()
         self._optims = OrderedDict()
         self._scheds = OrderedDict()
+        self._writer = None
+
+    def init_writer(self, log_dir):
+        """TensorBoard events in ``log_dir``, as Dassl writes them, where ``tensorboard`` is installed (it is not a
+        dependency: without it, one line says the events are skipped)."""
+        if self._writer is None:
+            self._writer = open_summary_writer(log_dir)
+
+    def close_writer(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def write_scalar(self, tag, scalar_value, global_step=None):
+        if self._writer is not None:
+            self._writer.add_scalar(tag, scalar_value, global_step)
 
     def register_model(self, name="model", model=None, optim=None, sched=None):
         if self.__dict__.get("_models") is None:
@@ -167,6 +196,7 @@ class SimpleTrainer(TrainerBase):
     def before_train(self):
         directory = self.cfg.RESUME or self.output_dir
         self.start_epoch = self.resume_model_if_exist(directory)
+        self.init_writer(os.path.join(self.output_dir, "tensorboard"))
         self.time_start = time.time()
 
     def after_train(self):
@@ -180,6 +210,7 @@ class SimpleTrainer(TrainerBase):
             self.test()
         elapsed = str(datetime.timedelta(seconds=round(time.time() - self.time_start)))
         print(f"Elapsed: {elapsed}")
+        self.close_writer()
 
     def after_epoch(self):
         last_epoch = (self.epoch + 1) == self.max_epoch
