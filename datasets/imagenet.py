@@ -7,7 +7,7 @@ import hashlib
 import os
 
 from datasets.benchmark import dataset_folder, verify_fewshot_images
-from datasets.datum_pickle import load_datum_pickle, save_datum_pickle
+from datasets.datum_pickle import UnreadableCacheError, load_datum_pickle, save_datum_pickle
 from datasets.fewshot import fewshot_splits, subsample_classes
 from datasets.imagenet_common import ImageNetFamily, read_classnames, sorted_class_folders
 from datasets.splits import verify_images_exist
@@ -35,8 +35,11 @@ class ImageNet(ImageNetFamily, DatasetBase):
 
     def load_train_test(self):
         if os.path.exists(self.preprocessed):
-            data = load_datum_pickle(self.preprocessed, self.dataset_dir)
-            reason = self.stale_reason(data)
+            try:
+                data = load_datum_pickle(self.preprocessed, self.dataset_dir)
+            except UnreadableCacheError:
+                data = None
+            reason = self.stale_reason(data) if data is not None else "it cannot be read"
             if reason is None:
                 return data["train"], data["test"]
             print(f"{self.preprocessed} is out of date ({reason}); scanning the image folders again")

@@ -19,6 +19,7 @@ import torch
 
 from datasets.atomic_write import remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
+from datasets.pickle_safety import trusted_reads
 from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
 from trainers.engine.config import ConfigError
@@ -439,6 +440,8 @@ class ClipTrainer(TrainerX):
                  "identity": {**self.identity, "eval_only": evaluation}, "built_on": self.built_on}
         if self.config_overrides:
             extra["overrides"] = self.config_overrides
+        if trusted_reads():
+            extra["trusted_pickled_files"] = trusted_reads()
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

@@ -32,6 +32,9 @@ def extend_cfg(cfg):
     cfg.MODEL.TEXT_CHUNK = 128
     # CUDA runs repeatable bit for bit, slower (trainers/run/determinism.py); CPU runs are repeatable without it
     cfg.DETERMINISTIC = False
+    # True: checkpoints and Datum caches that pickle more than they should are loaded in full, which may run code
+    # from them; each such file is named in results.json (datasets/pickle_safety.py). Only for files you trust
+    cfg.TRUST_PICKLED_FILES = False
     for extend in _EXTENSIONS:
         extend(cfg)
     return cfg

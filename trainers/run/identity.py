@@ -20,6 +20,7 @@ IDENTITY_IGNORED_KEYS = (
     "TRAINER.DPC.BACKBONE_DIR", "SPLE.BACK_CKPT_PATH",  # the stage-1 run is tracked by its run id instead
     "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
     "DETERMINISTIC",  # how CUDA picks kernels (the CPU's results are the same bits either way)
+    "TRUST_PICKLED_FILES",  # which files may be read, not what a run computes
     "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
 )
 

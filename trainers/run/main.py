@@ -9,6 +9,7 @@ import sys
 import torch
 
 import datasets  # noqa: F401  (registers the dataset readers)
+from datasets.pickle_safety import trust_pickled_files
 from datasets.toolbox import DATASET_REGISTRY, runtime_location
 from trainers.engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
 from trainers.engine.config import build_cfg
@@ -80,6 +81,7 @@ def _main(args):
 
 
 def run(args, cfg, notes=()):
+    trust_pickled_files(cfg.TRUST_PICKLED_FILES)
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     if cfg.SEED >= 0:
