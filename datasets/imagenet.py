@@ -37,9 +37,10 @@ class ImageNet(ImageNetFamily, DatasetBase):
         if os.path.exists(self.preprocessed):
             try:
                 data = load_datum_pickle(self.preprocessed, self.dataset_dir)
-            except UnreadableCacheError:
-                data = None
-            reason = self.stale_reason(data) if data is not None else "it cannot be read"
+            except UnreadableCacheError as err:  # e.g. a scan cut short under an older release: as if missing
+                print(f"{self.preprocessed} cannot be read ({err.reason}); scanning the image folders again")
+                return self.scan_and_cache()
+            reason = self.stale_reason(data)
             if reason is None:
                 return data["train"], data["test"]
             print(f"{self.preprocessed} is out of date ({reason}); scanning the image folders again")

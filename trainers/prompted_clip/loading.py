@@ -17,6 +17,8 @@ import clip
 import torch
 from clip.clip import _MODELS, _download
 
+from datasets.atomic_write import replace_atomically
+
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "clip")
 COMPACT_FORMAT = "clip-token-rows/v1"
 TOKEN_TABLE = "token_embedding.weight"
@@ -80,9 +82,8 @@ def compact_state_dict(state_dict, token_ids, dtype=torch.float16):
 def save_compact_clip(model_or_state, path, token_ids, dtype=torch.float16):
     """Write a CLIP (module or state dict) in the compact format; ``MODEL.BACKBONE.NAME <path>`` loads it."""
     state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else model_or_state
-    tmp = f"{path}.tmp"
-    torch.save(compact_state_dict(state, token_ids, dtype), tmp)
-    os.replace(tmp, path)
+    compact = compact_state_dict(state, token_ids, dtype)
+    replace_atomically(path, lambda tmp: torch.save(compact, tmp))
     return path
 
 
