@@ -71,7 +71,7 @@ def save_datum_pickle(path, data):
                 pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
             else:
                 write_as_dassl(f, data)
-    replace_atomically(path, write)
+    replace_atomically(path, write, "the cache")
 
 
 def load_datum_pickle(path, dataset_dir):

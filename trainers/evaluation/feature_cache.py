@@ -22,7 +22,7 @@ import pickle
 
 import torch
 
-from datasets.atomic_write import replace_atomically
+from datasets.atomic_write import replace_atomically, write_error
 
 
 def weights_hash(module):
@@ -71,6 +71,9 @@ class FeatureCache:
     @staticmethod
     def store(path, features):
         """Write ``features`` (one image's) to ``path`` atomically."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as err:
+            raise write_error(path, "the feature cache entry", err) from None
         row = features.detach().cpu().clone()  # a clone: a row alone, not its batch's storage
-        replace_atomically(path, lambda tmp: torch.save(row, tmp))
+        replace_atomically(path, lambda tmp: torch.save(row, tmp), "the feature cache entry")

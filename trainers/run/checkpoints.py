@@ -23,11 +23,11 @@ BEST_FILE = "model-best.pth.tar"
 _EPOCH_FILE = re.compile(r"^model\.pth\.tar-(\d+)$")
 
 
-def write_text_atomically(path, text):
+def write_text_atomically(path, text, what="the file"):
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-    replace_atomically(path, write)
+    replace_atomically(path, write, what)
 
 
 def save_checkpoint(state, save_dir, is_best=False, model_name=""):
@@ -38,15 +38,13 @@ def save_checkpoint(state, save_dir, is_best=False, model_name=""):
         for key, value in state["state_dict"].items()
     )
     fpath = os.path.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
-    try:
-        replace_atomically(fpath, lambda tmp: torch.save(state, tmp))
-    except (RuntimeError, OSError) as err:  # e.g. a full disk: torch reports it from its zip writer
-        raise OSError(f"Could not write the checkpoint {fpath} ({' '.join(str(err).split())[:200]}); "
-                      "the previous checkpoint is intact") from None
+    replace_atomically(fpath, lambda tmp: torch.save(state, tmp), "the checkpoint")
     print(f"Checkpoint saved to {fpath}")
-    write_text_atomically(os.path.join(save_dir, POINTER_FILE), f"{os.path.basename(fpath)}\n")
+    write_text_atomically(os.path.join(save_dir, POINTER_FILE), f"{os.path.basename(fpath)}\n",
+                          "the checkpoint pointer")
     if is_best:
-        replace_atomically(os.path.join(save_dir, BEST_FILE), lambda tmp: shutil.copyfile(fpath, tmp))
+        replace_atomically(os.path.join(save_dir, BEST_FILE), lambda tmp: shutil.copyfile(fpath, tmp),
+                           "the best checkpoint")
     return fpath
 
 
