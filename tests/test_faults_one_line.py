@@ -25,8 +25,9 @@ NO_SPACE = "no space left on its file system; free some space there (or choose a
 
 
 def one_line_error(status, stderr):
-    """The error line of a bad input reported as train.py reports it."""
-    lines = stderr.strip().splitlines()
+    """The error line of a bad input reported as train.py reports it (a full disk may also have stopped the log,
+    said in a line of its own)."""
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("Could not write the log ")]
     assert status == 2 and "Traceback" not in stderr, stderr[-3000:]
     assert lines[-1].startswith("train.py: (rerun with --debug")
     assert lines[-2].startswith("train.py: error: ")
