@@ -34,12 +34,14 @@ class DasslDatumUnpickler(pickle.Unpickler):
     def __init__(self, f, path="", trust=False):
         super().__init__(f)
         self.path, self.trust = path or getattr(f, "name", "the file"), trust
+        self.trusted = []  # what a trusted file named beyond Datum
 
     def find_class(self, module, name):
         if (module, name) in DATUM_NAMES:
             return Datum
         if not self.trust:
             raise UntrustedPickleError(self.path, f"{module}.{name}")
+        self.trusted.append(f"{module}.{name}")
         return super().find_class(module, name)
 
 
@@ -78,7 +80,8 @@ def load_datum_pickle(path, dataset_dir):
     """The stored dict with every Datum path moved under ``dataset_dir`` when it was written elsewhere."""
     try:
         with open(path, "rb") as f:
-            data = DasslDatumUnpickler(f, path, trust=trusting()).load()
+            unpickler = DasslDatumUnpickler(f, path, trust=trusting())
+            data = unpickler.load()
     except UntrustedPickleError:
         raise
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as error:
@@ -86,7 +89,7 @@ def load_datum_pickle(path, dataset_dir):
         raise UnreadableCacheError(path, reason) from None
     if not isinstance(data, dict):
         raise UnreadableCacheError(path, "not a dict of Datum lists")
-    if trusting():
+    if unpickler.trusted:
         note_trusted_read(path)
     old_dir = data.get("dataset_dir") or guess_old_dataset_dir(data, dataset_dir)
     if old_dir and os.path.normpath(old_dir) != os.path.normpath(dataset_dir):

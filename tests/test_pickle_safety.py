@@ -13,7 +13,7 @@ from dassl_saved import dassl_training_state
 import train
 from datasets.datum_pickle import load_datum_pickle, save_datum_pickle
 from datasets.fewshot import fewshot_splits
-from datasets.pickle_safety import UntrustedPickleError, trust_pickled_files
+from datasets.pickle_safety import UntrustedPickleError, trust_pickled_files, trusted_reads
 from datasets.toolbox import make_datum
 from trainers.run.checkpoints import load_checkpoint
 
@@ -123,11 +123,17 @@ def test_a_fewshot_cache_that_would_run_code_is_refused_and_runs_nothing(tmp_pat
     assert not marker.exists()
     assert open(cache, "rb").read() == before  # refused, not "healed" over: the evidence stays
 
+    trust_pickled_files(True)  # a user who trusts the file: loaded in full, and named
+    fewshot_splits(dataset_dir, 2, 1, train_items)
+    assert marker.exists() and trusted_reads() == [cache]
+
 
 def test_datum_caches_written_by_dassl_or_by_us_still_load(tmp_path):
     dataset_dir, items = fewshot_world(tmp_path)
     path = os.path.join(dataset_dir, "preprocessed.pkl")
     save_datum_pickle(path, {"train": items, "test": items[:3], "dataset_dir": dataset_dir})
+    trust_pickled_files(True)  # trusting changes nothing for a file that holds Datums only
     loaded = load_datum_pickle(path, dataset_dir)
     assert [(d.impath, d.label, d.classname) for d in loaded["train"]] == \
            [(d.impath, d.label, d.classname) for d in items]
+    assert trusted_reads() == []
