@@ -3,22 +3,45 @@
 A file is a dict whose list values hold Datums pickled under ``dassl.data.datasets.base_dataset.Datum`` with the
 instance state ``{_impath, _label, _domain, _classname}`` (docs/DATASETS.md). We read such files without
 Dassl and write files Dassl can read. Extra keys we add (``dataset_dir`` and friends) are ignored by Dassl.
+
+Such a file holds Datums, dicts, lists, strings and numbers: the unpickler admits the ``Datum`` class and no other
+name, so a file that would call anything else is refused before it is called (``datasets/pickle_safety.py``).
 """
 import os
 import pickle
 
 from datasets.atomic_write import replace_atomically
+from datasets.pickle_safety import UntrustedPickleError, note_trusted_read, trusting
 from datasets.toolbox import HAVE_DASSL, Datum, make_datum
 
 DASSL_DATUM_MODULE = "dassl.data.datasets.base_dataset"
+# Where a Datum may be pickled from: Dassl's class, and the built-in runtime's (files of older releases).
+DATUM_NAMES = {(DASSL_DATUM_MODULE, "Datum"), (Datum.__module__, Datum.__qualname__)}
+
+
+class UnreadableCacheError(ValueError):
+    """The file is empty, truncated or not such a pickle: a cache that can be computed again, as if missing."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path} cannot be read ({reason}); delete it to have it rebuilt")
+        self.reason = reason
 
 
 class DasslDatumUnpickler(pickle.Unpickler):
-    """Resolves Dassl's Datum class to the seam's Datum, so Dassl-written files load without Dassl."""
+    """Resolves Dassl's Datum class to the seam's Datum, so Dassl-written files load without Dassl; refuses every
+    other class or function (``trust=True``: finds them as pickle does, for a file the user trusts)."""
+
+    def __init__(self, f, path="", trust=False):
+        super().__init__(f)
+        self.path, self.trust = path or getattr(f, "name", "the file"), trust
+        self.trusted = []  # what a trusted file named beyond Datum
 
     def find_class(self, module, name):
-        if module == DASSL_DATUM_MODULE and name == "Datum":
+        if (module, name) in DATUM_NAMES:
             return Datum
+        if not self.trust:
+            raise UntrustedPickleError(self.path, f"{module}.{name}")
+        self.trusted.append(f"{module}.{name}")
         return super().find_class(module, name)
 
 
@@ -50,18 +73,24 @@ def save_datum_pickle(path, data):
                 pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
             else:
                 write_as_dassl(f, data)
-    replace_atomically(path, write)
+    replace_atomically(path, write, "the cache")
 
 
 def load_datum_pickle(path, dataset_dir):
     """The stored dict with every Datum path moved under ``dataset_dir`` when it was written elsewhere."""
     try:
         with open(path, "rb") as f:
-            data = DasslDatumUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as error:
-        raise ValueError(f"{path} cannot be read ({error!r}); delete it to have it rebuilt") from None
+            unpickler = DasslDatumUnpickler(f, path, trust=trusting())
+            data = unpickler.load()
+    except UntrustedPickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as error:
+        reason = "empty" if os.path.getsize(path) == 0 else f"truncated or not a pickle: {error!r}"
+        raise UnreadableCacheError(path, reason) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a dict of Datum lists; delete it to have it rebuilt")
+        raise UnreadableCacheError(path, "not a dict of Datum lists")
+    if unpickler.trusted:
+        note_trusted_read(path)
     old_dir = data.get("dataset_dir") or guess_old_dataset_dir(data, dataset_dir)
     if old_dir and os.path.normpath(old_dir) != os.path.normpath(dataset_dir):
         print(f"{path} was written under {old_dir}; re-rooting its paths to {dataset_dir}")

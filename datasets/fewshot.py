@@ -5,7 +5,7 @@ import math
 import os
 import random
 
-from datasets.datum_pickle import load_datum_pickle, relative_to, save_datum_pickle
+from datasets.datum_pickle import UnreadableCacheError, load_datum_pickle, relative_to, save_datum_pickle
 from datasets.split_checks import check_cache_entries
 from datasets.splits import group_indices_by_label, verify_images_exist
 from datasets.toolbox import make_datum
@@ -66,8 +66,13 @@ def split_fingerprint(dataset_dir, *splits):
 
 
 def load_fewshot_cache(path, dataset_dir, fingerprint):
-    """The cached splits, or None when the cache belongs to another split (it is then rewritten)."""
-    data = load_datum_pickle(path, dataset_dir)
+    """The cached splits, or None when the cache cannot be read or belongs to another split (it is then drawn
+    again and rewritten)."""
+    try:
+        data = load_datum_pickle(path, dataset_dir)
+    except UnreadableCacheError as err:  # empty or truncated (a disk that filled up under an older release)
+        print(f"Few-shot cache {path} cannot be read ({err.reason}); drawing it again and rewriting it")
+        return None
     stored = data.get("split_sha1")
     if stored is not None and stored != fingerprint:
         print(f"Few-shot cache {path} was sampled from a different split; sampling again")

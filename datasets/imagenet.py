@@ -7,7 +7,7 @@ import hashlib
 import os
 
 from datasets.benchmark import dataset_folder, verify_fewshot_images
-from datasets.datum_pickle import load_datum_pickle, save_datum_pickle
+from datasets.datum_pickle import UnreadableCacheError, load_datum_pickle, save_datum_pickle
 from datasets.fewshot import fewshot_splits, subsample_classes
 from datasets.imagenet_common import ImageNetFamily, read_classnames, sorted_class_folders
 from datasets.splits import verify_images_exist
@@ -35,7 +35,11 @@ class ImageNet(ImageNetFamily, DatasetBase):
 
     def load_train_test(self):
         if os.path.exists(self.preprocessed):
-            data = load_datum_pickle(self.preprocessed, self.dataset_dir)
+            try:
+                data = load_datum_pickle(self.preprocessed, self.dataset_dir)
+            except UnreadableCacheError as err:  # e.g. a scan cut short under an older release: as if missing
+                print(f"{self.preprocessed} cannot be read ({err.reason}); scanning the image folders again")
+                return self.scan_and_cache()
             reason = self.stale_reason(data)
             if reason is None:
                 return data["train"], data["test"]

@@ -5,6 +5,7 @@ import os
 import pytest
 import torch
 from conftest import coop_args, run_train, run_train_interrupted
+from dassl_saved import dassl_training_state
 
 from trainers.run.checkpoints import load_checkpoint, save_checkpoint
 
@@ -76,8 +77,8 @@ def write_reference_coop_checkpoint(directory, epoch, ctx, n_cls):
     state_dict = {"ctx": ctx.half(), "token_prefix": torch.randn(n_cls, 1, width).half(),
                   "token_suffix": torch.randn(n_cls, 77 - 1 - ctx.shape[0], width).half()}
     os.makedirs(directory, exist_ok=True)
-    torch.save({"state_dict": state_dict, "epoch": epoch, "optimizer": {"state": {}, "param_groups": []},
-                "scheduler": {"last_epoch": epoch}, "val_result": None},
+    torch.save({"state_dict": state_dict, "epoch": epoch, **dassl_training_state([ctx], epochs=epoch),
+                "val_result": None},
                os.path.join(directory, f"model.pth.tar-{epoch}"))
 
 

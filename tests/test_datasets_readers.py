@@ -116,6 +116,10 @@ def test_imagenet_scans_wnid_folders_and_uses_val_as_test(tmp_path):
     assert dataset.val is dataset.test
     assert os.path.isfile(os.path.join(expected.dataset_dir, "preprocessed.pkl"))
     assert all("/images/val/" in d.impath for d in dataset.test)
+    with open(os.path.join(expected.dataset_dir, "preprocessed.pkl"), "r+b") as f:
+        f.truncate(100)  # a scan cut short: read as missing, scanned again and rewritten
+    check_expected(build(tmp_path, "ImageNet"), expected)
+    check_expected(build(tmp_path, "ImageNet"), expected)
 
     base = build(tmp_path, "ImageNet", subsample="base")
     new = build(tmp_path, "ImageNet", subsample="new")

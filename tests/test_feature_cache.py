@@ -100,6 +100,31 @@ def test_changed_backbone_transform_or_image_is_a_miss(world, tmp_path):
     assert encoded == 5 and read == n - 5  # the first batch only, encoded whole
 
 
+def test_an_unreadable_entry_is_encoded_again_and_rewritten(world, tmp_path, capsys):
+    """An empty and a truncated entry (a full disk under an older release, a partial copy): each is named in one
+    line, its batch is encoded again (the same logits, bit for bit) and the entry is rewritten whole."""
+    cache = tmp_path / "cache"
+    trainer = evaluate(world, "CoOp", "heal", cache=cache)
+    expected, counts = logits_and_counts(trainer)
+    n = len(trainer.test_loader.dataset)
+    assert counts == (n, 0)
+    items = trainer.test_loader.dataset.data_source
+    store = trainer.test_logits(trainer.test_loader).cache
+    empty, truncated = store.entry_path(items[0].impath, 5), store.entry_path(items[5].impath, 5)  # batches 1, 2
+    open(empty, "wb").close()
+    with open(truncated, "r+b") as f:
+        f.truncate(os.path.getsize(truncated) // 2)
+    capsys.readouterr()
+
+    logits, counts = logits_and_counts(trainer)
+    assert torch.equal(logits, expected) and counts == (n - 10, 10)
+    out = capsys.readouterr().out
+    assert f"Feature cache entry {empty} cannot be read (empty); encoding it again" in out
+    assert f"Feature cache entry {truncated} cannot be read (truncated or not a tensor file: " in out
+    logits, counts = logits_and_counts(trainer)  # both entries rewritten whole, with the same features
+    assert counts == (n, 0) and torch.equal(logits, expected)
+
+
 def _write_repeatedly(path, value, times):
     for _ in range(times):
         FeatureCache.store(path, torch.full((512,), float(value)))

@@ -163,6 +163,27 @@ def test_cache_of_another_split_is_not_reused(toy, capsys, change):
     assert as_tuples(again[0]) == as_tuples(got_train)
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_an_unreadable_cache_is_drawn_again_and_rewritten(toy, capsys, damage):
+    dataset_dir, train, val = toy
+    random.seed(1)
+    first = fewshot_splits(dataset_dir, 2, 1, train, val)
+    path = os.path.join(dataset_dir, "split_fewshot", "shot_2-seed_1.pkl")
+    with open(path, "r+b") as f:
+        f.truncate(0 if damage == "empty" else os.path.getsize(path) // 2)
+    capsys.readouterr()
+
+    random.seed(1)  # what the run's seed does before the dataset is read
+    again = fewshot_splits(dataset_dir, 2, 1, train, val)
+    out = capsys.readouterr().out
+    reason = "empty" if damage == "empty" else "truncated or not a pickle: "
+    assert f"Few-shot cache {path} cannot be read ({reason}" in out and "drawing it again and rewriting it" in out
+    assert as_tuples(again[0]) == as_tuples(first[0]) and as_tuples(again[1]) == as_tuples(first[1])
+    random.seed(999)
+    assert as_tuples(fewshot_splits(dataset_dir, 2, 1, train, val)[0]) == as_tuples(first[0])  # read back whole
+    assert "cannot be read" not in capsys.readouterr().out
+
+
 # ---- the cache through a reader (ImageFolder on the shapes dataset) ----------------------------------------
 
 

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 from conftest import run_train
+from dassl_saved import dassl_training_state
 from hosts_support import HOSTS, host_args
 
 # Frozen tensors a reference whole-model checkpoint also holds (any values: they must be ignored).
@@ -67,7 +68,9 @@ def reference_state(host, ours):
 def write_reference_checkpoint(directory, name, state, epoch=5):
     path = directory / name / f"model.pth.tar-{epoch}"
     path.parent.mkdir(parents=True)
-    torch.save({"state_dict": state, "epoch": epoch, "optimizer": None, "scheduler": None, "val_result": None}, path)
+    # as Dassl saves it: the optimiser's and the warm-up scheduler's states too (a scheduler object inside)
+    extras = dassl_training_state([t for t in state.values() if t.is_floating_point()][:2])
+    torch.save({"state_dict": state, "epoch": epoch, **extras, "val_result": None}, path)
     (directory / name / "checkpoint").write_text(f"model.pth.tar-{epoch}\n")
 
 

@@ -9,6 +9,7 @@ import os
 import pytest
 import torch
 from conftest import run_train, run_train_interrupted
+from dassl_saved import dassl_training_state
 from hosts_support import build_host, host_args, random_images
 from promptkd_support import TEACHER_CLIP
 from torch import nn
@@ -130,7 +131,8 @@ def test_teacher_loads_from_the_promptkd_release_layout(tmp_path, promptkd_teach
     release = tmp_path / "teacher_model"
     folder = release / "ImageFolder" / "VLPromptLearner"  # <dir>/<DATASET.NAME>/VLPromptLearner/
     folder.mkdir(parents=True)
-    torch.save({"state_dict": reference_teacher_state(ours), "epoch": 20}, folder / "model-best.pth.tar")
+    torch.save({"state_dict": reference_teacher_state(ours), "epoch": 20, **dassl_training_state(ours.values())},
+               folder / "model-best.pth.tar")
     model = build_host("PromptKD", "TRAINER.PROMPTKD.TEACHER_DIR", str(release), "DATASET.NAME", "ImageFolder")
     loaded = model.teacher.prompt_learner.state_dict()
     assert set(loaded) == set(ours)

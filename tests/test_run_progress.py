@@ -8,6 +8,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+import pytest
 from records import mark_finished
 from small_pipeline import make_two_datasets, pipeline_argv
 from test_scheduler import plan
@@ -84,7 +85,10 @@ def test_the_bar_follows_the_running_run_until_closed(tmp_path):
     assert not bar._thread.is_alive()
 
 
-def test_ctrl_c_ends_the_pipeline_with_one_line_on_how_to_resume(tmp_path, tiny_clip_path):
+@pytest.mark.parametrize("stop", ["Ctrl-C", "SIGTERM"])
+def test_a_stopped_pipeline_says_so_in_one_line_on_how_to_resume(stop, tmp_path, tiny_clip_path):
+    """Ctrl-C signals the terminal's foreground process group (the pipeline and its train.py); ``kill`` or
+    ``scancel`` of the pipeline's job sends SIGTERM to the pipeline, which stops its run and names the signal."""
     root, (shapes_a, _) = make_two_datasets(str(tmp_path))
     out = tmp_path / "out"
     argv = pipeline_argv(root, [shapes_a], out, tiny_clip_path, seeds=(1,), epochs=500)
@@ -98,9 +102,18 @@ def test_ctrl_c_ends_the_pipeline_with_one_line_on_how_to_resume(tmp_path, tiny_
     while "epoch [" not in (output.read_text() if output.exists() else ""):
         assert time.time() < deadline and pipeline_process.poll() is None, "the run never started training"
         time.sleep(0.1)
-    os.killpg(pipeline_process.pid, signal.SIGINT)
+    if stop == "Ctrl-C":
+        os.killpg(pipeline_process.pid, signal.SIGINT)
+    else:
+        pipeline_process.send_signal(signal.SIGTERM)
     stdout, stderr = pipeline_process.communicate(timeout=60)
-    assert pipeline_process.returncode == 130
-    assert stderr.strip().splitlines()[-1] == INTERRUPTED
+    if stop == "Ctrl-C":
+        assert pipeline_process.returncode == 130
+        assert stderr.strip().splitlines()[-1] == INTERRUPTED
+    else:
+        assert pipeline_process.returncode == 128 + signal.SIGTERM
+        assert stderr.strip().splitlines()[-1] == "pipeline: stopped by SIGTERM; run the same command again to " \
+                                                  "resume (finished runs are skipped)"
+        assert "train.py: stopped by SIGTERM" in output.read_text()  # its run was stopped, its checkpoint kept
     assert "Traceback" not in stdout + stderr
     assert "[run 1/4] base2new/train_base/shapes_a" in stderr + stdout

@@ -7,7 +7,8 @@ models are built on one random 4-layer tiny CLIP (one text head per 64 channels,
 ``build_model`` derives it), in fp32 on the CPU; the reference's learner state is loaded into ours through
 ``adapt_state_dict``. Printed per host and mode (``MODEL.REFERENCE_PARITY`` on and off): the largest absolute
 difference of the class-token and the fused logits (scale 100), of the loss, and of a learned tensor's gradient
-(absolute, and relative to that gradient's largest entry).
+(absolute, and relative to that gradient's largest entry), and how many of the learned tensors' gradients are
+bit-identical (``torch.equal``). Exit status 1 when ``MODEL.REFERENCE_PARITY`` leaves any of these not bit-identical.
 """
 import argparse
 import importlib
@@ -123,7 +124,14 @@ def compare(reference, host, parity):
         "gradient": max((a - b).abs().max().item() for a, b in zip(our_grads, their_grads)),
         "gradient (relative)": max(((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
                                    for a, b in zip(our_grads, their_grads)),
+        "gradients bit-identical": f"{sum(map(torch.equal, our_grads, their_grads))}/{len(our_grads)}",
     }
+
+
+def bit_identical(result):
+    """Logits, loss and every gradient equal to the reference's, bit for bit."""
+    done, total = result["gradients bit-identical"].split("/")
+    return done == total and all(result[key] == 0 for key in ("logits (class token)", "logits (fused)", "loss"))
 
 
 def main(argv=None):
@@ -134,12 +142,17 @@ def main(argv=None):
         parser.error(f"{args.reference} holds no trainers/mmrl.py: give a checkout of yunncheng/MMRL")
     reference = import_reference(os.path.abspath(args.reference))
     torch.manual_seed(0)
+    status = 0
     for host in ("MMRL", "MMRLpp"):
         for parity in (True, False):
             result = compare(reference, host, parity)
             print(f"{host:7s} REFERENCE_PARITY={parity!s:5s} "
-                  + "  ".join(f"{key}: {value:.1e}" for key, value in result.items()), flush=True)
+                  + "  ".join(f"{key}: {value:.1e}" if isinstance(value, float) else f"{key}: {value}"
+                              for key, value in result.items()), flush=True)
+            if parity and not bit_identical(result):
+                status = 1
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -28,8 +28,11 @@ time on this machine's GPUs or CPU (local), or as Slurm job arrays (slurm), unde
 status: 0 when every selected run finished, 1 otherwise, 2 for bad arguments.
 """
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 
 from tools import output_folders as layout
 from tools.pipeline import presets, variants
@@ -164,6 +167,35 @@ def print_table(spec, runs):
         print(to_markdown(report))
 
 
+class PipelineStopped(KeyboardInterrupt):
+    """A stop signal: unwinds as Ctrl-C does (the executor stops the runs), then one line says which signal."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stopped_by_signals(signums=(signal.SIGTERM, signal.SIGHUP)):
+    """SIGTERM (``kill``, ``scancel`` of the pipeline's own job) and SIGHUP raise ``PipelineStopped``; a signal
+    that whoever started the pipeline ignores stays ignored."""
+    def stop(signum, frame):
+        raise PipelineStopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in signums}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -181,8 +213,12 @@ def main(argv=None):
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         parser.exit(2, f"error: {message}\n")
     try:
-        with run_lock(args.out):  # one pipeline per output root: a second would move aside runs the first writes
-            outcomes = execute(runs, executor, progress=not args.no_progress)
+        with run_lock(args.out), stopped_by_signals():  # one pipeline per output root: a second would move aside
+            outcomes = execute(runs, executor, progress=not args.no_progress)  # runs the first one writes
+    except PipelineStopped as stop:  # its runs were stopped first, each keeping its last checkpoint
+        print(f"\npipeline: stopped by {signal.Signals(stop.signum).name}; {INTERRUPTED[len('Interrupted: '):]}",
+              file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130

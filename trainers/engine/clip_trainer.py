@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections import Counter
 from typing import Any, ClassVar, Container, Optional
 
 import torch
 
-from datasets.atomic_write import remove_leftovers, uninterrupted
+from datasets.atomic_write import disk_is_full, remove_leftovers, uninterrupted
 from datasets.image_errors import NamingDatasetWrapper
+from datasets.pickle_safety import trusted_reads
 from datasets.toolbox import DataManager, check_transform_names
 from trainers.engine import TRAINER_REGISTRY, TrainerX
 from trainers.engine.epoch import run_epoch
@@ -40,6 +42,20 @@ from trainers.run.record import build_record, new_run_id, remove_results, write_
 from trainers.run.rng import capture_rng_state, restore_rng_state
 
 PRECISIONS = ("fp16", "fp32", "amp")
+
+
+def _quiet_events_thread(hook):
+    """``threading.excepthook`` without the traceback of TensorBoard's writer thread failing to write: the main
+    thread meets the same error when it next touches the writer, and says it in one line."""
+    if getattr(hook, "quiets_events_thread", False):
+        return hook
+
+    def quiet(args):
+        if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError):
+            return
+        hook(args)
+    quiet.quiets_events_thread = True
+    return quiet
 
 
 def _same_trainer(recorded, current):
@@ -439,6 +455,29 @@ class ClipTrainer(TrainerX):
                 for name in remove_leftovers(folder):
                     print(f"Removed {os.path.join(folder, name)}, left by a write that was cut short")
 
+    # ---- Dassl's TensorBoard writer (the built-in runtime has none; no scalars are written here) ------------
+
+    def init_writer(self, log_dir):
+        """Its events file is not the run's record: a write it cannot do (a full disk) ends it in one line and the
+        run goes on, as the log does (``trainers/run/console_log.py``); the next checkpoint names the disk."""
+        threading.excepthook = _quiet_events_thread(threading.excepthook)
+        self._events_dir = log_dir
+        try:
+            super().init_writer(log_dir)
+        except OSError as err:
+            self._events_failed(err)
+
+    def close_writer(self):
+        try:
+            super().close_writer()
+        except OSError as err:
+            self._events_failed(err)
+
+    def _events_failed(self, err):
+        reason = "no space left on its file system" if disk_is_full(self._events_dir, err) else err.strerror
+        print(f"Could not write TensorBoard's events in {self._events_dir} ({reason}); they stop there")
+        self._writer = None
+
     def after_train(self):
         self._training = False
         if distributed.is_distributed() and not distributed.parameters_agree(self.registered_parameters()):
@@ -502,6 +541,8 @@ class ClipTrainer(TrainerX):
             extra["overrides"] = self.config_overrides
         extra.update(self.input_states)  # e.g. "stage1": "unfinished (epoch 1 of 6)"
         extra.update(getattr(self.dm.dataset, "record_notes", {}))  # a generated split, skipped images
+        if trusted_reads():
+            extra["trusted_pickled_files"] = trusted_reads()
         if not evaluation:
             extra["train_images_per_class"] = {"fewest": self.shots_per_class[0], "most": self.shots_per_class[1]}
         else:

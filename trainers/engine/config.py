@@ -41,8 +41,9 @@ def extend_cfg(cfg):
     # True: each host computes in its reference's order, slower (docs/HOSTS.md, "Reference parity"): all 77 text
     # positions; prompts cast after copying; ROUND_PROMPTS_FP16 True for IVLP, PromptSRC, MaPLe unless written
     # (a written False wins, logged); one normalisation per tower for head and loss (PromptSRC, KgCoOp); KgCoOp's
-    # hand-made features from fp16 CLIP; CoCoOp's head per image. Measured from outside, that order is the
-    # references' logits, loss and gradients bit for bit (CoOp, CoCoOp, KgCoOp, IVLP, MaPLe, PromptSRC)
+    # hand-made features from fp16 CLIP; CoCoOp's head per image; MMRL's maps once per step. Measured from outside,
+    # that order is the references' logits, loss and gradients bit for bit (CoOp, CoCoOp, KgCoOp, IVLP, MaPLe,
+    # PromptSRC, MMRL, MMRL++)
     cfg.MODEL.REFERENCE_PARITY = False
     # a folder for test-image features of frozen image encoders ("": none), trainers/evaluation/feature_cache.py
     cfg.TEST.FEATURE_CACHE = ""
@@ -50,6 +51,9 @@ def extend_cfg(cfg):
     cfg.MODEL.TEXT_CHUNK = 128
     # CUDA runs repeatable bit for bit, slower (trainers/run/determinism.py); CPU runs are repeatable without it
     cfg.DETERMINISTIC = False
+    # True: checkpoints and Datum caches that pickle more than they should are loaded in full, which may run code
+    # from them; each such file is named in results.json (datasets/pickle_safety.py). Only for files you trust
+    cfg.TRUST_PICKLED_FILES = False
     for extend in _EXTENSIONS:
         extend(cfg)
     return cfg

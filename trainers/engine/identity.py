@@ -22,6 +22,7 @@ IDENTITY_IGNORED_KEYS = (
     "TRAINER.DPC.ALLOW_UNFINISHED_STAGE1",  # whether an unfinished stage 1 is accepted; the record says which it was
     "TEST.FEATURE_CACHE",  # exact: where features are kept does not change a result
     "DETERMINISTIC",  # how CUDA picks kernels (the CPU's results are the same bits either way)
+    "TRUST_PICKLED_FILES",  # which files may be read, not what a run computes
     "MODEL.TEXT_CHUNK",  # the same features, gradients to rounding; a new key must not make finished runs stale
     # off by default, and recorded in results.json when on (split_generated, unreadable_skipped); new keys must not
     # make finished runs stale

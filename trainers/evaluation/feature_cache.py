@@ -12,14 +12,17 @@ An entry is exact: its key covers everything the features depend on --
   last bits with the batch size. Misses are encoded in the test loader's own batches (a batch with one miss is
   encoded whole), so cached and freshly computed logits are bit-identical.
 Writes are atomic (``datasets/atomic_write.py``), so parallel runs that compute
-the same entry each write a complete file and readers never see a partial one.
+the same entry each write a complete file and readers never see a partial one. An entry that cannot be read all
+the same (empty or truncated: copied by hand, or left by an older release on a full disk) is a miss: it is
+encoded again and rewritten, with one line naming it.
 """
 import hashlib
 import os
+import pickle
 
 import torch
 
-from datasets.atomic_write import replace_atomically
+from datasets.atomic_write import replace_atomically, write_error
 
 
 def weights_hash(module):
@@ -52,11 +55,25 @@ class FeatureCache:
 
     @staticmethod
     def load(path):
-        return torch.load(path, map_location="cpu", weights_only=True)
+        """One image's features, or None when the entry cannot be read (then it is encoded and written again)."""
+        try:
+            row = torch.load(path, map_location="cpu", weights_only=True)
+        except (EOFError, RuntimeError, OSError, ValueError, pickle.UnpicklingError) as err:
+            reason = "empty" if os.path.isfile(path) and os.path.getsize(path) == 0 else \
+                f"truncated or not a tensor file: {' '.join(str(err).split())[:80]}"
+        else:
+            if isinstance(row, torch.Tensor) and row.dim() == 1:
+                return row
+            reason = f"holds a {type(row).__name__}, not one image's feature vector"
+        print(f"Feature cache entry {path} cannot be read ({reason}); encoding it again")
+        return None
 
     @staticmethod
     def store(path, features):
         """Write ``features`` (one image's) to ``path`` atomically."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except OSError as err:
+            raise write_error(path, "the feature cache entry", err) from None
         row = features.detach().cpu().clone()  # a clone: a row alone, not its batch's storage
-        replace_atomically(path, lambda tmp: torch.save(row, tmp))
+        replace_atomically(path, lambda tmp: torch.save(row, tmp), "the feature cache entry")

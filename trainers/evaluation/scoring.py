@@ -96,7 +96,18 @@ class ScoredBatches:
                         cache.store(path, row)
                 cache.encoded += len(indices)
             else:
-                features = torch.stack([cache.load(path) for path in batch_paths]).to(device)
+                rows = [cache.load(path) for path in batch_paths]
+                if None in rows:  # an unreadable entry: encode its batch (the same bits), rewrite what was bad
+                    images, labels = self.trainer.parse_batch_test(
+                        next(iter(DataLoader(loader.dataset, batch_sampler=[indices]))))
+                    features = self.encode(images)
+                    for path, row, fresh_row in zip(batch_paths, rows, features):
+                        if row is None:
+                            cache.store(path, fresh_row)
+                    cache.encoded += len(indices)
+                    yield features, labels
+                    continue
+                features = torch.stack(rows).to(device)
                 labels = torch.tensor([items[i].label for i in indices], device=device)
                 cache.read += len(indices)
             yield features, labels

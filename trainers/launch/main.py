@@ -9,6 +9,7 @@ import sys
 import torch
 
 import datasets  # noqa: F401  (registers the dataset readers)
+from datasets.pickle_safety import trust_pickled_files
 from datasets.toolbox import DATASET_REGISTRY, runtime_location
 from trainers.engine import RUNTIME_NAME, TRAINER_REGISTRY, build_trainer, set_random_seed
 from trainers.engine.config import build_cfg
@@ -65,6 +66,7 @@ def main(args):
 def _main(args):
     notes = []
     cfg = setup_cfg(args, notes)
+    trust_pickled_files(cfg.TRUST_PICKLED_FILES)  # before the first checkpoint of another run is read
     finished = None if args.eval_only else finished_run_to_evaluate(cfg)
     if finished is not None:  # the reference README's step 3: evaluate the finished run, keep its record
         args, cfg, note = as_evaluation(args, cfg, finished)

@@ -17,6 +17,8 @@ import clip
 import torch
 from clip.clip import _MODELS, _download
 
+from datasets.atomic_write import replace_atomically
+
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "clip")
 COMPACT_FORMAT = "clip-token-rows/v1"
 TOKEN_TABLE = "token_embedding.weight"
@@ -31,12 +33,13 @@ def resolve_weights_file(name, cache_dir=""):
         root = os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR)
         try:
             return _download(_MODELS[name], root)  # reuses a cached file when its SHA256 matches
-        except Exception as err:  # urllib, ssl and socket errors all mean "no download possible"
+        except Exception as err:  # noqa: BLE001 - urllib, ssl, socket and checksum errors: no usable download
             target = os.path.join(root, os.path.basename(_MODELS[name]))
-            raise RuntimeError(
-                f"Could not download the CLIP weights for MODEL.BACKBONE.NAME={name!r} ({err}). On a machine "
-                f"without internet, copy the file to {target} or set MODEL.BACKBONE.NAME to a local .pt file."
-            ) from err
+            raise FileNotFoundError(  # a missing input (exit status 2, one line), not a bug
+                f"Could not download the CLIP weights for MODEL.BACKBONE.NAME={name!r} "
+                f"({' '.join(str(err).split())[:160]}). On a machine without internet, copy the file to {target} "
+                "or set MODEL.BACKBONE.NAME to a local .pt file."
+            ) from None
     raise FileNotFoundError(
         f"MODEL.BACKBONE.NAME={name!r} is neither a file nor a CLIP model name; "
         f"model names: {', '.join(_MODELS)}"
@@ -80,9 +83,8 @@ def compact_state_dict(state_dict, token_ids, dtype=torch.float16):
 def save_compact_clip(model_or_state, path, token_ids, dtype=torch.float16):
     """Write a CLIP (module or state dict) in the compact format; ``MODEL.BACKBONE.NAME <path>`` loads it."""
     state = model_or_state.state_dict() if isinstance(model_or_state, torch.nn.Module) else model_or_state
-    tmp = f"{path}.tmp"
-    torch.save(compact_state_dict(state, token_ids, dtype), tmp)
-    os.replace(tmp, path)
+    compact = compact_state_dict(state, token_ids, dtype)
+    replace_atomically(path, lambda tmp: torch.save(compact, tmp))
     return path
 
 
@@ -98,8 +100,12 @@ def expand_compact_state_dict(data, path=""):
 
 def load_clip(name, device="cpu", fp32=True, cache_dir=""):
     """Build the stock ``clip.model.CLIP`` in eval mode: fp16 weights as released, or all fp32 when asked."""
-    state = load_state_dict(resolve_weights_file(name, cache_dir))
-    model = clip.model.build_model(dict(state))  # build_model pops keys: give it a copy
+    path = resolve_weights_file(name, cache_dir)
+    state = load_state_dict(path)
+    try:
+        model = clip.model.build_model(dict(state))  # build_model pops keys: give it a copy
+    except (KeyError, RuntimeError, IndexError, ValueError, AttributeError) as err:  # a key missing, a shape off
+        raise not_clip_weights(path, err) from None
     if fp32:
         model.float()
     return model.to(device).eval()
@@ -115,9 +121,23 @@ def _is_torchscript_archive(path):
 
 def input_resolution(name, cache_dir=""):
     """The image size the weights expect (ViT: from the positional embedding; ResNet: from the attnpool)."""
-    state = load_state_dict(resolve_weights_file(name, cache_dir))
-    if "visual.proj" in state:
-        grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
-        return state["visual.conv1.weight"].shape[-1] * grid
-    grid = round((state["visual.attnpool.positional_embedding"].shape[0] - 1) ** 0.5)
-    return grid * 32
+    path = resolve_weights_file(name, cache_dir)
+    state = load_state_dict(path)
+    try:
+        if "visual.proj" in state:
+            grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+            return state["visual.conv1.weight"].shape[-1] * grid
+        grid = round((state["visual.attnpool.positional_embedding"].shape[0] - 1) ** 0.5)
+        return grid * 32
+    except KeyError as err:
+        raise not_clip_weights(path, err) from None
+
+
+def not_clip_weights(path, err):
+    """The one-line error for weights that ``clip.model.build_model`` cannot build a CLIP from."""
+    if isinstance(err, KeyError):
+        detail = f"the key {err.args[0]!r} is missing"
+    else:  # load_state_dict's "Missing key(s) in state_dict: ..." and shape mismatches, first part
+        detail = " ".join(str(err).split())[:240]
+    return ValueError(f"CLIP weights {path} are not a complete clip.model.CLIP state dict ({detail}); download or "
+                      "copy the file again, or set MODEL.BACKBONE.NAME to the CLIP weights you meant")

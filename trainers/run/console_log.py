@@ -10,10 +10,18 @@ import time
 
 from tqdm import tqdm
 
+from datasets.atomic_write import disk_is_full
+
+_failed_logs = set()  # log files a write failed on, in this process
+
 
 class Tee:
+    """Writes to ``stream`` and to the log file. A log write that fails (a full disk) stops the logging, said in
+    one line on ``stream``: the run goes on, and its next checkpoint write names the disk (exit status 2)."""
+
     def __init__(self, stream, fpath):
         self.stream = stream
+        self.fpath = fpath
         self.file = open(fpath, "a")
 
     def write(self, msg):
@@ -21,18 +29,41 @@ class Tee:
         # log), which Python would buffer for kilobytes; the pipeline's progress bar reads the epoch from it.
         self.stream.write(msg)
         self.stream.flush()
-        self.file.write(msg)
-        self.file.flush()
+        self._to_file(msg, at_line_start=msg.endswith("\n"))
 
     def flush(self):
         self.stream.flush()
-        self.file.flush()
+        self._to_file("")
+
+    def _to_file(self, msg, at_line_start=True):
+        if self.file is None:
+            return
+        try:
+            self.file.write(msg)
+            self.file.flush()
+        except OSError as err:
+            broken, self.file = self.file, None
+            try:
+                broken.close()  # its buffered rest is lost; closed now, it cannot fail again at exit
+            except OSError:
+                pass
+            if self.fpath not in _failed_logs:  # stdout's and stderr's tees write the same file: said once
+                _failed_logs.add(self.fpath)
+                reason = "no space left on its file system" if disk_is_full(os.path.dirname(self.fpath), err) \
+                    else (err.strerror or str(err))
+                note = f"Could not write the log {self.fpath} ({reason}); the rest of this output is not logged there"
+                self.stream.write(f"{note}\n" if at_line_start else f"\n{note}\n")
 
     def isatty(self):
         return False
 
     def close(self):
-        self.file.close()
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:
+                pass
+            self.file = None
 
 
 def setup_logger(output=None):

@@ -36,7 +36,7 @@ def new_run_id():
 def write_results(output_dir, record):
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, RESULTS_FILE)
-    write_text_atomically(path, json.dumps(record, indent=2))
+    write_text_atomically(path, json.dumps(record, indent=2), "the run's record")
     return path
 
 

@@ -33,7 +33,21 @@ class Exit:
                 return f"killed by signal {signal.Signals(-self.status).name}"
             except ValueError:
                 return f"killed by signal {-self.status}"
+        stopped_by = stop_signal_name(self.status)
+        if stopped_by:  # train.py ends with 128 + the signal when it is stopped (trainers/run/errors.py)
+            return f"stopped by {stopped_by} (exit status {self.status})"
         return f"exit status {self.status}"
+
+
+def stop_signal_name(status):
+    """``SIGTERM`` for the exit status 143 of a process that a stop signal ended, as train.py exits; else ""."""
+    if status is None or status <= 128:
+        return ""
+    try:
+        name = signal.Signals(status - 128).name
+    except ValueError:
+        return ""
+    return name if name in ("SIGTERM", "SIGINT", "SIGUSR2", "SIGHUP", "SIGKILL") else ""
 
 
 class Executor(ABC):

@@ -83,11 +83,17 @@ class RepresentationLearner(nn.Module):
     def has_vision_prompts(self):
         return True
 
-    def layer_tokens(self):
-        """Per layer of REP_LAYERS, the tokens in the text and the image width, in the CLIP dtype."""
-        tokens = self.compound_rep_tokens
-        text = [self.to_text(tokens, i).type(self.dtype) for i in range(len(self.rep_layers))]
-        vision = [self.to_vision(tokens, i).type(self.dtype) for i in range(len(self.rep_layers))]
+    def layer_tokens(self, interleaved=False):
+        """Per layer of REP_LAYERS, the tokens in the text and the image width, in the CLIP dtype: all text maps,
+        then all image maps; ``interleaved``, layer by layer, text then image, as the reference builds them. The
+        values are the same; the order in which the maps' backward passes add into the tokens' gradient is not."""
+        tokens, layers = self.compound_rep_tokens, range(len(self.rep_layers))
+        if interleaved:
+            pairs = [(self.to_text(tokens, i).type(self.dtype), self.to_vision(tokens, i).type(self.dtype))
+                     for i in layers]
+            return [text for text, _ in pairs], [vision for _, vision in pairs]
+        text = [self.to_text(tokens, i).type(self.dtype) for i in layers]
+        vision = [self.to_vision(tokens, i).type(self.dtype) for i in layers]
         return text, vision
 
 
@@ -149,17 +155,19 @@ class RepresentationCLIP(HostModel):
     # ---- the three steps -----------------------------------------------------------------------------
 
     def encode_image(self, images):
-        learner = self.prompt_learner
-        _, vision = learner.layer_tokens()
-        images = images.type(self.dtype)
-        visual = self.image_encoder.visual
-        features, rep = encode_image_with_tokens(visual, images, learner.rep_layers, vision,
+        return self.image_features_with(self.prompt_learner.layer_tokens()[1], images)
+
+    def encode_text(self, class_idx=None, image_features=None):
+        return self.text_features_with(self.prompt_learner.layer_tokens()[0], class_idx)
+
+    def image_features_with(self, vision, images):
+        learner, visual = self.prompt_learner, self.image_encoder.visual
+        features, rep = encode_image_with_tokens(visual, images.type(self.dtype), learner.rep_layers, vision,
                                                  learner.rep_projection(visual.proj), self.blend)
         return torch.stack([features, rep], dim=1)
 
-    def encode_text(self, class_idx=None, image_features=None):
+    def text_features_with(self, text, class_idx=None):
         learner = self.prompt_learner
-        text, _ = learner.layer_tokens()
         embeddings, tokens = self.prompt_embeddings, self.tokenized_prompts
         if class_idx is not None:
             embeddings, tokens = embeddings[class_idx], tokens[class_idx]
@@ -196,7 +204,12 @@ class RepresentationCLIP(HostModel):
         return self._text_targets
 
     def loss(self, images, labels):
-        image_features, text_features = self.encode_image(images), self.encode_text()
+        if self.reference_parity:  # the reference's step: the maps once, layer by layer, shared; text tower first
+            text_tokens, vision_tokens = self.prompt_learner.layer_tokens(interleaved=True)
+            text_features = self.text_features_with(text_tokens)
+            image_features = self.image_features_with(vision_tokens, images)
+        else:
+            image_features, text_features = self.encode_image(images), self.encode_text()
         with torch.no_grad():
             zs_image = self.image_encoder(images)
             zs_image = zs_image / zs_image.norm(dim=-1, keepdim=True)
