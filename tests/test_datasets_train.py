@@ -2,8 +2,8 @@
 import json
 
 import pytest
-from conftest import COOP_CPU_YAML, run_train
-from dataset_fixtures import BUILDERS, YAML_FILES
+from support.dataset_fixtures import BUILDERS, YAML_FILES
+from support.runs import COOP_CPU_YAML, run_train
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))

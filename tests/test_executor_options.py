@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
 
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options

@@ -1,4 +1,4 @@
-"""``--executor slurm`` against a real single-node Slurm (tests/slurm_cluster.py), started for this module.
+"""``--executor slurm`` against a real single-node Slurm (tests/support/slurm_cluster.py), started for this module.
 
 Without Slurm's packages, or as a user who cannot start its daemons, these tests skip and say why; CI installs
 ``slurm-wlm`` and ``munge`` and runs them as root. Jobs ask for one CPU and no GPU: the node has CPUs only.
@@ -13,9 +13,9 @@ import time
 
 import pytest
 import torch
-from slurm_cluster import SingleNodeSlurm, why_unavailable
-from small_pipeline import make_two_datasets, pipeline_argv, prompts_by_run, results_by_run
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
+from support.slurm_cluster import SingleNodeSlurm, why_unavailable
+from support.small_pipeline import make_two_datasets, pipeline_argv, prompts_by_run, results_by_run
 
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.slurm import JOB_RECORD, read_job_record
@@ -54,6 +54,7 @@ def job_ids(out):
             if JOB_RECORD in files}
 
 
+@pytest.mark.reference_seeds(1, 2)
 def test_the_small_pipeline_on_slurm_gives_the_serial_results(slurm, tmp_path, serial_reference, tiny_clip_path,
                                                               capsys):
     ref, out = serial_reference, tmp_path / "out"

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from records import mark_finished
+from support.records import mark_finished
 
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline

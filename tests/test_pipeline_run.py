@@ -9,8 +9,8 @@ import sys
 import traceback
 
 import pytest
-from conftest import run_train
-from small_pipeline import make_two_datasets, tiny_opts
+from support.runs import run_train
+from support.small_pipeline import make_two_datasets, tiny_opts
 
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline

@@ -8,12 +8,11 @@ import os
 
 import pytest
 import torch
-from conftest import run_train, run_train_interrupted
-from hosts_support import build_host, host_args, random_images
-from promptkd_support import TEACHER_CLIP
+from support.hosts import build_host, random_images
+from support.promptkd import TEACHER_CLIP
+from support.runs import run_train, run_train_interrupted, train_argv
 from torch import nn
 
-from datasets.shapes import make_shapes_dataset
 from trainers import extend_cfg
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
@@ -22,6 +21,8 @@ from trainers.engine.clip_trainer import ClipTrainer
 from trainers.engine.config import ConfigError, build_cfg
 from trainers.hosts.promptkd import kd_loss
 from trainers.run.checkpoints import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # PromptKD's tests need its teacher
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 
@@ -67,8 +68,8 @@ def test_host_loss_is_the_weighted_kd_of_student_against_teacher_logits():
 
 def test_teacher_is_frozen_in_eval_mode_and_out_of_the_optimizer_and_checkpoints(tmp_path, shapes_root,
                                                                                  tiny_clip_path):
-    trainer = run_train(*host_args("PromptKD", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1,
-                                   flags=("--no-train",)))
+    trainer = run_train(*train_argv("PromptKD", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1,
+                                    flags=("--no-train",)))
     model, teacher = trainer.model, trainer.model.teacher
     calls = []
     original = teacher.encode_text
@@ -167,13 +168,12 @@ def test_reference_student_projector_computes_as_the_reference_convolutions():
 # ---- base-to-new, DPC over PromptKD, resume ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_clip_path):
-    """12 classes (6 base, 6 new): PromptKD trained for 2 epochs, DPC over it for 1 epoch."""
+def runs(tmp_path_factory, shapes12, tiny_clip_path):
+    """The session's 12 classes (6 base, 6 new): PromptKD trained for 2 epochs, DPC over it for 1 epoch."""
     tmp = tmp_path_factory.mktemp("promptkd")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+    root = shapes12
     stage1 = tmp / "stage1"
-    host = run_train(*host_args("PromptKD", root, tiny_clip_path, stage1))
+    host = run_train(*train_argv("PromptKD", root, tiny_clip_path, stage1))
     stage2 = tmp / "dpc"
     dpc = run_dpc(root, tiny_clip_path, stage2, "TRAINER.DPC.BACKBONE_DIR", str(stage1))
     return {"tmp": tmp, "root": root, "clip": tiny_clip_path, "stage1": stage1, "host": host, "stage2": stage2,
@@ -181,10 +181,8 @@ def runs(tmp_path_factory, tiny_clip_path):
 
 
 def run_dpc(root, clip_path, out, *opts, trainer="DPC", config=DPC_CPU_YAML, flags=(), subsample="base"):
-    return run_train("--trainer", trainer, *flags, "--root", root, "--seed", 1,
-                     "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", config,
-                     "--output-dir", out, "MODEL.BACKBONE.NAME", clip_path, "DATASET.NUM_SHOTS", 4,
-                     "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
+    return run_train(*train_argv(trainer, root, clip_path, out, *opts, flags=flags, subsample=subsample, epochs=1,
+                                 config_file=config, print_freq=None))
 
 
 def test_base_to_new_trains_on_all_classes_unlabeled_and_evaluates_the_base_classes(runs):
@@ -201,8 +199,8 @@ def test_base_to_new_trains_on_all_classes_unlabeled_and_evaluates_the_base_clas
 
 
 def test_cross_mode_trains_on_the_classes_and_shots_it_is_given(tmp_path, shapes_root, tiny_clip_path):
-    trainer = run_train(*host_args("PromptKD", shapes_root, tiny_clip_path, tmp_path, "TRAINER.MODAL", "cross",
-                                   epochs=1))  # base classes, 4 shots: no all-class unlabeled set in this mode
+    trainer = run_train(*train_argv("PromptKD", shapes_root, tiny_clip_path, tmp_path, "TRAINER.MODAL", "cross",
+                                    epochs=1))  # base classes, 4 shots: no all-class unlabeled set in this mode
     assert trainer.eval_classes is None and len(trainer.dm.dataset.classnames) == 3
     assert len(trainer.dm.dataset.train_x) == 3 * 4
     record = json.loads((tmp_path / "results.json").read_text())
@@ -250,8 +248,8 @@ def test_dpc_negatives_come_from_the_teacher_over_the_base_classes(runs):
 
 def test_new_class_logits_at_weight_new_zero_are_promptkds(runs):
     tmp, root, clip_path = runs["tmp"], runs["root"], runs["clip"]
-    host_new = run_train(*host_args("PromptKD", root, clip_path, tmp / "host_new", subsample="new",
-                                    flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
+    host_new = run_train(*train_argv("PromptKD", root, clip_path, tmp / "host_new", subsample="new",
+                                     flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
     flags = ("--eval-only", "--model-dir", runs["stage2"], "--load-epoch", 1)
     dpc_new = run_dpc(root, clip_path, tmp / "dpc_new", flags=flags, subsample="new")
     dpc_half = run_dpc(root, clip_path, tmp / "dpc_half", "TRAINER.DPC.WEIGHT_NEW", 0.5, flags=flags,
@@ -316,8 +314,8 @@ def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
             config=step[1])
     run_dpc(runs["root"], runs["clip"], out, *step[2:], "TEST.SPLIT", "test", trainer="StackSPLE_PromptKD",
             config=step[1], subsample="new")
-    run_train(*host_args("PromptKD", runs["root"], runs["clip"], tmp_path / "host_new", subsample="new",
-                         flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
+    run_train(*train_argv("PromptKD", runs["root"], runs["clip"], tmp_path / "host_new", subsample="new",
+                          flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
     base = json.loads((out / "results.json").read_text())
     new = json.loads((out / "eval_new_test" / "results.json").read_text())
     assert base["subsample_classes"] == "base" and new["subsample_classes"] == "new"
@@ -327,7 +325,7 @@ def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path):
     def args(out):
-        return host_args("PromptKD", shapes_root, tiny_clip_path, out, "OPTIM.LR", 0.05, epochs=3)
+        return train_argv("PromptKD", shapes_root, tiny_clip_path, out, "OPTIM.LR", 0.05, epochs=3)
 
     def final_state(out):
         return load_checkpoint(str(out / "VLPromptLearner" / "model.pth.tar-3"))["state_dict"]

@@ -8,10 +8,10 @@ import sys
 import time
 from types import SimpleNamespace
 
-from records import mark_finished
-from small_pipeline import make_two_datasets, pipeline_argv
+from support.paths import REPO_DIR
+from support.records import mark_finished
+from support.small_pipeline import make_two_datasets, pipeline_argv
 from test_scheduler import plan
-from tests_paths import REPO_DIR
 
 from tools.pipeline.progress import RunsProgress, run_status, running_text
 from tools.pipeline.runner import INTERRUPTED, OUTPUT_FILE, execute
