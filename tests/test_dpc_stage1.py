@@ -7,6 +7,7 @@ from support.runs import run_train, train_argv
 
 from trainers.engine.config import ConfigError
 
+pytestmark = pytest.mark.slow  # every test here trains through train.py
 
 @pytest.fixture(scope="module")
 def stage1(tmp_path_factory, shapes12, tiny_clip_path):

@@ -27,6 +27,7 @@ from trainers.run.record import read_results
 # module runs once, in CI's built-in pass (a few minutes of real Slurm); train.py under Dassl gives the
 # built-in results bit for bit (tests/test_runtimes.py), which is what the Dassl pass checks.
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(bool(why_unavailable()), reason=why_unavailable() or "Slurm is available"),
     pytest.mark.skipif(RUNTIME_NAME == "Dassl", reason="the Slurm executor is runtime-independent: tested in the "
                        "built-in pass (DPC_RUNTIME=builtin runs it here)"),

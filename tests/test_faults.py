@@ -135,6 +135,7 @@ def plan(tmp_path, *host_opts):
     return build_plan(spec, warn=lambda m: None)
 
 
+@pytest.mark.slow
 def test_3_a_redone_host_makes_its_dependants_run_again(tmp_path):
     runs = plan(tmp_path)
     execute(runs, executor=FakeTrain(), progress=False, echo=lambda line: None)
@@ -148,6 +149,7 @@ def test_3_a_redone_host_makes_its_dependants_run_again(tmp_path):
     assert "made from an earlier base2new/train_base/good" in summary and ".stale-" in summary
 
 
+@pytest.mark.slow
 def test_3_changed_options_are_not_taken_as_finished(tmp_path):
     execute(plan(tmp_path), executor=FakeTrain(), progress=False, echo=lambda line: None)
     again = execute(plan(tmp_path), executor=FakeTrain(), progress=False, echo=lambda line: None)
@@ -353,6 +355,7 @@ def train_py(*args, env=None):
                           text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
+@pytest.mark.slow
 def test_11_a_bad_key_is_two_lines_and_debug_shows_the_traceback(tmp_path, shapes_root, tiny_clip_path):
     args = train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run", "TRAINER.COOP.N_CTXX", 4)
     result = train_py(*args)
@@ -387,6 +390,7 @@ def test_12_an_evaluation_without_weights_says_so(tmp_path, shapes_root, tiny_cl
 # ---- 13. the pipeline's children die with it ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_13_a_killed_pipeline_leaves_no_child_running(tmp_path):
     """The pipeline process is killed with SIGKILL while its train.py child runs: the child is ended too."""
     fake_python = tmp_path / "python"

@@ -10,7 +10,7 @@ from support.hosts import HOSTS
 from support.runs import run_train, train_argv
 from support.small_pipeline import prompts_by_run, results_by_run
 
-pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("promptkd_teacher")]  # HOSTS include PromptKD
 
 RECORDED_NUMBERS = ("accuracy", "macro_f1", "error_rate", "n")
 

@@ -188,6 +188,7 @@ def first_test_images(trainer):
     return trainer.parse_batch_test(next(iter(trainer.test_loader)))[0]
 
 
+@pytest.mark.slow
 def test_base_to_new_from_the_slim_checkpoint(stage1):
     host, trained = stage1["host"], stage1["run"]
     base = json.loads((trained / "results.json").read_text())
@@ -206,6 +207,7 @@ def test_base_to_new_from_the_slim_checkpoint(stage1):
         assert trainer.model_inference(first_test_images(trainer)).shape[1] == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", HOSTS)
 def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
     opts = TRAINER_REGISTRY.get(host).contract_opts  # the host's own settings for this test
@@ -221,6 +223,7 @@ def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
     assert loss() < 0.98 * before
 
 
+@pytest.mark.slow
 def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(stage1):
     host, tmp, root, clip_path = stage1["host"], stage1["tmp"], stage1["root"], stage1["clip"]
 

@@ -213,6 +213,7 @@ def reference_steps(host, data, out, clip_path):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", MMRL_HOSTS)
 def test_the_reference_command_lines_run_unchanged(host, tmp_path, shapes12, tiny_clip_path):
     data = shapes12
@@ -247,6 +248,7 @@ def opt(argv, key):
     return argv[argv.index(key) + 1] if key in argv else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", MMRL_HOSTS)
 def test_the_pipeline_lists_the_whole_tables(host, tmp_path):
     root, out = str(tmp_path / "data"), str(tmp_path / "out")
@@ -292,6 +294,7 @@ def host_under(trainer, weight):
     return host.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", MMRL_HOSTS)
 def test_dpc_routes_the_prompts_and_the_host_rule_picks_the_branch(host, tmp_path, shapes12, tiny_clip_path):
     data = shapes12

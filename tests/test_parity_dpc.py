@@ -17,7 +17,7 @@ from trainers.hosts import cocoop, kgcoop, promptsrc
 from trainers.hosts.host_trainer import host_model_class
 from trainers.prompted_clip import encoders
 
-pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("promptkd_teacher")]  # HOSTS include PromptKD
 
 CONTEXT_LENGTH = 77
 

@@ -185,6 +185,7 @@ def run_dpc(root, clip_path, out, *opts, trainer="DPC", config=DPC_CPU_YAML, fla
                                  config_file=config, print_freq=None))
 
 
+@pytest.mark.slow
 def test_base_to_new_trains_on_all_classes_unlabeled_and_evaluates_the_base_classes(runs):
     host = runs["host"]
     assert len(host.dm.dataset.classnames) == 12  # the model: all classes
@@ -207,6 +208,7 @@ def test_cross_mode_trains_on_the_classes_and_shots_it_is_given(tmp_path, shapes
     assert record["subsample_classes"] == "base" and record["n"] == 9
 
 
+@pytest.mark.slow
 def test_dpc_prompt_set_spans_student_and_teacher(runs):
     dpc = runs["dpc"]
     host, prompts = dpc.host, dpc.prompts
@@ -226,6 +228,7 @@ def test_dpc_prompt_set_spans_student_and_teacher(runs):
     assert all(p.grad is None for p in host.teacher.parameters())
 
 
+@pytest.mark.slow
 def test_dpc_negatives_come_from_the_teacher_over_the_base_classes(runs):
     dpc = runs["dpc"]
     dpc.negative_pool = dpc.build_negative_pool()
@@ -246,6 +249,7 @@ def test_dpc_negatives_come_from_the_teacher_over_the_base_classes(runs):
     dpc.negative_pool.close()
 
 
+@pytest.mark.slow
 def test_new_class_logits_at_weight_new_zero_are_promptkds(runs):
     tmp, root, clip_path = runs["tmp"], runs["root"], runs["clip"]
     host_new = run_train(*train_argv("PromptKD", root, clip_path, tmp / "host_new", subsample="new",
@@ -278,6 +282,7 @@ def test_weight_new_zero_keeps_the_batchnorm_statistics_of_p():
         assert torch.equal(prompts.view(prompts.mixed(0.0)).logits(images), before)
 
 
+@pytest.mark.slow
 def test_reference_command_line_for_dpc_over_promptkd_runs(runs, tmp_path, capsys):
     """A yaml and keys as the released code's StackSPLE_PromptKD configs write them."""
     config = tmp_path / "sple_promptkd.yaml"
@@ -302,6 +307,7 @@ def test_reference_command_line_for_dpc_over_promptkd_runs(runs, tmp_path, capsy
     assert record["trainer"] == "StackSPLE_PromptKD" and record["subsample_classes"] == "base"
 
 
+@pytest.mark.slow
 def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
     """Step 2 (DPC, base classes, val split) and step 3 (the same command with new classes and the test split, no
     --eval-only) as the released code's README writes them, with its config path; step 3 gives PromptKD's
@@ -323,6 +329,7 @@ def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
     assert new["accuracy"] == promptkd["accuracy"] and new["n"] == promptkd["n"] == 18
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path):
     def args(out):
         return train_argv("PromptKD", shapes_root, tiny_clip_path, out, "OPTIM.LR", 0.05, epochs=3)

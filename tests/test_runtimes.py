@@ -18,6 +18,8 @@ from support.runs import run_train, train_argv
 
 from datasets.toolbox import HAVE_DASSL
 
+pytestmark = pytest.mark.slow  # every test here trains through train.py
+
 needs_dassl = pytest.mark.skipif(not HAVE_DASSL, reason="compares with Dassl, which is not importable here")
 
 # Runs train.py, killing its own process with SIGKILL before the step (epoch, batch) of the trainer named first:
