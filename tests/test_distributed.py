@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from support.paths import REPO_DIR
 from support.runs import train_argv
 
@@ -18,6 +19,7 @@ def torchrun(*argv):
     return subprocess.run(command, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "coop"
     # 12 training images: 6 per process, 3 batches of 2 each per epoch.
@@ -34,6 +36,7 @@ def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_roo
     assert done.stdout.count("Evaluate on the *test* set") == 1 and done.stdout.count("* accuracy:") == 1
 
 
+@pytest.mark.slow
 def test_chunked_text_under_ddp_trains_the_prompts_of_the_unchunked_run(tmp_path, shapes_root, tiny_clip_path):
     """MODEL.TEXT_CHUNK 1 (one class per recomputed chunk) inside DDP's forward: each gradient is reduced once,
     so the two processes train the prompts of the unchunked run (to fp32 rounding)."""

@@ -24,6 +24,7 @@ from tools.pipeline.runner import FAILED, execute
 from trainers.engine.config import ConfigError
 
 
+@pytest.mark.slow
 @pytest.mark.reference_seeds(1)
 def test_two_at_a_time_gives_the_serial_results(tmp_path, serial_reference, tiny_clip_path, monkeypatch, capsys):
     """Seed 1 of the reference pipeline (8 runs: both datasets, all four stages) keeps the suite short; the Slurm
@@ -117,6 +118,7 @@ def test_local_flags_with_another_executor_are_an_error(tmp_path, capsys):
     assert executor_from_args(args).slots.devices == ["0", "1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_a_stopped_pipeline_leaves_no_child_running(tmp_path, stop_signal):
     """Ctrl-C: the pipeline ends every child before it exits; kill -9: the kernel ends them (PR_SET_PDEATHSIG)."""

@@ -68,6 +68,7 @@ def test_4_a_dpc_run_repeated_into_a_fresh_folder_gives_the_same_bits(world, coo
     assert_same_run(*outs)
 
 
+@pytest.mark.slow
 def test_4_the_pipeline_repeated_into_a_fresh_folder_gives_the_same_bits(tmp_path, tiny_clip_path):
     """Host training, host test, DPC training and DPC test of one dataset and seed, twice, through the pipeline's
     plan and runner (in this process, as the demo runs them)."""

@@ -47,6 +47,7 @@ def world(tmp_path_factory, tiny_clip_path):
 # ---- 1. kill -9 of the trainer while its data workers live on ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_1_the_rerun_right_after_kill_9_beside_live_workers_takes_the_lock_and_resumes(world):
     """kill -9 of the main process (what the out-of-memory killer does) during epoch 3 of 4, with 2 data workers:
     the workers outlive it for seconds, yet the lock is free at once and the same command resumes exactly."""
@@ -131,6 +132,7 @@ def assert_stopped_cleanly(process, signum, sent_at, out, log):
     return status
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_3_a_stop_signal_mid_epoch_keeps_the_last_checkpoint_and_the_rerun_is_bit_identical(world, signum):
     out = world["tmp"] / f"stopped_mid_epoch_{signum}"
@@ -147,6 +149,7 @@ def test_3_a_stop_signal_mid_epoch_keeps_the_last_checkpoint_and_the_rerun_is_bi
 
 @pytest.mark.parametrize("signum, seed", [(s, i) for i, s in enumerate(SIGNALS)],
                          ids=lambda v: signal.Signals(v).name if isinstance(v, signal.Signals) else str(v))
+@pytest.mark.slow
 def test_3_a_stop_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(world, signum, seed):
     """The signal comes from outside at a (seeded) random moment of the run's life, start-up included."""
     reference = world["reference"](0)

@@ -79,6 +79,7 @@ def expected_paths(host, parity):
                                                            "KgCoOp": "normalised_once"}.get(host)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parity", [True, False])
 @pytest.mark.parametrize("host", HOSTS)
 def test_dpc_scores_and_trains_through_the_hosts_parity_paths(host, parity, stage1, monkeypatch):

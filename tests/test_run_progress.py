@@ -8,6 +8,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+import pytest
 from support.paths import REPO_DIR
 from support.records import mark_finished
 from support.small_pipeline import make_two_datasets, pipeline_argv
@@ -84,6 +85,7 @@ def test_the_bar_follows_the_running_run_until_closed(tmp_path):
     assert not bar._thread.is_alive()
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_the_pipeline_with_one_line_on_how_to_resume(tmp_path, tiny_clip_path):
     root, (shapes_a, _) = make_two_datasets(str(tmp_path))
     out = tmp_path / "out"

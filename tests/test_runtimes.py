@@ -76,6 +76,7 @@ def world(tmp_path_factory, shapes12, coop_stage1, tiny_clip_path):
             "stage1": coop_stage1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("trainer, model_name", [("CoOp", "prompt_learner"), ("DPC", "dual_prompts")])
 def test_a_run_killed_mid_epoch_resumes_to_the_bit_identical_prompt(world, trainer, model_name, workers):
