@@ -46,7 +46,7 @@ def test_checkpoint_layout_and_round_trip(tmp_path, shapes_root, tiny_clip_path)
     assert checkpoint["scheduler"]["last_epoch"] == 2  # the project's own schedule, under both runtimes
 
     fresh = run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "fresh", seed=2,
-                                               subsample="new"))
+                                                subsample="new"))
     fresh.model.prompt_learner.ctx.data.zero_()
     fresh.load_model(str(out), epoch=2)
     assert torch.equal(fresh.model.prompt_learner.ctx, ctx)

@@ -59,7 +59,7 @@ def test_coop_trainer_equals_zeroshot_trainer(tmp_path, shapes_root, tiny_clip_p
     """Both trainers on the shapes dataset (class names with underscores), same tiny CLIP, same test batch."""
     coop = run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "coop", subsample="all"))
     zs = run_train("--no-train", *with_trainer(train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "zs",
-                                                         subsample="all"), "ZeroshotCLIP"))
+                                                          subsample="all"), "ZeroshotCLIP"))
     assert coop.dm.dataset.classnames == zs.dm.dataset.classnames == [
         "blue_circle", "blue_square", "green_circle", "green_square", "red_circle", "red_square"]
     batch = next(iter(coop.test_loader))
@@ -167,7 +167,7 @@ def fixed_batch_loss(trainer):
 
 def test_training_lowers_the_loss_and_touches_only_ctx(tmp_path, shapes_root, tiny_clip_path):
     trainer = run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "out", epochs=6,
-                                                 subsample="all"))
+                                                  subsample="all"))
     frozen = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if n != "prompt_learner.ctx"}
     ctx_before = trainer.model.prompt_learner.ctx.detach().clone()
     before = fixed_batch_loss(trainer)

@@ -44,7 +44,7 @@ def test_chunked_text_under_ddp_trains_the_prompts_of_the_unchunked_run(tmp_path
     for chunk in (0, 1):
         out = tmp_path / f"chunk{chunk}"
         done = torchrun(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2,
-                                   "MODEL.TEXT_CHUNK", chunk, epochs=1))
+                                    "MODEL.TEXT_CHUNK", chunk, epochs=1))
         assert done.returncode == 0, done.stderr[-3000:]
         contexts[chunk] = load_checkpoint(str(out / "prompt_learner" / "model.pth.tar-1"))["state_dict"]["ctx"]
     initial = init_context(load_clip(str(tiny_clip_path)), "a photo of a")[0]

@@ -130,9 +130,9 @@ def test_parallel_mode_update_is_one_over_weight_base_times_the_plain_update(run
 def test_reference_command_line_runs(runs, capsys):
     out = runs["tmp"] / "sple"
     run_train(*train_argv("StackSPLE_CoOp", runs["root"], runs["clip"], out, "DATALOADER.TRAIN_X.BATCH_SIZE", 4,
-              "SPLE.BACK_CKPT_PATH", runs["stage1"], "SPLE.BACK_CKPT_EPOCH", 2, "SPLE.STACK.MODE", "converse",
-              "SPLE.STACK.WEIGHT", 0.2, "SPLE.STACK.WEIGHT_FOR_NEW", 0.0, config_file=COOP_CPU_YAML, epochs=1,
-              print_freq=None))
+                          "SPLE.BACK_CKPT_PATH", runs["stage1"], "SPLE.BACK_CKPT_EPOCH", 2, "SPLE.STACK.MODE",
+                          "converse", "SPLE.STACK.WEIGHT", 0.2, "SPLE.STACK.WEIGHT_FOR_NEW", 0.0,
+                          config_file=COOP_CPU_YAML, epochs=1, print_freq=None))
     log = capsys.readouterr().out
     assert "TRAINER.DPC.HOST CoOp" in log
     assert "SPLE.BACK_CKPT_PATH" in log and "TRAINER.DPC.BACKBONE_DIR" in log

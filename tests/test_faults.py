@@ -262,7 +262,7 @@ def test_9_a_truncated_image_is_named(tmp_path, shapes_root, tiny_clip_path):
         f.write(data[: len(data) // 2])
     with pytest.raises(OSError, match=f"Cannot read the image {victim}"):
         run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run", "DATASET.NUM_SHOTS", -1,
-                             subsample="all"))
+                              subsample="all"))
 
 
 def test_9_the_image_folder_reader_takes_images_only(tmp_path, shapes_root, tiny_clip_path):

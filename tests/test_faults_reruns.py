@@ -103,7 +103,7 @@ def test_4_deterministic_changes_no_cpu_number_and_is_put_back_after_the_run(wor
     with monkeypatch.context() as patch:
         patch.setattr(torch.Tensor, "backward", backward)
         run_train(*train_argv("CoOp", world["root"], world["clip"], deterministic, "OPTIM.LR", 0.05,
-                             "DETERMINISTIC", True))
+                              "DETERMINISTIC", True))
     assert seen and all(flags == (True, True) for flags in seen)
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
     assert_same_run(plain, deterministic)
