@@ -14,6 +14,7 @@ def saved(host, num_classes, chunk=None, dpc=False, host_loss_weight=0.0):
     return measure(host, num_classes, chunk, dpc, host_loss_weight, clip_shape=SMALL)["saved"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["CoOp", "KgCoOp", "CoCoOp", "MaPLe", "IVLP", "PromptSRC"])
 def test_saved_bytes_are_flat_in_the_class_count_with_the_defaults(host):
     at_100, at_1000 = saved(host, 100), saved(host, 1000)
@@ -21,6 +22,7 @@ def test_saved_bytes_are_flat_in_the_class_count_with_the_defaults(host):
     assert saved(host, 1000, chunk=0) > 8 * at_100  # one call for all classes: linear in the classes
 
 
+@pytest.mark.slow
 def test_dpc_with_the_host_loss_is_flat_too():
     """With HOST_LOSS_WEIGHT > 0 DPC encodes all classes with a gradient; its chunks keep that flat."""
     at_100, at_1000 = (saved("CoOp", n, dpc=True, host_loss_weight=1.0) for n in (100, 1000))
@@ -28,6 +30,7 @@ def test_dpc_with_the_host_loss_is_flat_too():
     assert saved("CoOp", 1000, chunk=0, dpc=True, host_loss_weight=1.0) > 5 * at_100
 
 
+@pytest.mark.slow
 def test_peak_counts_one_chunk_recomputed():
     """1000 classes in chunks of at most 128: eight of 125, one recomputed at a time, whose activations are those
     of 125 classes' unchunked pass (CoOp's image side has no graph)."""

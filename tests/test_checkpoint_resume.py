@@ -4,8 +4,8 @@ import os
 
 import pytest
 import torch
-from conftest import coop_args, run_train, run_train_interrupted
-from dassl_saved import dassl_training_state
+from support.dassl_saved import dassl_training_state
+from support.runs import run_train, run_train_interrupted, train_argv
 
 from trainers.run.checkpoints import load_checkpoint, save_checkpoint
 
@@ -32,7 +32,7 @@ def final_ctx(out, epoch):
 
 def test_checkpoint_layout_and_round_trip(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "run"
-    trainer = run_train(*coop_args(shapes_root, tiny_clip_path, out, epochs=2))
+    trainer = run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=2))
     assert files(out) == ["checkpoint", "model.pth.tar-2"]
     assert read_checkpoint_file(out) == "model.pth.tar-2"
 
@@ -46,8 +46,8 @@ def test_checkpoint_layout_and_round_trip(tmp_path, shapes_root, tiny_clip_path)
     assert momentum.shape == ctx.shape and momentum.abs().sum() > 0
     assert checkpoint["scheduler"]["last_epoch"] == 2  # the project's own schedule, under both runtimes
 
-    fresh = run_train("--no-train", *coop_args(shapes_root, tiny_clip_path, tmp_path / "fresh", seed=2,
-                                               subsample="new"))
+    fresh = run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "fresh", seed=2,
+                                                subsample="new"))
     fresh.model.prompt_learner.ctx.data.zero_()
     fresh.load_model(str(out), epoch=2)
     assert torch.equal(fresh.model.prompt_learner.ctx, ctx)
@@ -88,7 +88,7 @@ def test_reference_checkpoint_with_buffers_of_another_class_count_loads(tmp_path
     write_reference_coop_checkpoint(model_dir(ref), 5, ctx, n_cls=10)  # 10 classes there, 3 new classes here
     out = tmp_path / "eval"
     trainer = run_train("--eval-only", "--model-dir", ref, "--load-epoch", 5,
-                        *coop_args(shapes_root, tiny_clip_path, out, subsample="new"))
+                        *train_argv("CoOp", shapes_root, tiny_clip_path, out, subsample="new"))
     assert torch.equal(trainer.model.prompt_learner.ctx.detach(), ctx.half().float())
     assert trainer.model.prompt_learner.token_prefix.shape[0] == 3  # the buffers come from our class names
     assert json.loads((out / "results.json").read_text())["n"] == 9
@@ -101,7 +101,7 @@ def test_checkpoint_that_does_not_fit_is_refused(tmp_path, shapes_root, tiny_cli
                os.path.join(model_dir(ref), "model.pth.tar-1"))
     with pytest.raises(KeyError, match=r"model\.pth\.tar-1.*missing \['ctx'\].*unexpected \['context'\]"):
         run_train("--eval-only", "--model-dir", ref, "--load-epoch", 1,
-                  *coop_args(shapes_root, tiny_clip_path, tmp_path / "eval", subsample="new"))
+                  *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "eval", subsample="new"))
 
 
 # ---- resume ------------------------------------------------------------------------------------------------
@@ -110,8 +110,8 @@ def test_checkpoint_that_does_not_fit_is_refused(tmp_path, shapes_root, tiny_cli
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path, capsys):
     def args(out):
         # random context init, so the final context depends on every epoch
-        return coop_args(shapes_root, tiny_clip_path, out, "TRAINER.COOP.CTX_INIT", "", "TRAINER.COOP.N_CTX", 4,
-                         "OPTIM.LR", 0.05, epochs=4)
+        return train_argv("CoOp", shapes_root, tiny_clip_path, out, "TRAINER.COOP.CTX_INIT", "",
+                          "TRAINER.COOP.N_CTX", 4, "OPTIM.LR", 0.05, epochs=4)
 
     reference = tmp_path / "uninterrupted"
     run_train(*args(reference))
@@ -147,6 +147,6 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes
 
 def test_checkpoint_freq_checkpoints_are_kept(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "freq"
-    run_train(*coop_args(shapes_root, tiny_clip_path, out, "TRAIN.CHECKPOINT_FREQ", 2, epochs=5))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "TRAIN.CHECKPOINT_FREQ", 2, epochs=5))
     assert files(out) == ["checkpoint", "model.pth.tar-2", "model.pth.tar-4", "model.pth.tar-5"]
     assert read_checkpoint_file(out) == "model.pth.tar-5"

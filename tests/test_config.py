@@ -1,6 +1,6 @@
 """train.setup_cfg: defaults < dataset yaml < method yaml < command-line flags < trailing KEY VALUE pairs."""
 import pytest
-from conftest import COOP_CPU_YAML, SHAPES_YAML, coop_args, run_train
+from support.runs import COOP_CPU_YAML, SHAPES_YAML, run_train, train_argv
 
 import train
 from trainers.engine import get_cfg_default
@@ -86,8 +86,8 @@ def test_seed_zero_is_applied_and_missing_seed_keeps_config():
 def test_seed_zero_seeds_the_run(tmp_path, shapes_root, tiny_clip_path, capsys):
     """``--seed 0`` really seeds: two runs with seed 0 give the same context, unlike a run with seed 1."""
     def trained_ctx(seed, name):
-        trainer = run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / name, "TRAINER.COOP.CTX_INIT", "",
-                                       "TRAINER.COOP.N_CTX", 2, seed=seed, epochs=1))
+        trainer = run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / name,
+                                        "TRAINER.COOP.CTX_INIT", "", "TRAINER.COOP.N_CTX", 2, seed=seed, epochs=1))
         return trainer.model.prompt_learner.ctx.detach().clone()
 
     first = trained_ctx(0, "a")
@@ -135,7 +135,8 @@ def test_repository_yamls_merge(tmp_path):
 def test_init_weights_is_refused_not_ignored(tmp_path, shapes_root, tiny_clip_path):
     """Dassl's key for its own backbones means nothing to a CLIP prompt learner: one clear error, not silence."""
     with pytest.raises(ConfigError, match="MODEL.INIT_WEIGHTS 'weights.pth' is not used here"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "out", "MODEL.INIT_WEIGHTS", "weights.pth"))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "out",
+                              "MODEL.INIT_WEIGHTS", "weights.pth"))
     assert not (tmp_path / "out" / "prompt_learner").exists()
 
 

@@ -4,7 +4,7 @@ results.json, and a note when the tables read it."""
 import json
 import shutil
 
-from conftest import COOP_CPU_YAML, coop_args, run_train
+from support.runs import COOP_CPU_YAML, run_train, train_argv
 
 from tools import output_folders as layout
 from tools.tables.results import collect
@@ -17,7 +17,7 @@ def read(folder, name):
 
 def test_an_epoch_and_batch_override_is_logged_and_recorded(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "coop"
-    run_train(*coop_args(shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 4, epochs=2))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 4, epochs=2))
     record = json.loads(read(out, "results.json"))
     assert record["overrides"] == {"OPTIM.MAX_EPOCH": {"config": 4, "run": 2},
                                    "DATALOADER.TRAIN_X.BATCH_SIZE": {"config": 8, "run": 4}}
@@ -26,15 +26,15 @@ def test_an_epoch_and_batch_override_is_logged_and_recorded(tmp_path, shapes_roo
 
 def test_a_run_as_its_config_says_records_no_override(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "coop"
-    run_train(*coop_args(shapes_root, tiny_clip_path, out, epochs=4))  # cpu_tiny's own 4 epochs
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=4))  # cpu_tiny's own 4 epochs
     assert "overrides" not in json.loads(read(out, "results.json"))
     assert "changes the schedule" not in read(out, "log.txt")
 
 def test_an_evaluation_records_no_override(tmp_path, shapes_root, tiny_clip_path):
-    run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "coop"))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "coop"))
     out = tmp_path / "eval"
     run_train("--eval-only", "--model-dir", tmp_path / "coop", "--load-epoch", 2,
-              *coop_args(shapes_root, tiny_clip_path, out, subsample="new"))
+              *train_argv("CoOp", shapes_root, tiny_clip_path, out, subsample="new"))
     assert "overrides" not in json.loads(read(out, "results.json"))
 
 def test_the_alias_files_values_count_as_the_config(tmp_path):
@@ -43,7 +43,7 @@ def test_the_alias_files_values_count_as_the_config(tmp_path):
     assert config_overrides(files, cfg) == {"OPTIM.MAX_EPOCH": {"config": 10, "run": 3}}
 
 def test_the_tables_note_an_overridden_run(tmp_path, shapes_root, tiny_clip_path, capsys):
-    run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "coop"))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "coop"))
     folder = layout.run_dir(str(tmp_path / "out"), layout.BASE2NEW, "train", "shapes", 4, "CoOp", "cpu_tiny", 1)
     shutil.copytree(tmp_path / "coop", folder)
     capsys.readouterr()

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import coop_args, run_train
+from support.runs import run_train, train_argv
 
 import trainers
 from datasets.toolbox import build_transform, read_image
@@ -57,9 +57,9 @@ def test_ctx_init_without_training_equals_zero_shot_clip(clip_model):
 @torch.no_grad()
 def test_coop_trainer_equals_zeroshot_trainer(tmp_path, shapes_root, tiny_clip_path):
     """Both trainers on the shapes dataset (class names with underscores), same tiny CLIP, same test batch."""
-    coop = run_train("--no-train", *coop_args(shapes_root, tiny_clip_path, tmp_path / "coop", subsample="all"))
-    zs = run_train("--no-train", *with_trainer(coop_args(shapes_root, tiny_clip_path, tmp_path / "zs",
-                                                         subsample="all"), "ZeroshotCLIP"))
+    coop = run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "coop", subsample="all"))
+    zs = run_train("--no-train", *with_trainer(train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "zs",
+                                                          subsample="all"), "ZeroshotCLIP"))
     assert coop.dm.dataset.classnames == zs.dm.dataset.classnames == [
         "blue_circle", "blue_square", "green_circle", "green_square", "red_circle", "red_square"]
     batch = next(iter(coop.test_loader))
@@ -166,8 +166,8 @@ def fixed_batch_loss(trainer):
 
 
 def test_training_lowers_the_loss_and_touches_only_ctx(tmp_path, shapes_root, tiny_clip_path):
-    trainer = run_train("--no-train", *coop_args(shapes_root, tiny_clip_path, tmp_path / "out", epochs=6,
-                                                 subsample="all"))
+    trainer = run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "out", epochs=6,
+                                                  subsample="all"))
     frozen = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if n != "prompt_learner.ctx"}
     ctx_before = trainer.model.prompt_learner.ctx.detach().clone()
     before = fixed_batch_loss(trainer)
@@ -185,10 +185,10 @@ def test_training_lowers_the_loss_and_touches_only_ctx(tmp_path, shapes_root, ti
 
 def test_eval_of_a_missing_epoch_names_the_path_and_the_files(tmp_path, shapes_root, tiny_clip_path):
     base = tmp_path / "base"
-    run_train(*coop_args(shapes_root, tiny_clip_path, base, epochs=1))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, base, epochs=1))
     with pytest.raises(FileNotFoundError) as err:
         run_train("--eval-only", "--model-dir", base, "--load-epoch", 3,
-                  *coop_args(shapes_root, tiny_clip_path, tmp_path / "new", subsample="new"))
+                  *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "new", subsample="new"))
     message = str(err.value)
     assert "model.pth.tar-3" in message and str(base / "prompt_learner") in message
     assert "model.pth.tar-1" in message and "checkpoint" in message  # what is there
@@ -197,8 +197,8 @@ def test_eval_of_a_missing_epoch_names_the_path_and_the_files(tmp_path, shapes_r
 
 def test_zeroshot_eval_only_writes_results(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "zs"
-    trainer = run_train("--eval-only", *with_trainer(coop_args(shapes_root, tiny_clip_path, out, subsample="all"),
-                                                      "ZeroshotCLIP"))
+    argv = train_argv("CoOp", shapes_root, tiny_clip_path, out, subsample="all")
+    trainer = run_train("--eval-only", *with_trainer(argv, "ZeroshotCLIP"))
     record = json.loads((out / "results.json").read_text())
     assert record["trainer"] == "ZeroshotCLIP" and record["n"] == 18 and record["split"] == "test"
     assert sorted(os.listdir(out)) == [".lock", "log.txt", "results.json"]  # nothing trained, nothing saved

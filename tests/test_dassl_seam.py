@@ -38,6 +38,7 @@ def run_python(code, env_update, extra_path=()):
                           text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_without_dassl_the_builtin_runtime_is_used():
     """DPC_RUNTIME unset and ``dassl`` not importable (blocked even if it is installed)."""
     result = run_python("""

@@ -5,15 +5,15 @@ import re
 
 import pytest
 import yaml
-from dataset_fixtures import (
+from support.dataset_fixtures import (
     BUILDERS,
     SPLIT_READERS,
     YAML_FILES,
     build,
-    write_dassl_pickle,
     write_json_fixture,
     write_text,
 )
+from support.fake_dassl import write_dassl_pickle
 
 from datasets import DATASET_REGISTRY
 from datasets.splits import verify_images_exist

@@ -6,7 +6,7 @@ import random
 import shutil
 
 import pytest
-from dataset_fixtures import (
+from support.dataset_fixtures import (
     BUILDERS,
     RAW_METADATA,
     SPLIT_READERS,

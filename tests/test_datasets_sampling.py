@@ -5,15 +5,14 @@ import random
 import shutil
 
 import pytest
-from dataset_fixtures import (
+from support.dataset_fixtures import (
     BUILDERS,
     SPLIT_READERS,
     build,
-    read_as_dassl,
     triples,
-    write_dassl_pickle,
     write_json_fixture,
 )
+from support.fake_dassl import read_as_dassl, write_dassl_pickle
 
 from datasets.fewshot import subsample_classes
 from datasets.toolbox import Datum, make_datum

@@ -2,10 +2,11 @@
 import json
 
 import pytest
-from conftest import COOP_CPU_YAML, run_train
-from dataset_fixtures import BUILDERS, YAML_FILES
+from support.dataset_fixtures import BUILDERS, YAML_FILES
+from support.runs import COOP_CPU_YAML, run_train
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_zeroshot_eval_runs_on_each_dataset(tmp_path, tiny_clip_path, name):
     root = tmp_path / "data"

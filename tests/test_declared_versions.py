@@ -4,7 +4,7 @@ import os
 import re
 import shlex
 
-from tests.tests_paths import REPO_DIR
+from support.paths import REPO_DIR
 
 
 def read(name):

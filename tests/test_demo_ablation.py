@@ -68,7 +68,7 @@ def test_demo_ablation_prints_each_rows_own_runs(reduced_demo, capsys):
 
 def test_demo_ablation_table_names_rows_without_every_seed(tmp_path):
     """From hand-made records: a row that lacks a seed says so under the table, a row with no run at all too."""
-    from records import finished_record
+    from support.records import finished_record
 
     from tools.demo.ablation import demo_ablation_table
     from trainers.run.record import write_results

@@ -1,7 +1,7 @@
 """The demo's run list: zero-shot on base and new once, then the CoOp -> DPC base-to-new stages, per seed."""
 from collections import Counter
 
-from records import finished_record
+from support.records import finished_record
 
 from tools import output_folders as layout
 from tools.demo import cli as demo

@@ -171,6 +171,7 @@ def zero_shot_accuracy(model, distribution, per_class, seed=99):
     return 100.0 * ((features @ text.t()).argmax(dim=1) == labels).float().mean().item()
 
 
+@pytest.mark.slow
 def test_committed_demo_clip_is_small_and_zero_shot_works():
     assert os.path.getsize(DEMO_CLIP) <= 8 * 2 ** 20
     model = load_clip(DEMO_CLIP)

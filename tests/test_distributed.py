@@ -4,8 +4,9 @@ import os
 import subprocess
 import sys
 
-from conftest import coop_args
-from tests_paths import REPO_DIR
+import pytest
+from support.paths import REPO_DIR
+from support.runs import train_argv
 
 from trainers.prompted_clip import init_context, load_clip
 from trainers.run.checkpoints import load_checkpoint
@@ -18,10 +19,11 @@ def torchrun(*argv):
     return subprocess.run(command, cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "coop"
     # 12 training images: 6 per process, 3 batches of 2 each per epoch.
-    done = torchrun(*coop_args(shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2, epochs=2))
+    done = torchrun(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2, epochs=2))
     assert done.returncode == 0, done.stderr[-3000:]
     log = (out / "log.txt").read_text()
     assert "Distributed training: 2 processes" in log
@@ -34,14 +36,15 @@ def test_coop_trains_on_two_processes_with_the_same_prompts(tmp_path, shapes_roo
     assert done.stdout.count("Evaluate on the *test* set") == 1 and done.stdout.count("* accuracy:") == 1
 
 
+@pytest.mark.slow
 def test_chunked_text_under_ddp_trains_the_prompts_of_the_unchunked_run(tmp_path, shapes_root, tiny_clip_path):
     """MODEL.TEXT_CHUNK 1 (one class per recomputed chunk) inside DDP's forward: each gradient is reduced once,
     so the two processes train the prompts of the unchunked run (to fp32 rounding)."""
     contexts = {}
     for chunk in (0, 1):
         out = tmp_path / f"chunk{chunk}"
-        done = torchrun(*coop_args(shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2,
-                                   "MODEL.TEXT_CHUNK", chunk, epochs=1))
+        done = torchrun(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "DATALOADER.TRAIN_X.BATCH_SIZE", 2,
+                                    "MODEL.TEXT_CHUNK", chunk, epochs=1))
         assert done.returncode == 0, done.stderr[-3000:]
         contexts[chunk] = load_checkpoint(str(out / "prompt_learner" / "model.pth.tar-1"))["state_dict"]["ctx"]
     initial = init_context(load_clip(str(tiny_clip_path)), "a photo of a")[0]

@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 import pytest
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
 
 DOCS = ["README.md", *sorted(os.path.relpath(p, REPO_DIR) for p in glob.glob(os.path.join(REPO_DIR, "docs", "*.md"))),
         "scripts/README.md"]

@@ -4,40 +4,27 @@ import os
 
 import pytest
 import torch
-from conftest import COOP_CPU_YAML, run_train
-
-from datasets.shapes import make_shapes_dataset
-
-DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
-SHAPES_YAML = "configs/datasets/shapes.yaml"
-
-
-def common(root, clip_path, out, subsample="base", flags=()):
-    """Flags first: everything after the first KEY VALUE pair is read as config opts (argparse REMAINDER)."""
-    return ["--root", root, "--seed", 1, "--dataset-config-file", SHAPES_YAML, "--output-dir", out, *flags,
-            "MODEL.BACKBONE.NAME", clip_path, "DATASET.NUM_SHOTS", 4, "DATASET.SUBSAMPLE_CLASSES", subsample]
+from support.runs import COOP_CPU_YAML, run_train, train_argv
 
 
 def coop(root, clip_path, out, *opts, subsample="base", flags=()):
-    return run_train("--trainer", "CoOp", "--config-file", COOP_CPU_YAML,
-                     *common(root, clip_path, out, subsample, flags), "OPTIM.MAX_EPOCH", 2, *opts)
+    return run_train(*train_argv("CoOp", root, clip_path, out, *opts, subsample=subsample, flags=flags,
+                                 print_freq=None))
 
 
 def dpc(root, clip_path, out, *opts, subsample="base", flags=()):
-    return run_train("--trainer", "DPC", "--config-file", DPC_CPU_YAML, *common(root, clip_path, out, subsample, flags),
-                     *opts)
+    """DPC with its CPU config's epochs (2) unless ``opts`` say otherwise."""
+    return run_train(*train_argv("DPC", root, clip_path, out, *opts, subsample=subsample, flags=flags, epochs=None,
+                                 print_freq=None))
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_clip_path):
-    """12 shape classes (6 base, 6 new); CoOp stage 1 and DPC stage 2, 2 epochs each."""
+def runs(tmp_path_factory, shapes12, coop_stage1, tiny_clip_path):
+    """12 shape classes (6 base, 6 new): the session's CoOp stage 1 (2 epochs) and DPC stage 2 over it (2 epochs)."""
     tmp = tmp_path_factory.mktemp("dpc")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    stage1, stage2 = tmp / "coop", tmp / "dpc"
-    coop(root, tiny_clip_path, stage1)
-    dpc(root, tiny_clip_path, stage2, "TRAINER.DPC.BACKBONE_DIR", stage1)
-    return {"root": root, "clip": tiny_clip_path, "stage1": stage1, "stage2": stage2, "tmp": tmp}
+    stage2 = tmp / "dpc"
+    dpc(shapes12, tiny_clip_path, stage2, "TRAINER.DPC.BACKBONE_DIR", coop_stage1)
+    return {"root": shapes12, "clip": tiny_clip_path, "stage1": coop_stage1, "stage2": stage2, "tmp": tmp}
 
 
 def first_test_batch(trainer):
@@ -158,10 +145,10 @@ def test_parallel_mode_update_is_one_over_weight_base_times_the_plain_update(run
 
 def test_reference_command_line_runs(runs, capsys):
     out = runs["tmp"] / "sple"
-    run_train("--trainer", "StackSPLE_CoOp", "--config-file", COOP_CPU_YAML, *common(runs["root"], runs["clip"], out),
-              "OPTIM.MAX_EPOCH", 1, "DATALOADER.TRAIN_X.BATCH_SIZE", 4,
-              "SPLE.BACK_CKPT_PATH", runs["stage1"], "SPLE.BACK_CKPT_EPOCH", 2, "SPLE.STACK.MODE", "converse",
-              "SPLE.STACK.WEIGHT", 0.2, "SPLE.STACK.WEIGHT_FOR_NEW", 0.0)
+    run_train(*train_argv("StackSPLE_CoOp", runs["root"], runs["clip"], out, "DATALOADER.TRAIN_X.BATCH_SIZE", 4,
+                          "SPLE.BACK_CKPT_PATH", runs["stage1"], "SPLE.BACK_CKPT_EPOCH", 2, "SPLE.STACK.MODE",
+                          "converse", "SPLE.STACK.WEIGHT", 0.2, "SPLE.STACK.WEIGHT_FOR_NEW", 0.0,
+                          config_file=COOP_CPU_YAML, epochs=1, print_freq=None))
     log = capsys.readouterr().out
     assert "TRAINER.DPC.HOST CoOp" in log
     assert "SPLE.BACK_CKPT_PATH" in log and "TRAINER.DPC.BACKBONE_DIR" in log

@@ -1,25 +1,25 @@
 """DPC's HOST_LOSS_WEIGHT term reuses the step's features: the same objective as encoding the anchors again."""
 import pytest
 import torch
-from conftest import COOP_CPU_YAML, run_train
-from test_dpc import common, dpc
+from support.runs import COOP_CPU_YAML, run_train, train_argv
+from test_dpc import dpc
 
-from datasets.shapes import make_shapes_dataset
 from trainers.dpc.loss import batch_classes, symmetric_infonce
 
 
 @pytest.fixture(scope="module")
-def stage2(tmp_path_factory, tiny_clip_path):
-    """A DPC trainer over a 1-epoch CoOp (or KgCoOp) stage 1, not trained, and one of its prepared steps."""
+def stage2(tmp_path_factory, shapes12, coop_stage1, tiny_clip_path):
+    """A DPC trainer over a CoOp (the session's) or a 1-epoch KgCoOp stage 1, not trained, and one of its prepared
+    steps."""
     tmp = tmp_path_factory.mktemp("host_loss")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
 
     def build(host):
-        stage1 = tmp / host
-        run_train("--trainer", host, "--config-file", COOP_CPU_YAML, *common(root, tiny_clip_path, stage1),
-                  "OPTIM.MAX_EPOCH", 1)
-        trainer = dpc(root, tiny_clip_path, tmp / f"dpc_{host}", "TRAINER.DPC.BACKBONE_DIR", stage1,
+        stage1 = coop_stage1
+        if host != "CoOp":
+            stage1 = tmp / host
+            run_train(*train_argv(host, shapes12, tiny_clip_path, stage1, config_file=COOP_CPU_YAML, epochs=1,
+                                  print_freq=None))
+        trainer = dpc(shapes12, tiny_clip_path, tmp / f"dpc_{host}", "TRAINER.DPC.BACKBONE_DIR", stage1,
                       "TRAINER.DPC.HOST", host, "TRAINER.DPC.HOST_LOSS_WEIGHT", 0.7, flags=("--no-train",))
         trainer.negative_pool = trainer.build_negative_pool()
         torch.manual_seed(0)

@@ -3,33 +3,26 @@ honour, refuses one it cannot in one line, and an evaluation rebuilds it from th
 import json
 
 import pytest
-from conftest import run_train
-from hosts_support import host_args
+from support.runs import run_train, train_argv
 
 from trainers.run.config_keys import ConfigError
 
-DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
-
+pytestmark = pytest.mark.slow  # every test here trains through train.py
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory, tiny_clip_path):
-    """IVLP's CPU config (2 + 2 tokens, depth 2, fp32) for one epoch on 4 shapes x 3 colours."""
-    from datasets.shapes import make_shapes_dataset
-
+def stage1(tmp_path_factory, shapes12, tiny_clip_path):
+    """IVLP's CPU config (2 + 2 tokens, depth 2, fp32) for one epoch on the session's 12 shape classes."""
     tmp = tmp_path_factory.mktemp("stage1")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    run_train(*host_args("IVLP", root, tiny_clip_path, tmp / "ivlp", epochs=1))
+    root = shapes12
+    run_train(*train_argv("IVLP", root, tiny_clip_path, tmp / "ivlp", epochs=1))
     return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "run": tmp / "ivlp"}
 
 
 def dpc(stage1, out, *opts, flags=(), backbone=True, subsample="base"):
     """DPC with its generic config: no host, and (``backbone=False``) no backbone on the command line."""
-    clip = ("MODEL.BACKBONE.NAME", stage1["clip"]) if backbone else ()
-    return run_train("--trainer", "DPC", "--root", stage1["root"], "--seed", 1, *flags,
-                     "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
-                     "--output-dir", stage1["tmp"] / out, *clip, "DATASET.NUM_SHOTS", 4,
-                     "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
+    clip = stage1["clip"] if backbone else None
+    return run_train(*train_argv("DPC", stage1["root"], clip, stage1["tmp"] / out, *opts, flags=flags,
+                                 subsample=subsample, epochs=1, print_freq=None))
 
 
 def test_the_generic_config_rebuilds_the_stage1_host(stage1, capsys):

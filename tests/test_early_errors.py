@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
 
 import train
 from trainers.engine import TRAINER_REGISTRY

@@ -1,6 +1,6 @@
 """``--executor local``: several train.py processes at a time, each on its own device, with the serial results.
 
-The equality test runs the small pipeline for real (tests/small_pipeline.py); the device and Ctrl-C tests give
+The equality test runs the small pipeline for real (tests/support/small_pipeline.py); the device and Ctrl-C tests give
 the executor a fake interpreter that records what each child saw and sleeps instead of training.
 """
 import os
@@ -11,9 +11,9 @@ import time
 
 import pytest
 import torch
-from child_processes import assert_all_end
-from small_pipeline import pipeline_argv, prompts_by_run, results_by_run
-from tests_paths import REPO_DIR
+from support.child_processes import assert_all_end
+from support.paths import REPO_DIR
+from support.small_pipeline import pipeline_argv, prompts_by_run, results_by_run
 
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executor_options import executor_from_args
@@ -24,9 +24,11 @@ from tools.pipeline.runner import FAILED, execute
 from trainers.run.config_keys import ConfigError
 
 
+@pytest.mark.slow
+@pytest.mark.reference_seeds(1)
 def test_two_at_a_time_gives_the_serial_results(tmp_path, serial_reference, tiny_clip_path, monkeypatch, capsys):
     """Seed 1 of the reference pipeline (8 runs: both datasets, all four stages) keeps the suite short; the Slurm
-    test runs all 16."""
+    test runs all 16 (and the reference runs seed 2 only for it)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     ref, out = serial_reference, tmp_path / "out"
     argv = pipeline_argv(ref["root"], ref["yamls"], out, tiny_clip_path, seeds=(1,))
@@ -116,6 +118,7 @@ def test_local_flags_with_another_executor_are_an_error(tmp_path, capsys):
     assert executor_from_args(args).slots.devices == ["0", "1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_a_stopped_pipeline_leaves_no_child_running(tmp_path, stop_signal):
     """Ctrl-C: the pipeline ends every child before it exits; kill -9: the kernel ends them (PR_SET_PDEATHSIG)."""

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
 
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.slurm_resources import SlurmResources, minutes, sbatch_options
@@ -67,6 +67,7 @@ def test_slurm_time_and_options_are_read_as_sbatch_reads_them():
     assert "gpus_per_node" not in parameters and parameters["additional_parameters"]["requeue"] is True
 
 
+@pytest.mark.slow
 def test_the_scripts_pass_executor_variables_through(tmp_path):
     env = {**os.environ, "DATA": str(tmp_path / "data"), "OUTPUT": str(tmp_path / "out"), "PYTHON": sys.executable,
            "EXECUTOR": "slurm", "PARTITION": "gpu", "TIME_LIMIT": "8:00:00", "GPUS_PER_RUN": "2",

@@ -1,4 +1,4 @@
-"""``--executor slurm`` against a real single-node Slurm (tests/slurm_cluster.py), started for this module.
+"""``--executor slurm`` against a real single-node Slurm (tests/support/slurm_cluster.py), started for this module.
 
 Without Slurm's packages, or as a user who cannot start its daemons, these tests skip and say why; CI installs
 ``slurm-wlm`` and ``munge`` and runs them as root. Jobs ask for one CPU and no GPU: the node has CPUs only.
@@ -13,9 +13,9 @@ import time
 
 import pytest
 import torch
-from slurm_cluster import SingleNodeSlurm, why_unavailable
-from small_pipeline import make_two_datasets, pipeline_argv, prompts_by_run, results_by_run
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
+from support.slurm_cluster import SingleNodeSlurm, why_unavailable
+from support.small_pipeline import make_two_datasets, pipeline_argv, prompts_by_run, results_by_run
 
 from tools.pipeline import cli as pipeline
 from tools.pipeline.executors.slurm import JOB_RECORD, read_job_record
@@ -27,6 +27,7 @@ from trainers.run.record import read_results
 # module runs once, in CI's built-in pass (a few minutes of real Slurm); train.py under Dassl gives the
 # built-in results bit for bit (tests/test_runtimes.py), which is what the Dassl pass checks.
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(bool(why_unavailable()), reason=why_unavailable() or "Slurm is available"),
     pytest.mark.skipif(RUNTIME_NAME == "Dassl", reason="the Slurm executor is runtime-independent: tested in the "
                        "built-in pass (DPC_RUNTIME=builtin runs it here)"),
@@ -54,6 +55,7 @@ def job_ids(out):
             if JOB_RECORD in files}
 
 
+@pytest.mark.reference_seeds(1, 2)
 def test_the_small_pipeline_on_slurm_gives_the_serial_results(slurm, tmp_path, serial_reference, tiny_clip_path,
                                                               capsys):
     ref, out = serial_reference, tmp_path / "out"

@@ -5,6 +5,7 @@ after kill -9 (case 6) is in ``test_runtimes.py``.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,10 +13,10 @@ import time
 
 import pytest
 import torch
-from child_processes import assert_all_end
-from conftest import coop_args, run_train
-from records import finished_record
-from tests_paths import REPO_DIR
+from support.child_processes import assert_all_end
+from support.paths import REPO_DIR
+from support.records import finished_record
+from support.runs import run_train, train_argv
 
 from tools.pipeline.plan import Spec, build_plan
 from tools.pipeline.run_state import unfinished_reason
@@ -28,31 +29,24 @@ from trainers.run.config_keys import ConfigError
 from trainers.run.lock import RunLockedError, run_lock
 from trainers.run.record import load_record, write_results
 
-DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
-
 
 def results(out):
     return json.loads((out / "results.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, tiny_clip_path):
-    """A finished CoOp run (seed 1, 2 epochs) and a finished DPC run over it, on a shapes dataset."""
-    from datasets.shapes import make_shapes_dataset
-
+def finished(tmp_path_factory, shapes12, coop_stage1, tiny_clip_path):
+    """A finished CoOp run (a copy of the session's: seed 1, 2 epochs; tests here run into it) and a finished DPC
+    run over it, on the 12-class shapes dataset."""
     tmp = tmp_path_factory.mktemp("faults")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
     coop, dpc = tmp / "coop", tmp / "dpc"
-    run_train(*coop_args(root, tiny_clip_path, coop))
-    run_train(*dpc_args(root, tiny_clip_path, dpc, "TRAINER.DPC.BACKBONE_DIR", coop))
-    return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "coop": coop, "dpc": dpc}
+    shutil.copytree(coop_stage1, coop)
+    run_train(*dpc_args(shapes12, tiny_clip_path, dpc, "TRAINER.DPC.BACKBONE_DIR", coop))
+    return {"root": shapes12, "clip": tiny_clip_path, "tmp": tmp, "coop": coop, "dpc": dpc}
 
 
 def dpc_args(root, clip, out, *opts):
-    return ["--root", root, "--seed", 1, "--trainer", "DPC", "--dataset-config-file", "configs/datasets/shapes.yaml",
-            "--config-file", DPC_CPU_YAML, "--output-dir", out, "MODEL.BACKBONE.NAME", clip,
-            "DATASET.NUM_SHOTS", 4, "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 1, *opts]
+    return train_argv("DPC", root, clip, out, *opts, epochs=1, print_freq=None)
 
 
 def interrupted_after_epoch(monkeypatch, epoch, args):
@@ -76,7 +70,7 @@ def interrupted_after_epoch(monkeypatch, epoch, args):
 def test_1_a_diverged_prompt_is_never_saved_or_recorded(tmp_path, shapes_root, tiny_clip_path):
     out = tmp_path / "run"
     with pytest.raises(FloatingPointError, match="NaN or inf.*OPTIM.LR 3e\\+38"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out, "OPTIM.LR", 3e38))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "OPTIM.LR", 3e38))
     assert not (out / "results.json").exists()
     saved = [name for name in os.listdir(out / "prompt_learner") if name.startswith("model")] \
         if (out / "prompt_learner").exists() else []
@@ -91,7 +85,7 @@ def test_1_a_diverged_prompt_is_never_saved_or_recorded(tmp_path, shapes_root, t
 @pytest.mark.parametrize("change", [("--seed", 2), ("DATASET.NUM_SHOTS", 2), ("TRAINER.COOP.N_CTX", 2)])
 def test_2_a_finished_run_is_not_resumed_by_another_run(finished, change):
     before = results(finished["coop"])
-    args = coop_args(finished["root"], finished["clip"], finished["coop"])
+    args = train_argv("CoOp", finished["root"], finished["clip"], finished["coop"])
     flag, value = change
     if flag == "--seed":
         args[args.index("--seed") + 1] = value
@@ -103,7 +97,7 @@ def test_2_a_finished_run_is_not_resumed_by_another_run(finished, change):
 
 
 def test_2_the_refusal_names_what_differs(finished):
-    args = coop_args(finished["root"], finished["clip"], finished["coop"], seed=2)
+    args = train_argv("CoOp", finished["root"], finished["clip"], finished["coop"], seed=2)
     with pytest.raises(ConfigError, match=r"seed: 1 there, 2 here"):
         run_train(*args)
 
@@ -112,7 +106,7 @@ def test_2_13_a_second_writer_of_one_run_directory_is_refused(tmp_path, shapes_r
     out = tmp_path / "run"
     with run_lock(str(out)):  # another process writing the run (flock: per open file, so this process too)
         with pytest.raises(RunLockedError, match=f"{out} is being written by another process"):
-            run_train(*coop_args(shapes_root, tiny_clip_path, out))
+            run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out))
     assert not (out / "results.json").exists() and not (out / "prompt_learner").exists()
 
 
@@ -126,7 +120,7 @@ class FakeTrain:
         self.calls = []
 
     def __call__(self, run, output_file):
-        from records import mark_finished
+        from support.records import mark_finished
 
         self.calls.append(run.stage)
         mark_finished(run)
@@ -141,6 +135,7 @@ def plan(tmp_path, *host_opts):
     return build_plan(spec, warn=lambda m: None)
 
 
+@pytest.mark.slow
 def test_3_a_redone_host_makes_its_dependants_run_again(tmp_path):
     runs = plan(tmp_path)
     execute(runs, executor=FakeTrain(), progress=False, echo=lambda line: None)
@@ -154,6 +149,7 @@ def test_3_a_redone_host_makes_its_dependants_run_again(tmp_path):
     assert "made from an earlier base2new/train_base/good" in summary and ".stale-" in summary
 
 
+@pytest.mark.slow
 def test_3_changed_options_are_not_taken_as_finished(tmp_path):
     execute(plan(tmp_path), executor=FakeTrain(), progress=False, echo=lambda line: None)
     again = execute(plan(tmp_path), executor=FakeTrain(), progress=False, echo=lambda line: None)
@@ -170,7 +166,7 @@ def test_3_changed_options_are_not_taken_as_finished(tmp_path):
 
 def test_4_an_evaluation_never_replaces_a_training_record(finished):
     before = results(finished["coop"])
-    args = coop_args(finished["root"], finished["clip"], finished["coop"], subsample="new")
+    args = train_argv("CoOp", finished["root"], finished["clip"], finished["coop"], subsample="new")
     with pytest.raises(ValueError, match="holds a training run"):
         run_train("--eval-only", "--model-dir", finished["coop"], "--load-epoch", 2, *args)
     assert results(finished["coop"]) == before
@@ -228,7 +224,7 @@ def test_5_tables_name_an_unreadable_record_and_go_on(tmp_path, capsys):
 def test_7_an_empty_pointer_file_falls_back_to_the_newest_checkpoint(tmp_path, shapes_root, tiny_clip_path,
                                                                       monkeypatch, capsys):
     out = tmp_path / "run"
-    args = coop_args(shapes_root, tiny_clip_path, out, epochs=3)
+    args = train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=3)
     interrupted_after_epoch(monkeypatch, 2, args)
     (out / "prompt_learner" / "checkpoint").write_text("")  # as left by a kill during a non-atomic rewrite
     capsys.readouterr()
@@ -250,7 +246,7 @@ def test_8_a_typo_in_a_dpc_key_leaves_the_finished_run_alone(finished):
 
 def test_12_max_epoch_zero_is_refused(tmp_path, shapes_root, tiny_clip_path):
     with pytest.raises(ConfigError, match="OPTIM.MAX_EPOCH is 0: nothing to train"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "run", epochs=0))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run", epochs=0))
     assert not (tmp_path / "run" / "results.json").exists()
 
 
@@ -265,8 +261,8 @@ def test_9_a_truncated_image_is_named(tmp_path, shapes_root, tiny_clip_path):
     with open(victim, "wb") as f:
         f.write(data[: len(data) // 2])
     with pytest.raises(OSError, match=f"Cannot read the image {victim}"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "run", "DATASET.NUM_SHOTS", -1,
-                             subsample="all"))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run", "DATASET.NUM_SHOTS", -1,
+                              subsample="all"))
 
 
 def test_9_the_image_folder_reader_takes_images_only(tmp_path, shapes_root, tiny_clip_path):
@@ -274,7 +270,7 @@ def test_9_the_image_folder_reader_takes_images_only(tmp_path, shapes_root, tiny
     open(os.path.join(folder, "Thumbs.db"), "w").close()
     open(os.path.join(folder, "notes.txt"), "w").close()
     os.makedirs(os.path.join(folder, "raw"))
-    trainer = run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "run", epochs=1))
+    trainer = run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1))
     listed = [d.impath for d in trainer.dm.dataset.test]
     assert listed and all(path.endswith(".png") for path in listed)
 
@@ -311,12 +307,12 @@ def test_9_a_bad_library_fails_before_dpc_trains(finished, tmp_path):
     (json.dumps({"train": [["a.png", "zero", "red"]], "val": [], "test": []}), 'entry 0 of "train" is'),
 ])
 def test_10_a_bad_split_file_is_named(tmp_path, shapes_root, tiny_clip_path, content, message):
-    run_train("--no-train", *coop_args(shapes_root, tiny_clip_path, tmp_path / "probe"))  # writes the split file
+    run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "probe"))  # writes the split
     split = os.path.join(shapes_root, "shapes", "split_shapes.json")
     with open(split, "w") as f:
         f.write(content)
     with pytest.raises(ValueError, match=f"{split}.*{message}"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, tmp_path / "run"))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run"))
 
 
 @pytest.mark.parametrize("content", [b"this is not a torch file", None])
@@ -327,12 +323,12 @@ def test_10_unreadable_clip_weights_are_named(tmp_path, shapes_root, tiny_clip_p
             content = f.read()[:5000]
     weights.write_bytes(content)
     with pytest.raises(ValueError, match=f"CLIP weights {weights} cannot be read"):
-        run_train(*coop_args(shapes_root, str(weights), tmp_path / "run"))
+        run_train(*train_argv("CoOp", shapes_root, str(weights), tmp_path / "run"))
 
 
 def test_10_a_corrupt_resume_checkpoint_is_named(tmp_path, shapes_root, tiny_clip_path, monkeypatch):
     out = tmp_path / "run"
-    args = coop_args(shapes_root, tiny_clip_path, out, epochs=3)
+    args = train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=3)
     interrupted_after_epoch(monkeypatch, 2, args)
     checkpoint = out / "prompt_learner" / "model.pth.tar-2"
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
@@ -347,7 +343,7 @@ def test_10_a_full_disk_while_saving_is_named(tmp_path, shapes_root, tiny_clip_p
     monkeypatch.setattr(torch, "save", no_space)
     out = tmp_path / "run"
     with pytest.raises(OSError, match=f"Could not write the checkpoint {out}/prompt_learner/model.pth.tar-1"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out))
     assert not any(name.endswith(".tmp") for name in os.listdir(out / "prompt_learner"))
 
 
@@ -359,8 +355,9 @@ def train_py(*args, env=None):
                           text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
+@pytest.mark.slow
 def test_11_a_bad_key_is_two_lines_and_debug_shows_the_traceback(tmp_path, shapes_root, tiny_clip_path):
-    args = coop_args(shapes_root, tiny_clip_path, tmp_path / "run", "TRAINER.COOP.N_CTXX", 4)
+    args = train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "run", "TRAINER.COOP.N_CTXX", 4)
     result = train_py(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -376,7 +373,7 @@ def test_11_a_bad_key_is_two_lines_and_debug_shows_the_traceback(tmp_path, shape
 
 def test_12_fewer_images_than_shots_are_recorded(tmp_path, shapes_root, tiny_clip_path, capsys):
     out = tmp_path / "run"
-    run_train(*coop_args(shapes_root, tiny_clip_path, out, shots=8, epochs=1))  # 5 training images per class
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, shots=8, epochs=1))  # 5 training images per class
     assert "DATASET.NUM_SHOTS is 8, but 3 of 3 classes have fewer training images" in capsys.readouterr().out
     record = results(out)
     assert record["num_shots"] == 8 and record["train_images_per_class"] == {"fewest": 5, "most": 5}
@@ -384,7 +381,7 @@ def test_12_fewer_images_than_shots_are_recorded(tmp_path, shapes_root, tiny_cli
 
 def test_12_an_evaluation_without_weights_says_so(tmp_path, shapes_root, tiny_clip_path, capsys):
     out = tmp_path / "eval"
-    run_train("--eval-only", *coop_args(shapes_root, tiny_clip_path, out, subsample="new"))
+    run_train("--eval-only", *train_argv("CoOp", shapes_root, tiny_clip_path, out, subsample="new"))
     assert "no weights were loaded" in capsys.readouterr().out
     record = results(out)
     assert record["untrained"] is True and record["evaluated"] is None and record["identity"]["eval_only"]
@@ -393,6 +390,7 @@ def test_12_an_evaluation_without_weights_says_so(tmp_path, shapes_root, tiny_cl
 # ---- 13. the pipeline's children die with it ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_13_a_killed_pipeline_leaves_no_child_running(tmp_path):
     """The pipeline process is killed with SIGKILL while its train.py child runs: the child is ended too."""
     fake_python = tmp_path / "python"

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import coop_args, run_train
+from support.runs import run_train, train_argv
 
 from trainers.dpc.negative_pool import read_image_library
 from trainers.run.config_keys import ConfigError
@@ -20,7 +20,7 @@ def nothing_trained(out):
 @pytest.fixture
 def split(shapes_root, tiny_clip_path, tmp_path):
     """The shapes dataset's split file as train.py writes it: (path, its content)."""
-    run_train("--no-train", *coop_args(shapes_root, tiny_clip_path, tmp_path / "probe"))
+    run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "probe"))
     path = os.path.join(shapes_root, "shapes", "split_shapes.json")
     with open(path) as f:
         return path, json.load(f)
@@ -58,7 +58,7 @@ def test_2_a_split_entry_that_does_not_fit_the_dataset_is_named_before_training(
     rewrite(path, entry_with(content, key, index, **changes))
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=f"^{path}: {message}"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out))
     assert nothing_trained(out)
 
 
@@ -90,7 +90,7 @@ def test_2_an_image_library_entry_that_does_not_fit_is_named(tmp_path):
 def test_2_a_fewshot_cache_entry_that_is_not_of_the_split_is_named(shapes_root, tiny_clip_path, tmp_path):
     from datasets.datum_pickle import load_datum_pickle, save_datum_pickle
 
-    run_train("--no-train", *coop_args(shapes_root, tiny_clip_path, tmp_path / "probe"))  # draws the 4-shot cache
+    run_train("--no-train", *train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "probe"))  # the 4-shot cache
     dataset_dir = os.path.join(shapes_root, "shapes")
     cache = os.path.join(dataset_dir, "split_fewshot", "shot_4-seed_1.pkl")
     data = load_datum_pickle(cache, dataset_dir)
@@ -100,7 +100,7 @@ def test_2_a_fewshot_cache_entry_that_is_not_of_the_split_is_named(shapes_root, 
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=rf'^Few-shot cache {cache}: entry 1 of "train" .*not an entry of the '
                                          r"dataset's split .*; delete it to draw again"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out))
     assert nothing_trained(out)
 
 
@@ -117,20 +117,14 @@ def test_2_a_fewshot_cache_entry_that_is_not_of_the_split_is_named(shapes_root, 
 def test_5_a_value_out_of_range_is_refused_with_its_key(shapes_root, tiny_clip_path, tmp_path, opts, message):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=message):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out, *opts))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, *opts))
     assert nothing_trained(out)
 
 
 @pytest.fixture(scope="module")
-def coop_run(tmp_path_factory, tiny_clip_path):
-    """A finished 1-epoch CoOp run on the shapes dataset."""
-    from datasets.shapes import make_shapes_dataset
-
-    tmp = tmp_path_factory.mktemp("faults_inputs")
-    root = str(tmp / "data")
-    make_shapes_dataset(root)
-    run_train(*coop_args(root, tiny_clip_path, tmp / "coop", epochs=1))
-    return {"root": root, "clip": tiny_clip_path, "run": tmp / "coop", "tmp": tmp}
+def coop_run(shapes12, coop_stage1, tiny_clip_path):
+    """A finished CoOp run: the session's stage 1 on the 12-class shapes dataset."""
+    return {"root": shapes12, "clip": tiny_clip_path, "run": coop_stage1}
 
 
 @pytest.mark.parametrize("opts, message", [
@@ -141,11 +135,8 @@ def coop_run(tmp_path_factory, tiny_clip_path):
 def test_5_a_dpc_value_out_of_range_is_refused_before_training(coop_run, tmp_path, opts, message):
     out = tmp_path / "dpc"
     with pytest.raises(ValueError, match=message):
-        run_train("--root", coop_run["root"], "--seed", 1, "--trainer", "DPC", "--dataset-config-file",
-                  "configs/datasets/shapes.yaml", "--config-file", "configs/trainers/DPC/cpu_tiny.yaml",
-                  "--output-dir", out, "MODEL.BACKBONE.NAME", coop_run["clip"], "DATASET.NUM_SHOTS", 4,
-                  "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 1, "TRAINER.DPC.BACKBONE_DIR",
-                  coop_run["run"], *opts)
+        run_train(*train_argv("DPC", coop_run["root"], coop_run["clip"], out, "TRAINER.DPC.BACKBONE_DIR",
+                              coop_run["run"], *opts, epochs=1, print_freq=None))
     assert not (out / "results.json").exists() and not (out / "dual_prompts").exists()
 
 
@@ -157,19 +148,17 @@ def test_5_a_dataset_folder_without_a_class_its_split_names_is_named(split, shap
     out = tmp_path / "run"
     with pytest.raises(FileNotFoundError, match=f"missing on disk: {folder}/.*the folder {folder} of class "
                                                 "'green_square' does not exist"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out))
     assert nothing_trained(out)
 
 
 def test_5_a_checkpoint_of_another_host_is_refused_as_model_dir(coop_run, tmp_path):
     """KgCoOp's prompt learner has CoOp's shape: without the check it would evaluate CoOp's prompt as KgCoOp's."""
-    from hosts_support import host_args
-
     out = tmp_path / "eval"
-    with pytest.raises(ConfigError, match=f"--model-dir: {coop_run['run']}/prompt_learner/model.pth.tar-1 was "
+    with pytest.raises(ConfigError, match=f"--model-dir: {coop_run['run']}/prompt_learner/model.pth.tar-2 was "
                                           "trained by CoOp, not KgCoOp: evaluate it with --trainer CoOp"):
-        run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 1,
-                  *host_args("KgCoOp", coop_run["root"], coop_run["clip"], out, subsample="new"))
+        run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 2,
+                  *train_argv("KgCoOp", coop_run["root"], coop_run["clip"], out, subsample="new"))
     assert not (out / "results.json").exists()
 
 
@@ -184,14 +173,14 @@ def test_5_a_checkpoint_of_another_backbone_is_refused_as_model_dir(coop_run, tm
     out = tmp_path / "eval"
     with pytest.raises(ConfigError, match=f"was trained on the backbone {coop_run['clip']}, not {other}: set "
                                           f"MODEL.BACKBONE.NAME {coop_run['clip']}"):
-        run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 1,
-                  *coop_args(coop_run["root"], other, out, subsample="new"))
+        run_train("--eval-only", "--model-dir", coop_run["run"], "--load-epoch", 2,
+                  *train_argv("CoOp", coop_run["root"], other, out, subsample="new"))
     assert not (out / "results.json").exists()
 
 
 def older_release_record(accuracy, dataset="ImageFolder", seed=1, subsample="base"):
     """What a release before run identities wrote: the numbers, no ``run_id`` and no ``identity``."""
-    from records import finished_record
+    from support.records import finished_record
 
     record = finished_record(accuracy, dataset, seed, subsample)
     del record["run_id"], record["identity"]
@@ -201,7 +190,7 @@ def older_release_record(accuracy, dataset="ImageFolder", seed=1, subsample="bas
 def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root, tiny_clip_path, tmp_path, capsys):
     """train.py trains the run again (its record replaced by a valid one), the pipeline reruns it, saying why, and
     the tables leave it out, naming it."""
-    from records import mark_finished
+    from support.records import mark_finished
 
     from tools import output_folders as layout
     from tools.pipeline.plan import Spec, build_plan
@@ -212,7 +201,7 @@ def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root,
     out = tmp_path / "run"
     write_results(str(out), older_release_record(99.0))
     assert "lacks 'run_id'" in load_record(str(out))[1]
-    run_train(*coop_args(shapes_root, tiny_clip_path, out, epochs=1))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=1))
     record, problem = load_record(str(out))
     assert problem == "" and record["accuracy"] != 99.0 and record["identity"]["trainer"] == "CoOp"
 
@@ -243,14 +232,14 @@ def test_5_a_results_json_of_an_older_release_is_not_a_finished_run(shapes_root,
 
 
 def test_5_a_dpc_checkpoint_of_another_host_is_refused_as_model_dir(coop_run, tmp_path):
-    dpc = ["--root", coop_run["root"], "--seed", 1, "--trainer", "DPC", "--dataset-config-file",
-           "configs/datasets/shapes.yaml", "--config-file", "configs/trainers/DPC/cpu_tiny.yaml",
-           "MODEL.BACKBONE.NAME", coop_run["clip"], "DATASET.NUM_SHOTS", 4, "OPTIM.MAX_EPOCH", 1]
+    def dpc(out, *opts, subsample, flags=()):
+        return train_argv("DPC", coop_run["root"], coop_run["clip"], out, *opts, subsample=subsample, flags=flags,
+                          epochs=1, print_freq=None)
+
     run_dir, out = tmp_path / "dpc", tmp_path / "eval"
-    run_train("--output-dir", run_dir, *dpc, "DATASET.SUBSAMPLE_CLASSES", "base",
-              "TRAINER.DPC.BACKBONE_DIR", coop_run["run"])
+    run_train(*dpc(run_dir, "TRAINER.DPC.BACKBONE_DIR", coop_run["run"], subsample="base"))
     with pytest.raises(ConfigError, match=f"TRAINER.DPC.HOST is 'KgCoOp', but {run_dir}/dual_prompts/"
                                           "model.pth.tar-1 holds prompts of 'CoOp'"):
-        run_train("--eval-only", "--model-dir", run_dir, "--output-dir", out, *dpc,
-                  "DATASET.SUBSAMPLE_CLASSES", "new", "TRAINER.DPC.HOST", "KgCoOp")
+        run_train(*dpc(out, "TRAINER.DPC.HOST", "KgCoOp", subsample="new", flags=("--eval-only", "--model-dir",
+                                                                                   run_dir)))
     assert not (out / "results.json").exists()

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 import torch
-from conftest import coop_args
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
+from support.runs import train_argv
 
 import train
 from datasets import atomic_write
@@ -67,7 +67,7 @@ def test_a_full_disk_under_each_writer_is_one_line(writer, tmp_path, shapes_root
 
     monkeypatch.setattr(atomic_write.os, "replace", replace_on_a_full_disk)
     out = tmp_path / "run"
-    status, err = command_line(capsys, *coop_args(shapes_root, tiny_clip_path, out, "TEST.FEATURE_CACHE",
+    status, err = command_line(capsys, *train_argv("CoOp", shapes_root, tiny_clip_path, out, "TEST.FEATURE_CACHE",
                                                   tmp_path / "features", epochs=1))
     message = one_line_error(status, err)
     assert message.startswith(f"Could not write {what} ") and message.endswith(NO_SPACE)
@@ -95,7 +95,7 @@ def test_a_full_disk_under_the_log_stops_the_logging_in_one_line(tmp_path, shape
 
     monkeypatch.setattr(console_log, "open", FullDiskFile, raising=False)
     out = tmp_path / "run"
-    status = train.command_line([str(a) for a in coop_args(shapes_root, tiny_clip_path, out, epochs=1)])
+    status = train.command_line([str(a) for a in train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=1)])
     printed = capsys.readouterr()
     assert status == 0 and "Traceback" not in printed.err
     note = f"Could not write the log {out}/log.txt (no space left on its file system); the rest of this output " \
@@ -134,7 +134,7 @@ def test_a_really_full_disk_is_one_line_at_any_size(size, small_disk, shapes_roo
     """Fills up (on this machine) at the log then the first checkpoint, at the second checkpoint, at a pointer:
     always one line naming the file, and what is left is whole: the pointer names a checkpoint that loads."""
     out = small_disk(size) / "run"
-    result = subprocess.run([sys.executable, "train.py", *map(str, coop_args(shapes_root, tiny_clip_path, out,
+    result = subprocess.run([sys.executable, "train.py", *map(str, train_argv("CoOp", shapes_root, tiny_clip_path, out,
                                                                               epochs=3))],
                             cwd=REPO_DIR, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -157,8 +157,8 @@ def test_an_error_in_a_data_loader_worker_is_one_line(tmp_path, shapes_root, tin
     for image in folder.glob("*.png"):
         image.write_bytes(b"not an image")
     out = tmp_path / "run"
-    status, err = command_line(capsys, *coop_args(shapes_root, tiny_clip_path, out, "DATALOADER.NUM_WORKERS", 1,
-                                                  shots=-1, epochs=1))
+    argv = train_argv("CoOp", shapes_root, tiny_clip_path, out, "DATALOADER.NUM_WORKERS", 1, shots=-1, epochs=1)
+    status, err = command_line(capsys, *argv)
     message = one_line_error(status, err)
     assert re.match(rf"Cannot read the image {folder}/\d+\.png \(UnidentifiedImageError: ", message), message
     assert message.endswith("(in data-loader worker 0)") and "Original Traceback" not in message
@@ -175,7 +175,8 @@ def test_clip_weights_that_cannot_be_downloaded_are_one_line(tmp_path, shapes_ro
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     cache = tmp_path / "clip_cache"
     out = tmp_path / "run"
-    status, err = command_line(capsys, *coop_args(shapes_root, "ViT-B/16", out, "MODEL.BACKBONE.CACHE_DIR", cache))
+    argv = train_argv("CoOp", shapes_root, "ViT-B/16", out, "MODEL.BACKBONE.CACHE_DIR", cache)
+    status, err = command_line(capsys, *argv)
     message = one_line_error(status, err)
     assert message.startswith("Could not download the CLIP weights for MODEL.BACKBONE.NAME='ViT-B/16' (<urlopen "
                               "error [Errno -3] Temporary failure in name resolution>). On a machine without "
@@ -194,7 +195,7 @@ def test_a_clip_state_dict_with_a_key_missing_is_one_line(key, detail, tmp_path,
     del state[key]
     weights = tmp_path / "not_quite_clip.pt"
     torch.save(state, weights)
-    status, err = command_line(capsys, *coop_args(shapes_root, weights, tmp_path / "run"))
+    status, err = command_line(capsys, *train_argv("CoOp", shapes_root, weights, tmp_path / "run"))
     message = one_line_error(status, err)
     assert message.startswith(f"CLIP weights {weights} are not a complete clip.model.CLIP state dict ({detail}")
     assert message.endswith("download or copy the file again, or set MODEL.BACKBONE.NAME to the CLIP weights you "

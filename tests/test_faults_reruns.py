@@ -6,9 +6,11 @@ import os
 
 import pytest
 import torch
-from conftest import coop_args, run_train
-from hosts_support import HOSTS, host_args
-from small_pipeline import prompts_by_run, results_by_run
+from support.hosts import HOSTS
+from support.runs import run_train, train_argv
+from support.small_pipeline import prompts_by_run, results_by_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("promptkd_teacher")]  # HOSTS include PromptKD
 
 RECORDED_NUMBERS = ("accuracy", "macro_f1", "error_rate", "n")
 
@@ -45,39 +47,32 @@ def assert_same_run(first, second):
 
 
 @pytest.fixture(scope="module")
-def shapes12(tmp_path_factory, tiny_clip_path):
-    from datasets.shapes import make_shapes_dataset
-
-    tmp = tmp_path_factory.mktemp("reruns")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    return {"root": root, "clip": tiny_clip_path, "tmp": tmp}
+def world(tmp_path_factory, shapes12, tiny_clip_path):
+    """The session's 12-class shapes data, the tiny CLIP, and a folder for this module's runs."""
+    return {"root": shapes12, "clip": tiny_clip_path, "tmp": tmp_path_factory.mktemp("reruns")}
 
 
 @pytest.mark.parametrize("host", HOSTS)
-def test_4_a_host_run_repeated_into_a_fresh_folder_gives_the_same_bits(shapes12, host):
-    outs = [shapes12["tmp"] / f"{host}_{i}" for i in (1, 2)]
+def test_4_a_host_run_repeated_into_a_fresh_folder_gives_the_same_bits(world, host):
+    outs = [world["tmp"] / f"{host}_{i}" for i in (1, 2)]
     for out in outs:
-        run_train(*host_args(host, shapes12["root"], shapes12["clip"], out, "OPTIM.LR", 0.05))
+        run_train(*train_argv(host, world["root"], world["clip"], out, "OPTIM.LR", 0.05))
     assert_same_run(*outs)
 
 
-def test_4_a_dpc_run_repeated_into_a_fresh_folder_gives_the_same_bits(shapes12):
-    stage1 = shapes12["tmp"] / "stage1"
-    run_train(*coop_args(shapes12["root"], shapes12["clip"], stage1))
-    outs = [shapes12["tmp"] / f"dpc_{i}" for i in (1, 2)]
+def test_4_a_dpc_run_repeated_into_a_fresh_folder_gives_the_same_bits(world, coop_stage1):
+    outs = [world["tmp"] / f"dpc_{i}" for i in (1, 2)]
     for out in outs:
-        run_train("--root", shapes12["root"], "--seed", 1, "--trainer", "DPC", "--dataset-config-file",
-                  "configs/datasets/shapes.yaml", "--config-file", "configs/trainers/DPC/cpu_tiny.yaml",
-                  "--output-dir", out, "MODEL.BACKBONE.NAME", shapes12["clip"], "DATASET.NUM_SHOTS", 4,
-                  "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 2, "TRAINER.DPC.BACKBONE_DIR", stage1)
+        run_train(*train_argv("DPC", world["root"], world["clip"], out, "TRAINER.DPC.BACKBONE_DIR", coop_stage1,
+                              print_freq=None))
     assert_same_run(*outs)
 
 
+@pytest.mark.slow
 def test_4_the_pipeline_repeated_into_a_fresh_folder_gives_the_same_bits(tmp_path, tiny_clip_path):
     """Host training, host test, DPC training and DPC test of one dataset and seed, twice, through the pipeline's
     plan and runner (in this process, as the demo runs them)."""
-    from small_pipeline import make_two_datasets, tiny_opts
+    from support.small_pipeline import make_two_datasets, tiny_opts
 
     from tools.pipeline.executors.inline import InProcessExecutor
     from tools.pipeline.plan import Spec, build_plan
@@ -95,7 +90,7 @@ def test_4_the_pipeline_repeated_into_a_fresh_folder_gives_the_same_bits(tmp_pat
     assert_same_tensors(prompts_by_run(outs[0]), prompts_by_run(outs[1]))
 
 
-def test_4_deterministic_changes_no_cpu_number_and_is_put_back_after_the_run(shapes12, monkeypatch):
+def test_4_deterministic_changes_no_cpu_number_and_is_put_back_after_the_run(world, monkeypatch):
     seen = []
     original = torch.Tensor.backward
 
@@ -103,12 +98,12 @@ def test_4_deterministic_changes_no_cpu_number_and_is_put_back_after_the_run(sha
         seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
         return original(self, *args, **kwargs)
 
-    plain, deterministic = shapes12["tmp"] / "plain", shapes12["tmp"] / "deterministic"
-    run_train(*coop_args(shapes12["root"], shapes12["clip"], plain, "OPTIM.LR", 0.05))
+    plain, deterministic = world["tmp"] / "plain", world["tmp"] / "deterministic"
+    run_train(*train_argv("CoOp", world["root"], world["clip"], plain, "OPTIM.LR", 0.05))
     with monkeypatch.context() as patch:
         patch.setattr(torch.Tensor, "backward", backward)
-        run_train(*coop_args(shapes12["root"], shapes12["clip"], deterministic, "OPTIM.LR", 0.05,
-                             "DETERMINISTIC", True))
+        run_train(*train_argv("CoOp", world["root"], world["clip"], deterministic, "OPTIM.LR", 0.05,
+                              "DETERMINISTIC", True))
     assert seen and all(flags == (True, True) for flags in seen)
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
     assert_same_run(plain, deterministic)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 import torch
-from child_processes import assert_all_end
-from fault_runs import (
+from support.child_processes import assert_all_end
+from support.fault_runs import (
     SIGNAL_AT_STEP,
     assert_same_final_prompt,
     coop_train_args,
@@ -47,6 +47,7 @@ def world(tmp_path_factory, tiny_clip_path):
 # ---- 1. kill -9 of the trainer while its data workers live on ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_1_the_rerun_right_after_kill_9_beside_live_workers_takes_the_lock_and_resumes(world):
     """kill -9 of the main process (what the out-of-memory killer does) during epoch 3 of 4, with 2 data workers:
     the workers outlive it for seconds, yet the lock is free at once and the same command resumes exactly."""
@@ -131,6 +132,7 @@ def assert_stopped_cleanly(process, signum, sent_at, out, log):
     return status
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_3_a_stop_signal_mid_epoch_keeps_the_last_checkpoint_and_the_rerun_is_bit_identical(world, signum):
     out = world["tmp"] / f"stopped_mid_epoch_{signum}"
@@ -147,6 +149,7 @@ def test_3_a_stop_signal_mid_epoch_keeps_the_last_checkpoint_and_the_rerun_is_bi
 
 @pytest.mark.parametrize("signum, seed", [(s, i) for i, s in enumerate(SIGNALS)],
                          ids=lambda v: signal.Signals(v).name if isinstance(v, signal.Signals) else str(v))
+@pytest.mark.slow
 def test_3_a_stop_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(world, signum, seed):
     """The signal comes from outside at a (seeded) random moment of the run's life, start-up included."""
     reference = world["reference"](0)
@@ -166,12 +169,13 @@ def test_3_a_stop_signal_at_a_random_moment_leaves_a_run_that_resumes_exactly(wo
 def test_3_a_stop_signal_during_a_checkpoint_write_waits_for_the_whole_checkpoint(tmp_path, shapes_root,
                                                                                      tiny_clip_path, monkeypatch):
     """SIGTERM arrives while torch writes epoch 2's checkpoint: the write completes, the run stops after it."""
-    from conftest import coop_args, run_train
+    from support.runs import run_train, train_argv
 
     from trainers.run.stop_signals import StopRequested
 
     def args(out):
-        return coop_args(shapes_root, tiny_clip_path, out, "TRAINER.COOP.CTX_INIT", "", "OPTIM.LR", 0.05, epochs=3)
+        return train_argv("CoOp", shapes_root, tiny_clip_path, out, "TRAINER.COOP.CTX_INIT", "", "OPTIM.LR", 0.05,
+                          epochs=3)
 
     reference = tmp_path / "uninterrupted"
     run_train(*args(reference))
@@ -218,10 +222,10 @@ def test_5_a_second_pipeline_on_one_output_root_is_refused_before_any_run(tmp_pa
 
 def test_1_a_temporary_file_left_by_kill_9_is_removed_by_the_rerun(tmp_path, shapes_root, tiny_clip_path, capsys):
     """kill -9 during a checkpoint write leaves its hidden temporary file; the resumed run deletes it."""
-    from conftest import coop_args, run_train, run_train_interrupted
+    from support.runs import run_train, run_train_interrupted, train_argv
 
     out = tmp_path / "run"
-    args = coop_args(shapes_root, tiny_clip_path, out, epochs=3)
+    args = train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=3)
     run_train_interrupted(2, *args)
     leftover = out / "prompt_learner" / ".model.pth.tar-3.k2j4x8.tmp"  # as replace_atomically names them
     leftover.write_bytes(b"half a checkpoint")

@@ -2,37 +2,34 @@
 encoder, missed when the backbone, the transform or the image changes, and safe with parallel writers."""
 import multiprocessing
 import os
+import shutil
 
 import pytest
 import torch
-from conftest import COOP_CPU_YAML, run_train
-from hosts_support import cpu_yaml
-from test_dpc import common
+from support.hosts import cpu_yaml
+from support.runs import COOP_CPU_YAML, run_train, train_argv
 
-from datasets.shapes import make_shapes_dataset
 from trainers.evaluation.feature_cache import FeatureCache
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, tiny_clip_path):
-    """A 1-epoch CoOp stage 1 on 6 base shape classes; test batch 5 so that the test has a short last batch."""
+def world(tmp_path_factory, shapes12, coop_stage1, tiny_clip_path):
+    """The session's CoOp stage 1 (6 base shape classes), evaluated on a copy of its data (a test here touches an
+    image file); test batch 5 so that the test has a short last batch."""
     tmp = tmp_path_factory.mktemp("feature_cache")
     root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    run_train("--trainer", "CoOp", "--config-file", COOP_CPU_YAML, *common(root, tiny_clip_path, tmp / "coop"),
-              "OPTIM.MAX_EPOCH", 1)
-    return {"root": root, "clip": tiny_clip_path, "tmp": tmp}
+    shutil.copytree(shapes12, root)
+    return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "stage1": coop_stage1}
 
 
 def evaluate(world, trainer, name, *opts, cache=None):
     """A ``--eval-only`` run of ``trainer`` (CoOp, DPC over it, zero-shot) on the base classes' test split."""
-    tmp = world["tmp"]
-    flags = {"CoOp": ("--model-dir", tmp / "coop", "--load-epoch", 1), "ZeroshotCLIP": ()}.get(trainer, ())
+    flags = {"CoOp": ("--model-dir", world["stage1"], "--load-epoch", 2), "ZeroshotCLIP": ()}.get(trainer, ())
     config = {"DPC": "configs/trainers/DPC/cpu_tiny.yaml", "CoCoOp": cpu_yaml("CoCoOp"),
               "KgCoOp": cpu_yaml("KgCoOp")}.get(trainer, COOP_CPU_YAML)  # (those two with untrained prompts)
-    return run_train("--trainer", trainer, "--config-file", config,
-                     *common(world["root"], world["clip"], tmp / name, flags=("--eval-only", *flags)),
-                     "DATALOADER.TEST.BATCH_SIZE", 5, "TEST.FEATURE_CACHE", cache or "", *opts)
+    return run_train(*train_argv(trainer, world["root"], world["clip"], world["tmp"] / name,
+                                 "DATALOADER.TEST.BATCH_SIZE", 5, "TEST.FEATURE_CACHE", cache or "", *opts,
+                                 flags=("--eval-only", *flags), config_file=config, epochs=None, print_freq=None))
 
 
 def logits_and_counts(trainer):
@@ -49,7 +46,7 @@ DPC_OVER_COOP = ("TRAINER.DPC.HOST", "CoOp", "TRAINER.DPC.WEIGHT_NEW", 0.5)
 @pytest.mark.parametrize("trainer", ["CoOp", "ZeroshotCLIP", "DPC", "KgCoOp", "CoCoOp"])
 def test_cached_logits_equal_uncached_and_runs_share_entries(world, trainer, tmp_path):
     cache = tmp_path / "cache"
-    opts = ("TRAINER.DPC.BACKBONE_DIR", world["tmp"] / "coop", *DPC_OVER_COOP) if trainer == "DPC" else ()
+    opts = ("TRAINER.DPC.BACKBONE_DIR", world["stage1"], *DPC_OVER_COOP) if trainer == "DPC" else ()
     plain = evaluate(world, trainer, f"{trainer}_plain", *opts)
     expected, counts = logits_and_counts(plain)
     n = len(plain.test_loader.dataset)

@@ -1,14 +1,13 @@
 """Few-shot sampling and its ``split_fewshot/shot_K-seed_S.pkl`` cache (docs/DATASETS.md); base/new classes."""
-import contextlib
 import json
 import os
 import pickle
 import random
 import shutil
 import sys
-import types
 
 import pytest
+from support.fake_dassl import DASSL_MODULE, fake_dassl_installed
 
 import datasets  # noqa: F401  (registers the readers)
 import trainers
@@ -16,8 +15,6 @@ from datasets.fewshot import fewshot_splits, generate_fewshot_dataset, subsample
 from datasets.shapes import make_shapes_dataset
 from datasets.toolbox import HAVE_DASSL, Datum, build_dataset, make_datum
 from trainers.engine import get_cfg_default, set_random_seed
-
-DASSL_MODULE = "dassl.data.datasets.base_dataset"
 
 
 def as_tuples(items):
@@ -239,38 +236,6 @@ def test_cache_survives_moving_the_data_root(tmp_path, capsys):
 
 
 # ---- Dassl-written caches ---------------------------------------------------------------------------------
-
-
-class _FakeDasslDatum:
-    """Dassl's Datum as far as pickle sees it: a plain class at Dassl's module path with four private fields."""
-
-    def __init__(self, impath="", label=0, domain=0, classname=""):
-        self._impath = impath
-        self._label = label
-        self._domain = domain
-        self._classname = classname
-
-
-_FakeDasslDatum.__module__ = DASSL_MODULE
-_FakeDasslDatum.__qualname__ = _FakeDasslDatum.__name__ = "Datum"
-
-
-@contextlib.contextmanager
-def fake_dassl_installed():
-    """Make ``dassl.data.datasets.base_dataset.Datum`` resolvable for the duration (as if Dassl were installed)."""
-    names = ["dassl", "dassl.data", "dassl.data.datasets", DASSL_MODULE]
-    saved = {name: sys.modules.get(name) for name in names}
-    try:
-        for name in names:
-            sys.modules[name] = types.ModuleType(name)
-        sys.modules[DASSL_MODULE].Datum = _FakeDasslDatum
-        yield _FakeDasslDatum
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
 
 
 def write_dassl_cache(path, splits, protocol):

@@ -18,11 +18,10 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_train
-from hosts_support import CLASSNAMES, CPU_CONFIGS, build_host, host_args, random_images
+from support.hosts import CLASSNAMES, CPU_CONFIGS, build_host, random_images
+from support.runs import run_train, train_argv
 from torch import nn
 
-from datasets.shapes import make_shapes_dataset
 from trainers.dpc.negative_pool import NegativePool
 from trainers.dpc.trainer import DPC
 from trainers.engine import TRAINER_REGISTRY, config
@@ -30,6 +29,8 @@ from trainers.engine.config import new_node
 from trainers.host_api.host_trainer import HostTrainer, host_model_class, registered_hosts
 from trainers.host_api.interface import HostModel
 from trainers.hosts.coop import CoOpPromptLearner
+
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"  # one DPC config for every host: the host comes from stage 1
 
@@ -164,32 +165,32 @@ def test_autocast_trains_the_host(host):
 
 # ---- through train.py -------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def twelve_classes(tmp_path_factory):
-    """12 classes: 6 base, 6 new, so that DPC finds negatives outside a batch of 4."""
-    root = str(tmp_path_factory.mktemp("hosts_data"))
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    return root
-
-
 @pytest.fixture(scope="module", params=HOSTS)
-def stage1(request, tmp_path_factory, twelve_classes, tiny_clip_path, biased_coop):
-    """One host (the parameter) trained on the base classes for 2 epochs; made only for the hosts selected."""
+def stage1(request, tmp_path_factory, shapes12, coop_stage1, tiny_clip_path, biased_coop):
+    """One host (the parameter) trained for 2 epochs on the base classes of the session's 12 shape classes (6 base,
+    6 new, so that DPC finds negatives outside a batch of 4); made only for the hosts selected. CoOp's is the
+    session's stage 1, which is this very run (asked for here, so that it is built before ``biased_coop`` extends
+    the config)."""
     host = request.param
     tmp = tmp_path_factory.mktemp(f"host_{host}")
-    run_train(*host_args(host, twelve_classes, tiny_clip_path, tmp / host))
-    return {"host": host, "root": twelve_classes, "clip": tiny_clip_path, "tmp": tmp, "run": tmp / host}
+    if host == "CoOp":
+        run = coop_stage1
+    else:
+        run = tmp / host
+        run_train(*train_argv(host, shapes12, tiny_clip_path, run))
+    return {"host": host, "root": shapes12, "clip": tiny_clip_path, "tmp": tmp, "run": run}
 
 
 def evaluate_new(stage1, out):
-    return run_train(*host_args(stage1["host"], stage1["root"], stage1["clip"], out, subsample="new",
-                                flags=("--eval-only", "--model-dir", stage1["run"], "--load-epoch", 2)))
+    return run_train(*train_argv(stage1["host"], stage1["root"], stage1["clip"], out, subsample="new",
+                                 flags=("--eval-only", "--model-dir", stage1["run"], "--load-epoch", 2)))
 
 
 def first_test_images(trainer):
     return trainer.parse_batch_test(next(iter(trainer.test_loader)))[0]
 
 
+@pytest.mark.slow
 def test_base_to_new_from_the_slim_checkpoint(stage1):
     host, trained = stage1["host"], stage1["run"]
     base = json.loads((trained / "results.json").read_text())
@@ -208,11 +209,12 @@ def test_base_to_new_from_the_slim_checkpoint(stage1):
         assert trainer.model_inference(first_test_images(trainer)).shape[1] == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", HOSTS)
 def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
     opts = TRAINER_REGISTRY.get(host).contract_opts  # the host's own settings for this test
-    trainer = run_train(*host_args(host, shapes_root, tiny_clip_path, tmp_path, "OPTIM.WARMUP_EPOCH", 0, *opts,
-                                   "TEST.NO_TEST", True, epochs=8, flags=("--no-train",)))
+    trainer = run_train(*train_argv(host, shapes_root, tiny_clip_path, tmp_path, "OPTIM.WARMUP_EPOCH", 0, *opts,
+                                    "TEST.NO_TEST", True, epochs=8, flags=("--no-train",)))
     images, labels = trainer.parse_batch_test(next(iter(trainer.test_loader)))
 
     def loss():
@@ -223,14 +225,13 @@ def test_training_lowers_the_loss(host, tmp_path, shapes_root, tiny_clip_path):
     assert loss() < 0.98 * before
 
 
+@pytest.mark.slow
 def test_dpc_over_the_host_keeps_new_class_logits_at_weight_new_zero(stage1):
     host, tmp, root, clip_path = stage1["host"], stage1["tmp"], stage1["root"], stage1["clip"]
 
     def dpc(out, *opts, flags=(), subsample="base"):
-        return run_train("--trainer", "DPC", *flags, "--root", root, "--seed", 1,
-                         "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
-                         "--output-dir", out, "MODEL.BACKBONE.NAME", clip_path, "DATASET.NUM_SHOTS", 4,
-                         "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
+        return run_train(*train_argv("DPC", root, clip_path, out, *opts, flags=flags, subsample=subsample, epochs=1,
+                                     config_file=DPC_CPU_YAML, print_freq=None))
 
     stage2 = tmp / f"{host}_dpc"
     trained = dpc(stage2, "TRAINER.DPC.BACKBONE_DIR", str(stage1["run"]))

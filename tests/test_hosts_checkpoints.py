@@ -3,11 +3,13 @@ import json
 
 import pytest
 import torch
-from conftest import run_train
-from dassl_saved import dassl_training_state
-from hosts_support import HOSTS, host_args
+from support.dassl_saved import dassl_training_state
+from support.hosts import HOSTS
+from support.runs import run_train, train_argv
 
 # Frozen tensors a reference whole-model checkpoint also holds (any values: they must be ignored).
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
+
 FROZEN_WHOLE_MODEL = {
     "image_encoder.conv1.weight": (64, 3, 8, 8),
     "image_encoder.transformer.resblocks.0.attn.in_proj_weight": (192, 64),
@@ -76,7 +78,7 @@ def write_reference_checkpoint(directory, name, state, epoch=5):
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_reference_checkpoint_loads_into_the_prompts(host, tmp_path, shapes_root, tiny_clip_path):
-    trainer = run_train(*host_args(host, shapes_root, tiny_clip_path, tmp_path / "run", flags=("--no-train",)))
+    trainer = run_train(*train_argv(host, shapes_root, tiny_clip_path, tmp_path / "run", flags=("--no-train",)))
     module = trainer.model.prompt_learner
     state, values = reference_state(host, module.state_dict())
     write_reference_checkpoint(tmp_path / "reference", trainer.registered_name, state)
@@ -86,17 +88,17 @@ def test_reference_checkpoint_loads_into_the_prompts(host, tmp_path, shapes_root
 
 
 def test_reference_checkpoint_evaluates_through_train_py(tmp_path, shapes_root, tiny_clip_path):
-    probe = run_train(*host_args("MaPLe", shapes_root, tiny_clip_path, tmp_path / "probe", flags=("--no-train",)))
+    probe = run_train(*train_argv("MaPLe", shapes_root, tiny_clip_path, tmp_path / "probe", flags=("--no-train",)))
     state, values = reference_state("MaPLe", probe.model.prompt_learner.state_dict())
     write_reference_checkpoint(tmp_path / "reference", "MultiModalPromptLearner", state)
-    trainer = run_train(*host_args("MaPLe", shapes_root, tiny_clip_path, tmp_path / "new", subsample="new",
-                                   flags=("--eval-only", "--model-dir", tmp_path / "reference", "--load-epoch", 5)))
+    trainer = run_train(*train_argv("MaPLe", shapes_root, tiny_clip_path, tmp_path / "new", subsample="new",
+                                    flags=("--eval-only", "--model-dir", tmp_path / "reference", "--load-epoch", 5)))
     assert torch.equal(trainer.model.prompt_learner.proj.weight, values["proj.weight"].float())
     assert json.loads((tmp_path / "new" / "results.json").read_text())["n"] == 9
 
 
 def test_reference_checkpoint_of_another_depth_is_refused(tmp_path, shapes_root, tiny_clip_path):
-    trainer = run_train(*host_args("IVLP", shapes_root, tiny_clip_path, tmp_path / "run", flags=("--no-train",)))
+    trainer = run_train(*train_argv("IVLP", shapes_root, tiny_clip_path, tmp_path / "run", flags=("--no-train",)))
     state, _ = reference_state("IVLP", trainer.model.prompt_learner.state_dict())
     state["text_encoder.transformer.resblocks.2.VPT_shallow"] = torch.zeros(2, 64).half()  # depth 3, not 2
     write_reference_checkpoint(tmp_path / "reference", "VLPromptLearner", state)

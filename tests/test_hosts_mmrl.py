@@ -9,11 +9,10 @@ import shlex
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_train
-from hosts_support import CLASSNAMES, build_host, host_args, random_images
-from records import finished_record
+from support.hosts import CLASSNAMES, build_host, random_images
+from support.records import finished_record
+from support.runs import run_train, train_argv
 
-from datasets.shapes import make_shapes_dataset
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
 from tools.tables import cli as tables
@@ -228,10 +227,10 @@ def reference_steps(host, data, out, clip_path):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", MMRL_HOSTS)
-def test_the_reference_command_lines_run_unchanged(host, tmp_path, tiny_clip_path):
-    data = str(tmp_path / "data")
-    make_shapes_dataset(data, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+def test_the_reference_command_lines_run_unchanged(host, tmp_path, shapes12, tiny_clip_path):
+    data = shapes12
     steps = reference_steps(host, data, tmp_path, tiny_clip_path)
     trained = run_train(*steps["base2new_train"])
     assert trained.model.test_branch == FUSED  # base classes: the fused logits
@@ -263,6 +262,7 @@ def opt(argv, key):
     return argv[argv.index(key) + 1] if key in argv else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", MMRL_HOSTS)
 def test_the_pipeline_lists_the_whole_tables(host, tmp_path):
     root, out = str(tmp_path / "data"), str(tmp_path / "out")
@@ -308,21 +308,17 @@ def host_under(trainer, weight):
     return host.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", MMRL_HOSTS)
-def test_dpc_routes_the_prompts_and_the_host_rule_picks_the_branch(host, tmp_path, tiny_clip_path):
-    data = str(tmp_path / "data")
-    make_shapes_dataset(data, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+def test_dpc_routes_the_prompts_and_the_host_rule_picks_the_branch(host, tmp_path, shapes12, tiny_clip_path):
+    data = shapes12
     stage1 = tmp_path / "stage1"
-    run_train(*host_args(host, data, tiny_clip_path, stage1))
+    run_train(*train_argv(host, data, tiny_clip_path, stage1))
 
     def dpc(out, *opts, flags=(), subsample="base"):
-        return run_train("--trainer", "DPC", *flags, "--root", data, "--seed", 1,
-                         "--dataset-config-file", "configs/datasets/shapes.yaml",
-                         "--config-file", "configs/trainers/DPC/cpu_tiny.yaml", "--output-dir", out,
-                         "MODEL.BACKBONE.NAME", tiny_clip_path, "DATASET.NUM_SHOTS", 4,
-                         "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1,
-                         "TRAINER.DPC.BASE_PROMPT", "mixed", "TRAINER.DPC.WEIGHT_BASE", 0.3,
-                         "TRAINER.DPC.WEIGHT_NEW", 0.1, *opts)
+        return run_train(*train_argv("DPC", data, tiny_clip_path, out, "TRAINER.DPC.BASE_PROMPT", "mixed",
+                                     "TRAINER.DPC.WEIGHT_BASE", 0.3, "TRAINER.DPC.WEIGHT_NEW", 0.1, *opts, flags=flags,
+                                     subsample=subsample, epochs=1, print_freq=None))
 
     base = dpc(tmp_path / "dpc", "TRAINER.DPC.BACKBONE_DIR", str(stage1))
     new = dpc(tmp_path / "dpc_new", flags=("--eval-only", "--model-dir", tmp_path / "dpc", "--load-epoch", 1),
@@ -351,8 +347,8 @@ def first_test_images(trainer):
 
 
 def test_a_checkpoint_of_another_rep_dim_names_the_key(tmp_path, shapes_root, tiny_clip_path):
-    run_train(*host_args("MMRL", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1))
+    run_train(*train_argv("MMRL", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1))
     evaluate = ("--eval-only", "--model-dir", tmp_path / "run", "--load-epoch", 1)
     with pytest.raises(ConfigError, match=r"TRAINER\.MMRL\.REP_DIM \(8 here, 16 there\)"):
-        run_train(*host_args("MMRL", shapes_root, tiny_clip_path, tmp_path / "new", "TRAINER.MMRL.REP_DIM", 8,
-                             subsample="new", flags=evaluate))
+        run_train(*train_argv("MMRL", shapes_root, tiny_clip_path, tmp_path / "new", "TRAINER.MMRL.REP_DIM", 8,
+                              subsample="new", flags=evaluate))

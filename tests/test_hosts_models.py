@@ -4,11 +4,12 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
-from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
+from support.hosts import CLASSNAMES, HOSTS, build_host, random_images
 
 from trainers.hosts.kgcoop import kg_score
 from trainers.prompted_clip import PromptedTextEncoder, build_tiny_clip, tokenize
 
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
 
 def capture_inputs(modules, pre=True):
     """Inputs (or outputs) of ``modules``, recorded at every call; returns (records, hook handles)."""

@@ -3,8 +3,8 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import run_train
-from hosts_support import CLASSNAMES, build_host, host_args, random_images
+from support.hosts import CLASSNAMES, build_host, random_images
+from support.runs import run_train, train_argv
 
 from trainers.hosts.parts.gpa import gaussian_weights
 from trainers.hosts.promptsrc import promptsrc_losses, promptsrc_total
@@ -85,8 +85,8 @@ class Interrupted(Exception):
 
 
 def promptsrc_trainer(root, clip_path, out, *flags):
-    return run_train(*host_args("PromptSRC", root, clip_path, out, "TRAINER.PROMPTSRC.GPA_MEAN", 2,
-                                epochs=3, flags=flags))
+    return run_train(*train_argv("PromptSRC", root, clip_path, out, "TRAINER.PROMPTSRC.GPA_MEAN", 2,
+                                 epochs=3, flags=flags))
 
 
 def learnable(trainer):

@@ -9,15 +9,16 @@ A DPC run that names neither the switch nor the rounding takes both from a stage
 """
 import pytest
 import torch
-from conftest import run_train
-from hosts_support import HOSTS, host_args
+from support.hosts import HOSTS
+from support.runs import run_train, train_argv
 
 from datasets.shapes import make_shapes_dataset
 from trainers.host_api.host_trainer import host_model_class
 from trainers.hosts import cocoop, kgcoop, promptsrc
 from trainers.prompted_clip import encoders
 
-DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("promptkd_teacher")]  # HOSTS include PromptKD
+
 CONTEXT_LENGTH = 77
 
 
@@ -30,7 +31,7 @@ def stage1(tmp_path_factory, tiny_clip_path):
     runs = {}
     for host in HOSTS:
         runs[host] = tmp / host
-        run_train(*host_args(host, root, tiny_clip_path, runs[host], epochs=1))
+        run_train(*train_argv(host, root, tiny_clip_path, runs[host], epochs=1))
     return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "runs": runs}
 
 
@@ -78,15 +79,15 @@ def expected_paths(host, parity):
                                                            "KgCoOp": "normalised_once"}.get(host)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parity", [True, False])
 @pytest.mark.parametrize("host", HOSTS)
 def test_dpc_scores_and_trains_through_the_hosts_parity_paths(host, parity, stage1, monkeypatch):
     out = stage1["tmp"] / f"{host}_dpc_{parity}"
-    trainer = run_train("--trainer", "DPC", "--no-train", "--root", stage1["root"], "--seed", 1,
-                        "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
-                        "--output-dir", out, "MODEL.BACKBONE.NAME", stage1["clip"], "DATASET.NUM_SHOTS", 4,
-                        "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.DPC.BACKBONE_DIR", stage1["runs"][host],
-                        "TRAINER.DPC.HOST_LOSS_WEIGHT", 0.5, *(("MODEL.REFERENCE_PARITY", True) if parity else ()))
+    trainer = run_train(*train_argv("DPC", stage1["root"], stage1["clip"], out, "TRAINER.DPC.BACKBONE_DIR",
+                                    stage1["runs"][host], "TRAINER.DPC.HOST_LOSS_WEIGHT", 0.5,
+                                    *(("MODEL.REFERENCE_PARITY", True) if parity else ()), flags=("--no-train",),
+                                    epochs=None, print_freq=None))
     assert trainer.cfg.TRAINER.DPC.HOST == host and trainer.host.reference_parity is parity
     casts, per_image, normalised_once = expected_paths(host, parity)
     if host_model_class(host).reference_rounds_prompts_fp16:
@@ -125,12 +126,10 @@ def test_dpc_without_the_switch_takes_it_and_the_rounding_from_a_parity_stage1(w
     """Stage 1 under the switch records the rounding it used (implied True, or a written False); a DPC run that
     names neither inherits both."""
     tmp = stage1["tmp"] / f"maple_parity_{bool(written)}"
-    run_train(*host_args("MaPLe", stage1["root"], tiny_clip_path, tmp / "stage1", "MODEL.REFERENCE_PARITY", True,
-                         *written, epochs=1))
-    trainer = run_train("--trainer", "DPC", "--no-train", "--root", stage1["root"], "--seed", 1,
-                        "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", DPC_CPU_YAML,
-                        "--output-dir", tmp / "dpc", "MODEL.BACKBONE.NAME", tiny_clip_path, "DATASET.NUM_SHOTS", 4,
-                        "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.DPC.BACKBONE_DIR", tmp / "stage1")
+    run_train(*train_argv("MaPLe", stage1["root"], tiny_clip_path, tmp / "stage1", "MODEL.REFERENCE_PARITY", True,
+                          *written, epochs=1))
+    trainer = run_train(*train_argv("DPC", stage1["root"], tiny_clip_path, tmp / "dpc", "TRAINER.DPC.BACKBONE_DIR",
+                                    tmp / "stage1", flags=("--no-train",), epochs=None, print_freq=None))
     assert trainer.cfg.MODEL.REFERENCE_PARITY and trainer.host.reference_parity
     assert trainer.host.round_prompts_fp16 is (not written)
     assert "Override of the host's" not in (tmp / "dpc" / "log.txt").read_text()

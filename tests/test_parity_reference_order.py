@@ -15,7 +15,7 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
-from hosts_support import build_host, random_images
+from support.hosts import build_host, random_images
 
 from trainers.prompted_clip import build_tiny_clip
 

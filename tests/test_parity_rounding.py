@@ -2,8 +2,8 @@
 inserted prompt through fp16: unless the run writes the key (yaml, _BASE_ chain, command line), whatever its value;
 a written False wins. The config that is printed, recorded and hashed holds the value used; the log says why."""
 import pytest
-from conftest import SHAPES_YAML, run_train
-from hosts_support import cpu_yaml, host_args
+from support.hosts import cpu_yaml
+from support.runs import SHAPES_YAML, run_train, train_argv
 
 from trainers.engine.config import build_cfg
 from trainers.host_api.host_trainer import host_model_class, registered_hosts
@@ -92,8 +92,8 @@ def test_a_value_that_is_not_a_boolean_is_one_line(tmp_path):
 
 
 def test_the_run_logs_the_line_and_builds_the_rounding_host(shapes_root, tiny_clip_path, tmp_path):
-    trainer = run_train(*host_args("MaPLe", shapes_root, tiny_clip_path, tmp_path, "MODEL.REFERENCE_PARITY", True,
-                                   flags=("--no-train",)))
+    trainer = run_train(*train_argv("MaPLe", shapes_root, tiny_clip_path, tmp_path, "MODEL.REFERENCE_PARITY", True,
+                                    flags=("--no-train",)))
     assert trainer.model.reference_parity and trainer.model.round_prompts_fp16 is True
     log = (tmp_path / "log.txt").read_text()
     assert log.count("TRAINER.MAPLE.ROUND_PROMPTS_FP16 True (implied by MODEL.REFERENCE_PARITY)") == 1

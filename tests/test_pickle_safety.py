@@ -7,8 +7,8 @@ import random
 
 import pytest
 import torch
-from conftest import coop_args, run_train
-from dassl_saved import dassl_training_state
+from support.dassl_saved import dassl_training_state
+from support.runs import run_train, train_argv
 
 import train
 from datasets.datum_pickle import load_datum_pickle, save_datum_pickle
@@ -51,7 +51,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, 
     path, _ = write_coop_checkpoint(tmp_path / "shared_drive", optimizer=None, scheduler=Payload(marker))
     out = tmp_path / "eval"
     argv = ["--eval-only", "--model-dir", tmp_path / "shared_drive", "--load-epoch", 1,
-            *coop_args(shapes_root, tiny_clip_path, out, subsample="new")]
+            *train_argv("CoOp", shapes_root, tiny_clip_path, out, subsample="new")]
     assert train.command_line([str(a) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == (f"train.py: error: {path} asks to unpickle posix.system, which this kind of file never holds "
@@ -65,7 +65,8 @@ def test_a_trusted_checkpoint_loads_in_full_and_the_record_says_so(tmp_path, sha
     path, ctx = write_coop_checkpoint(tmp_path / "mine", optimizer=None, scheduler=Payload(marker))
     out = tmp_path / "eval"
     trainer = run_train("--eval-only", "--model-dir", tmp_path / "mine", "--load-epoch", 1,
-                        *coop_args(shapes_root, tiny_clip_path, out, "TRUST_PICKLED_FILES", True, subsample="new"))
+                        *train_argv("CoOp", shapes_root, tiny_clip_path, out, "TRUST_PICKLED_FILES", True,
+                                    subsample="new"))
     assert marker.exists()  # trusted means loaded as pickle loads it: the user asked for exactly this
     assert torch.equal(trainer.model.prompt_learner.ctx.detach(), ctx)
     record = json.loads((out / "results.json").read_text())

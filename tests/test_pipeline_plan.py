@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from records import mark_finished
+from support.records import mark_finished
 
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
@@ -73,6 +73,7 @@ def test_dry_run_of_the_paper_coop_table(tmp_path, capsys):
             assert opt(c, "TRAINER.DPC.BACKBONE_DIR").endswith(f"/CoOp/{host_cfg}/seed{opt(c, '--seed')}")
 
 
+@pytest.mark.slow
 @needs_dpc_config
 def test_reproduce_script_dry_run_prints_the_full_list(tmp_path):
     env = {**os.environ, "DATA": str(tmp_path / "data"), "OUTPUT": str(tmp_path / "out"), "PYTHON": sys.executable}
@@ -84,6 +85,7 @@ def test_reproduce_script_dry_run_prints_the_full_list(tmp_path):
     assert f"--output-dir {tmp_path}/out/base2new/train_base/ucf101/shots_16/DPC_CoOp" in commands[-2]
 
 
+@pytest.mark.slow
 @needs_dpc_config
 def test_step_scripts_run_one_stage_each(tmp_path):
     env = {**os.environ, "DATA": str(tmp_path / "data"), "PYTHON": sys.executable}
@@ -273,6 +275,7 @@ def test_a_planned_run_builds_its_config_once(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("module, argv", [("tools.pipeline", ["--host", "NoSuchHost", "--dry-run"]),
                                           ("tools.tables", ["no/such/output/root"])])
+@pytest.mark.slow
 def test_the_entry_points_exit_with_their_status_and_one_error_line(module, argv, tmp_path):
     done = subprocess.run([sys.executable, "-m", module, *argv], cwd=REPO, capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr

@@ -9,8 +9,8 @@ import sys
 import traceback
 
 import pytest
-from conftest import run_train
-from small_pipeline import make_two_datasets, tiny_opts
+from support.runs import run_train
+from support.small_pipeline import make_two_datasets, tiny_opts
 
 from tools import output_folders as layout
 from tools.pipeline import cli as pipeline
@@ -63,6 +63,7 @@ class InProcessTrain:
         return status
 
 
+@pytest.mark.slow
 def test_host_stages_as_subprocesses_with_a_failing_dataset(tmp_path, two_datasets, tiny_clip_path, capsys,
                                                            monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny models: one thread is faster on a shared CPU

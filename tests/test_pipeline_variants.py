@@ -6,8 +6,8 @@ import sys
 from collections import Counter
 
 import pytest
-from conftest import run_train
-from small_pipeline import make_two_datasets, tiny_opts
+from support.runs import run_train
+from support.small_pipeline import make_two_datasets, tiny_opts
 from test_pipeline_run import InProcessTrain
 
 from tools import output_folders as layout

@@ -8,13 +8,12 @@ import os
 
 import pytest
 import torch
-from conftest import run_train, run_train_interrupted
-from dassl_saved import dassl_training_state
-from hosts_support import build_host, host_args, random_images
-from promptkd_support import TEACHER_CLIP
+from support.dassl_saved import dassl_training_state
+from support.hosts import build_host, random_images
+from support.promptkd import TEACHER_CLIP
+from support.runs import run_train, run_train_interrupted, train_argv
 from torch import nn
 
-from datasets.shapes import make_shapes_dataset
 from trainers import extend_cfg
 from trainers.dpc.negatives import select_negatives
 from trainers.dpc.prompts import DualPrompts
@@ -24,6 +23,8 @@ from trainers.engine.config import build_cfg
 from trainers.hosts.promptkd import kd_loss
 from trainers.run.checkpoints import load_checkpoint
 from trainers.run.config_keys import ConfigError
+
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # PromptKD's tests need its teacher
 
 DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
 
@@ -69,8 +70,8 @@ def test_host_loss_is_the_weighted_kd_of_student_against_teacher_logits():
 
 def test_teacher_is_frozen_in_eval_mode_and_out_of_the_optimizer_and_checkpoints(tmp_path, shapes_root,
                                                                                  tiny_clip_path):
-    trainer = run_train(*host_args("PromptKD", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1,
-                                   flags=("--no-train",)))
+    trainer = run_train(*train_argv("PromptKD", shapes_root, tiny_clip_path, tmp_path / "run", epochs=1,
+                                    flags=("--no-train",)))
     model, teacher = trainer.model, trainer.model.teacher
     calls = []
     original = teacher.encode_text
@@ -170,13 +171,12 @@ def test_reference_student_projector_computes_as_the_reference_convolutions():
 # ---- base-to-new, DPC over PromptKD, resume ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_clip_path):
-    """12 classes (6 base, 6 new): PromptKD trained for 2 epochs, DPC over it for 1 epoch."""
+def runs(tmp_path_factory, shapes12, tiny_clip_path):
+    """The session's 12 classes (6 base, 6 new): PromptKD trained for 2 epochs, DPC over it for 1 epoch."""
     tmp = tmp_path_factory.mktemp("promptkd")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
+    root = shapes12
     stage1 = tmp / "stage1"
-    host = run_train(*host_args("PromptKD", root, tiny_clip_path, stage1))
+    host = run_train(*train_argv("PromptKD", root, tiny_clip_path, stage1))
     stage2 = tmp / "dpc"
     dpc = run_dpc(root, tiny_clip_path, stage2, "TRAINER.DPC.BACKBONE_DIR", str(stage1))
     return {"tmp": tmp, "root": root, "clip": tiny_clip_path, "stage1": stage1, "host": host, "stage2": stage2,
@@ -184,12 +184,11 @@ def runs(tmp_path_factory, tiny_clip_path):
 
 
 def run_dpc(root, clip_path, out, *opts, trainer="DPC", config=DPC_CPU_YAML, flags=(), subsample="base"):
-    return run_train("--trainer", trainer, *flags, "--root", root, "--seed", 1,
-                     "--dataset-config-file", "configs/datasets/shapes.yaml", "--config-file", config,
-                     "--output-dir", out, "MODEL.BACKBONE.NAME", clip_path, "DATASET.NUM_SHOTS", 4,
-                     "DATASET.SUBSAMPLE_CLASSES", subsample, "OPTIM.MAX_EPOCH", 1, *opts)
+    return run_train(*train_argv(trainer, root, clip_path, out, *opts, flags=flags, subsample=subsample, epochs=1,
+                                 config_file=config, print_freq=None))
 
 
+@pytest.mark.slow
 def test_base_to_new_trains_on_all_classes_unlabeled_and_evaluates_the_base_classes(runs):
     host = runs["host"]
     assert len(host.dm.dataset.classnames) == 12  # the model: all classes
@@ -204,14 +203,15 @@ def test_base_to_new_trains_on_all_classes_unlabeled_and_evaluates_the_base_clas
 
 
 def test_cross_mode_trains_on_the_classes_and_shots_it_is_given(tmp_path, shapes_root, tiny_clip_path):
-    trainer = run_train(*host_args("PromptKD", shapes_root, tiny_clip_path, tmp_path, "TRAINER.MODAL", "cross",
-                                   epochs=1))  # base classes, 4 shots: no all-class unlabeled set in this mode
+    trainer = run_train(*train_argv("PromptKD", shapes_root, tiny_clip_path, tmp_path, "TRAINER.MODAL", "cross",
+                                    epochs=1))  # base classes, 4 shots: no all-class unlabeled set in this mode
     assert trainer.eval_classes is None and len(trainer.dm.dataset.classnames) == 3
     assert len(trainer.dm.dataset.train_x) == 3 * 4
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["subsample_classes"] == "base" and record["n"] == 9
 
 
+@pytest.mark.slow
 def test_dpc_prompt_set_spans_student_and_teacher(runs):
     dpc = runs["dpc"]
     host, prompts = dpc.host, dpc.prompts
@@ -231,6 +231,7 @@ def test_dpc_prompt_set_spans_student_and_teacher(runs):
     assert all(p.grad is None for p in host.teacher.parameters())
 
 
+@pytest.mark.slow
 def test_dpc_negatives_come_from_the_teacher_over_the_base_classes(runs):
     dpc = runs["dpc"]
     dpc.negative_pool = dpc.build_negative_pool()
@@ -251,10 +252,11 @@ def test_dpc_negatives_come_from_the_teacher_over_the_base_classes(runs):
     dpc.negative_pool.close()
 
 
+@pytest.mark.slow
 def test_new_class_logits_at_weight_new_zero_are_promptkds(runs):
     tmp, root, clip_path = runs["tmp"], runs["root"], runs["clip"]
-    host_new = run_train(*host_args("PromptKD", root, clip_path, tmp / "host_new", subsample="new",
-                                    flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
+    host_new = run_train(*train_argv("PromptKD", root, clip_path, tmp / "host_new", subsample="new",
+                                     flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
     flags = ("--eval-only", "--model-dir", runs["stage2"], "--load-epoch", 1)
     dpc_new = run_dpc(root, clip_path, tmp / "dpc_new", flags=flags, subsample="new")
     dpc_half = run_dpc(root, clip_path, tmp / "dpc_half", "TRAINER.DPC.WEIGHT_NEW", 0.5, flags=flags,
@@ -283,6 +285,7 @@ def test_weight_new_zero_keeps_the_batchnorm_statistics_of_p():
         assert torch.equal(prompts.view(prompts.mixed(0.0)).logits(images), before)
 
 
+@pytest.mark.slow
 def test_reference_command_line_for_dpc_over_promptkd_runs(runs, tmp_path, capsys):
     """A yaml and keys as the released code's StackSPLE_PromptKD configs write them."""
     config = tmp_path / "sple_promptkd.yaml"
@@ -307,6 +310,7 @@ def test_reference_command_line_for_dpc_over_promptkd_runs(runs, tmp_path, capsy
     assert record["trainer"] == "StackSPLE_PromptKD" and record["subsample_classes"] == "base"
 
 
+@pytest.mark.slow
 def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
     """Step 2 (DPC, base classes, val split) and step 3 (the same command with new classes and the test split, no
     --eval-only) as the released code's README writes them, with its config path; step 3 gives PromptKD's
@@ -319,8 +323,8 @@ def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
             config=step[1])
     run_dpc(runs["root"], runs["clip"], out, *step[2:], "TEST.SPLIT", "test", trainer="StackSPLE_PromptKD",
             config=step[1], subsample="new")
-    run_train(*host_args("PromptKD", runs["root"], runs["clip"], tmp_path / "host_new", subsample="new",
-                         flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
+    run_train(*train_argv("PromptKD", runs["root"], runs["clip"], tmp_path / "host_new", subsample="new",
+                          flags=("--eval-only", "--model-dir", runs["stage1"], "--load-epoch", 2)))
     base = json.loads((out / "results.json").read_text())
     new = json.loads((out / "eval_new_test" / "results.json").read_text())
     assert base["subsample_classes"] == "base" and new["subsample_classes"] == "new"
@@ -328,9 +332,10 @@ def test_the_reference_readmes_three_steps_run_over_promptkd(runs, tmp_path):
     assert new["accuracy"] == promptkd["accuracy"] and new["n"] == promptkd["n"] == 18
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, shapes_root, tiny_clip_path):
     def args(out):
-        return host_args("PromptKD", shapes_root, tiny_clip_path, out, "OPTIM.LR", 0.05, epochs=3)
+        return train_argv("PromptKD", shapes_root, tiny_clip_path, out, "OPTIM.LR", 0.05, epochs=3)
 
     def final_state(out):
         return load_checkpoint(str(out / "VLPromptLearner" / "model.pth.tar-3"))["state_dict"]

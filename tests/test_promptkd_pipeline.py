@@ -2,7 +2,7 @@
 import json
 import os
 
-from promptkd_support import TEACHER_CLIP, write_promptkd_yaml
+from support.promptkd import TEACHER_CLIP, write_promptkd_yaml
 
 from datasets.shapes import make_shapes_dataset
 from tools.pipeline import cli as pipeline
@@ -80,7 +80,7 @@ def test_the_promptkd_protocol_runs_end_to_end(tmp_path, tiny_clip_path):
 
 
 def test_the_tables_have_the_papers_promptkd_columns_and_leave_the_teachers_out(tmp_path):
-    from records import finished_record
+    from support.records import finished_record
     from test_tables import PAPER, put_b2n, tables_by_method
 
     from tools import output_folders as layout

@@ -13,7 +13,7 @@ import os
 import shlex
 
 import pytest
-from conftest import run_train
+from support.runs import run_train
 
 from datasets.shapes import make_shapes_dataset
 
@@ -157,7 +157,7 @@ def test_a_stage1_checkpoint_of_another_prompt_shape_names_the_keys_to_match(ste
 
 def test_root_may_be_the_datasets_own_folder(steps):
     """``--root DATA/shapes`` (the reference README's form) and ``--root DATA`` read the same dataset."""
-    from dataset_fixtures import make_cfg
+    from support.dataset_fixtures import make_cfg
 
     from datasets.toolbox import build_dataset
 

@@ -3,13 +3,14 @@ after copying the prompts); the default differs from that in rounding only. The 
 the switch implies is a change of values, not of rounding order: both modes are compared with the same rounding."""
 import pytest
 import torch
-from hosts_support import CLASSNAMES, HOSTS, build_host, random_images
+from support.hosts import CLASSNAMES, HOSTS, build_host, random_images
 
 from trainers.host_api.host_trainer import host_model_class
 from trainers.hosts.coop import CoOpCLIP
 from trainers.hosts.zsclip import ZeroshotCLIPModel
 from trainers.prompted_clip import build_tiny_clip, prompt_copies
 
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
 
 @torch.no_grad()
 @pytest.mark.parametrize("host", HOSTS)

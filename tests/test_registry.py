@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from conftest import coop_args, run_train
+from support.runs import run_train, train_argv
 
 import datasets  # noqa: F401  (registers the readers)
 import trainers
@@ -43,7 +43,7 @@ def test_suggestion_ignores_case(typed):
 
 
 def test_unknown_trainer_fails_before_anything_is_written(tmp_path, shapes_root, tiny_clip_path):
-    args = coop_args(shapes_root, tiny_clip_path, tmp_path / "out")
+    args = train_argv("CoOp", shapes_root, tiny_clip_path, tmp_path / "out")
     args[args.index("CoOp")] = "ZeroShotCLIP"
     with pytest.raises(ValueError) as err:
         run_train(*args)

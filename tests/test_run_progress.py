@@ -9,10 +9,10 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from records import mark_finished
-from small_pipeline import make_two_datasets, pipeline_argv
+from support.paths import REPO_DIR
+from support.records import mark_finished
+from support.small_pipeline import make_two_datasets, pipeline_argv
 from test_scheduler import plan
-from tests_paths import REPO_DIR
 
 from tools.pipeline.progress import RunsProgress, run_status, running_text
 from tools.pipeline.runner import INTERRUPTED, OUTPUT_FILE, execute
@@ -85,6 +85,7 @@ def test_the_bar_follows_the_running_run_until_closed(tmp_path):
     assert not bar._thread.is_alive()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", ["Ctrl-C", "SIGTERM"])
 def test_a_stopped_pipeline_says_so_in_one_line_on_how_to_resume(stop, tmp_path, tiny_clip_path):
     """Ctrl-C signals the terminal's foreground process group (the pipeline and its train.py); ``kill`` or

@@ -4,8 +4,8 @@ import os
 import re
 
 import pytest
-from conftest import coop_args, run_train
-from records import finished_record
+from support.records import finished_record
+from support.runs import run_train, train_argv
 from yacs.config import CfgNode
 
 import trainers
@@ -16,7 +16,7 @@ from trainers.run.record import REPO_DIR, read_results, write_results
 
 def test_results_json_fields(tmp_path, shapes_root, tiny_clip_path, capsys):
     out = tmp_path / "run"
-    run_train(*coop_args(shapes_root, tiny_clip_path, out, "TRAINER.COOP.N_CTX", 3, epochs=2, seed=2))
+    run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, "TRAINER.COOP.N_CTX", 3, epochs=2, seed=2))
     log = capsys.readouterr().out
     record = json.loads((out / "results.json").read_text())
 
@@ -80,5 +80,5 @@ def test_retraining_removes_the_old_record_until_it_finishes(tmp_path, shapes_ro
 
     monkeypatch.setattr(ClipTrainer, "after_epoch", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        run_train(*coop_args(shapes_root, tiny_clip_path, out, epochs=2))
+        run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=2))
     assert not (out / "results.json").exists()

@@ -13,13 +13,13 @@ import sys
 
 import pytest
 import torch
-from conftest import COOP_CPU_YAML, SHAPES_YAML, run_train
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
+from support.runs import run_train, train_argv
 
-from datasets.shapes import make_shapes_dataset
 from datasets.toolbox import HAVE_DASSL
 
-DPC_CPU_YAML = "configs/trainers/DPC/cpu_tiny.yaml"
+pytestmark = pytest.mark.slow  # every test here trains through train.py
+
 needs_dassl = pytest.mark.skipif(not HAVE_DASSL, reason="compares with Dassl, which is not importable here")
 
 # Runs train.py, killing its own process with SIGKILL before the step (epoch, batch) of the trainer named first:
@@ -55,11 +55,8 @@ def python(args, runtime=None, check=True):
 
 
 def train_args(trainer, root, clip, out, *opts):
-    config = COOP_CPU_YAML if trainer == "CoOp" else DPC_CPU_YAML
-    return ["--root", root, "--seed", 1, "--trainer", trainer, "--dataset-config-file", SHAPES_YAML,
-            "--config-file", config, "--output-dir", out, "MODEL.BACKBONE.NAME", clip, "DATASET.NUM_SHOTS", 4,
-            "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 4, "OPTIM.LR", 0.05, "TRAIN.PRINT_FREQ", 1,
-            *opts]
+    """A run whose final prompt depends on every epoch (a large learning rate) and that logs every step's LR."""
+    return train_argv(trainer, root, clip, out, "OPTIM.LR", 0.05, *opts, epochs=4, print_freq=1)
 
 
 def final_state(out, model_name, epoch=4):
@@ -73,16 +70,13 @@ def logged_lrs(log):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, tiny_clip_path):
-    """12 shape classes (6 base), and a CoOp stage-1 run for DPC to wrap."""
-    tmp = tmp_path_factory.mktemp("runtimes")
-    root = str(tmp / "data")
-    make_shapes_dataset(root, colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle"))
-    stage1 = tmp / "stage1"
-    run_train(*train_args("CoOp", root, tiny_clip_path, stage1, "OPTIM.MAX_EPOCH", 2))
-    return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "stage1": stage1}
+def world(tmp_path_factory, shapes12, coop_stage1, tiny_clip_path):
+    """12 shape classes (6 base), and the session's CoOp stage-1 run for DPC to wrap."""
+    return {"root": shapes12, "clip": tiny_clip_path, "tmp": tmp_path_factory.mktemp("runtimes"),
+            "stage1": coop_stage1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("trainer, model_name", [("CoOp", "prompt_learner"), ("DPC", "dual_prompts")])
 def test_a_run_killed_mid_epoch_resumes_to_the_bit_identical_prompt(world, trainer, model_name, workers):

@@ -2,7 +2,7 @@
 blocks, with several runs at a time. A simulated pool stands in for train.py processes: each run takes a set
 time on a simulated clock and then writes the record train.py would write."""
 import pytest
-from records import mark_finished
+from support.records import mark_finished
 
 from tools.pipeline.executors.base import Executor, Exit
 from tools.pipeline.executors.order import longest_chain_first, plan_order

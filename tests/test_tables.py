@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from records import finished_record
+from support.records import finished_record
 
 from tools import output_folders as layout
 from tools.pipeline import presets

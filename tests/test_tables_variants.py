@@ -4,7 +4,7 @@ import csv
 import io
 
 import pytest
-from records import finished_record
+from support.records import finished_record
 from test_tables import DATASET_NAMES, PAPER, markdown_rows, put_b2n
 
 from tools import output_folders as layout

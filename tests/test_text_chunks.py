@@ -3,7 +3,7 @@ for DPC over it, the chunked pass gives the unchunked pass's values bit for bit 
 rounding, under autocast too; the default leaves small class counts alone; CoCoOp never holds B x C prompts."""
 import pytest
 import torch
-from hosts_support import HOSTS, build_host, host_cfg, random_images
+from support.hosts import HOSTS, build_host, host_cfg, random_images
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from trainers.dpc.prompts import DualPrompts
@@ -14,6 +14,8 @@ from trainers.prompted_clip.text_chunks import chunk_bounds
 from trainers.run.config_keys import ConfigError
 
 # 12 classes whose names differ in length, so that the prompts end at different positions
+pytestmark = pytest.mark.usefixtures("promptkd_teacher")  # HOSTS include PromptKD
+
 CLASSNAMES = [f"{'very ' * (i % 3)}odd shape {i}" for i in range(12)]
 CHUNK = 5  # three chunks of 4 classes
 

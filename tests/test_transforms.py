@@ -1,8 +1,8 @@
 """``build_transform`` (docs/DATASETS.md) and the loaders ``DataManager`` builds from it."""
 import pytest
 import torch
-from conftest import coop_args, run_train
 from PIL import Image
+from support.runs import run_train, train_argv
 
 import datasets  # noqa: F401  (registers the readers)
 import trainers
@@ -113,8 +113,8 @@ def test_unknown_transform_is_rejected_with_its_name():
 
 def test_a_trainer_refuses_an_unknown_transform_before_reading_data(tmp_path, tiny_clip_path):
     with pytest.raises(ValueError, match="not_a_transform"):  # no such data root: data would fail otherwise
-        run_train(*coop_args(str(tmp_path / "no_data"), tiny_clip_path, tmp_path / "out",
-                             "INPUT.TRANSFORMS", "['random_flip', 'not_a_transform']"))
+        run_train(*train_argv("CoOp", str(tmp_path / "no_data"), tiny_clip_path, tmp_path / "out",
+                              "INPUT.TRANSFORMS", "['random_flip', 'not_a_transform']"))
 
 
 @pytest.mark.skipif(HAVE_DASSL, reason="Dassl implements every transform name")

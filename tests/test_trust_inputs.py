@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import COOP_CPU_YAML, coop_args, run_train, run_train_interrupted
-from dataset_fixtures import write_json_fixture
+from support.dataset_fixtures import write_json_fixture
+from support.runs import COOP_CPU_YAML, run_train, run_train_interrupted, train_argv
 
 from tools import output_folders as layout
 from tools.tables import cli as tables
@@ -31,7 +31,7 @@ def stopped(tmp_path_factory, tiny_clip_path):
     root = str(tmp / "data")
     make_shapes_dataset(root, colours=("red", "green"), shapes=("circle", "square"))
     stage1 = tmp / "coop"
-    run_train_interrupted(1, *coop_args(root, tiny_clip_path, stage1, epochs=EPOCHS))
+    run_train_interrupted(1, *train_argv("CoOp", root, tiny_clip_path, stage1, epochs=EPOCHS))
     assert not (stage1 / "results.json").exists()
     return {"root": root, "clip": tiny_clip_path, "tmp": tmp, "stage1": stage1}
 
@@ -41,7 +41,7 @@ def finished_stage1(stopped):
     """The refusal's advice followed: the same command resumes the stopped stage 1 (a copy) and finishes it."""
     stage1 = stopped["tmp"] / "coop_resumed"
     shutil.copytree(stopped["stage1"], stage1)
-    run_train(*coop_args(stopped["root"], stopped["clip"], stage1, epochs=EPOCHS))
+    run_train(*train_argv("CoOp", stopped["root"], stopped["clip"], stage1, epochs=EPOCHS))
     return stage1
 
 
@@ -88,7 +88,7 @@ def test_dpc_over_a_stopped_stage1_on_purpose_is_marked_in_the_record_and_the_ta
 def test_eval_only_refuses_a_stopped_run_unless_asked_and_then_marks_it(stopped):
     out = stopped["tmp"] / "eval_stopped"
     args = ["--eval-only", "--model-dir", stopped["stage1"],
-            *coop_args(stopped["root"], stopped["clip"], out, epochs=EPOCHS)]
+            *train_argv("CoOp", stopped["root"], stopped["clip"], out, epochs=EPOCHS)]
     with pytest.raises(ConfigError, match=rf"--model-dir .*unfinished \(epoch 1 of {EPOCHS}\).*--allow-unfinished"):
         run_train(*args)
     assert not out.exists()
@@ -133,7 +133,7 @@ def test_dpc_into_its_own_stage1_folder_is_refused_before_anything_is_written(st
 def test_an_evaluation_of_another_model_into_a_finished_evaluation_folder_is_refused(stopped, finished_stage1):
     stage1 = finished_stage1
     out = stopped["tmp"] / "eval_finished"
-    base = coop_args(stopped["root"], stopped["clip"], out, epochs=EPOCHS)
+    base = train_argv("CoOp", stopped["root"], stopped["clip"], out, epochs=EPOCHS)
     run_train("--eval-only", "--model-dir", stage1, *base)
     first = (out / "results.json").read_bytes()
     with pytest.raises(ConfigError, match=r"holds a finished run.*--model-dir: "):

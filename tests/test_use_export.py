@@ -5,9 +5,8 @@ import re
 
 import pytest
 import torch
-from conftest import run_train
-from hosts_support import host_args
-from tests_paths import REPO_DIR
+from support.paths import REPO_DIR
+from support.runs import run_train, train_argv
 
 from tools import export, predict
 from trainers import load_run
@@ -50,8 +49,8 @@ def test_a_host_with_image_prompts_exports_its_prompts_for_load_run(tuned_runs, 
     """MaPLe's prompts enter the image tower: its export is its prompts, which load_run reads back; its logits are
     its own evaluation's."""
     run, evaluated = tmp_path / "maple", tmp_path / "maple_eval"
-    run_train(*host_args("MaPLe", tuned_runs["root"], tuned_runs["clip"], run, epochs=1))
-    evaluator = run_train(*host_args("MaPLe", tuned_runs["root"], tuned_runs["clip"], evaluated,
+    run_train(*train_argv("MaPLe", tuned_runs["root"], tuned_runs["clip"], run, epochs=1))
+    evaluator = run_train(*train_argv("MaPLe", tuned_runs["root"], tuned_runs["clip"], evaluated,
                                      flags=("--eval-only", "--model-dir", run)))
     with torch.no_grad():
         expected = torch.cat([logits for logits, _ in evaluator.test_logits(evaluator.test_loader)])

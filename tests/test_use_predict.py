@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from conftest import run_train
+from support.runs import run_train
 
 from tools import predict
 from trainers import load_run

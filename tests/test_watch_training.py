@@ -4,7 +4,7 @@ import io
 import re
 
 import pytest
-from conftest import coop_args, run_train
+from support.runs import run_train, train_argv
 
 from tools.pipeline.progress import RunsProgress
 from trainers.engine.epoch import remaining_batches, run_epoch
@@ -88,7 +88,7 @@ def test_tensorboard_events_hold_dassls_loss_and_accuracy_tags(tmp_path, shapes_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "coop"
-    trainer = run_train(*coop_args(shapes_root, tiny_clip_path, out, epochs=2))
+    trainer = run_train(*train_argv("CoOp", shapes_root, tiny_clip_path, out, epochs=2))
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
     tags = set(events.Tags()["scalars"])

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import torch
-from conftest import COOP_CPU_YAML, SHAPES_YAML
-from tests_paths import REPO_DIR
+
+from support.paths import REPO_DIR
+from support.runs import train_argv
 
 # train.py whose process sends itself SIGNAL before the training step (epoch, batch), 0-based as the trainer
 # counts: a stop at a chosen point, from inside, with nothing else changed. argv: SIGNAL EPOCH BATCH ARGS...
@@ -63,10 +64,8 @@ def run(args, timeout=300):
 
 def coop_train_args(root, clip, out, *opts, epochs=4):
     """A CoOp run whose final prompt depends on every epoch (random context, a large learning rate)."""
-    return ["train.py", "--root", root, "--seed", 1, "--trainer", "CoOp", "--dataset-config-file", SHAPES_YAML,
-            "--config-file", COOP_CPU_YAML, "--output-dir", out, "MODEL.BACKBONE.NAME", clip,
-            "DATASET.NUM_SHOTS", 4, "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", epochs,
-            "OPTIM.LR", 0.05, "TRAINER.COOP.CTX_INIT", "", "TRAIN.PRINT_FREQ", 1, *opts]
+    return ["train.py", *train_argv("CoOp", root, clip, out, "OPTIM.LR", 0.05, "TRAINER.COOP.CTX_INIT", "", *opts,
+                                    epochs=epochs, print_freq=1)]
 
 
 def session_members(sid):

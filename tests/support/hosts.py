@@ -1,4 +1,4 @@
-"""Helpers for the host tests: host models on a tiny CLIP, and train.py command lines."""
+"""Helpers for the host tests: the shipped hosts, their CPU configs, and host models on a tiny CLIP."""
 import torch
 
 from trainers.engine import TRAINER_REGISTRY
@@ -10,7 +10,6 @@ from trainers.prompted_clip import build_tiny_clip
 # The hosts this repository ships (tests may register hosts of their own: those are not listed here).
 HOSTS = tuple(h for h in registered_hosts() if TRAINER_REGISTRY.get(h).__module__.startswith("trainers.hosts."))
 CLASSNAMES = ["red circle", "green square", "blue_triangle", "yellow circle"]
-SHAPES_YAML = "configs/datasets/shapes.yaml"
 CPU_CONFIGS = {}  # host -> its CPU config, for a host defined by a test (a shipped host's lives in configs/)
 
 
@@ -31,13 +30,3 @@ def build_host(host, *opts, clip_model=None, classnames=CLASSNAMES, seed=0):
 
 def random_images(n=3, seed=0, size=32):
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
-
-
-def host_args(host, root, clip_path, out, *opts, epochs=2, subsample="base", shots=4, flags=()):
-    """``train.py`` arguments for ``host`` on the shapes dataset with the tiny CLIP (flags before KEY VALUE opts)."""
-    return [
-        "--root", root, "--seed", 1, "--trainer", host, *flags,
-        "--dataset-config-file", SHAPES_YAML, "--config-file", cpu_yaml(host), "--output-dir", out,
-        "MODEL.BACKBONE.NAME", clip_path, "OPTIM.MAX_EPOCH", epochs, "DATASET.NUM_SHOTS", shots,
-        "DATASET.SUBSAMPLE_CLASSES", subsample, "TRAIN.PRINT_FREQ", 100, *opts,
-    ]

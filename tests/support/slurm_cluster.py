@@ -5,7 +5,7 @@ Nothing outside the folder is used: the daemons and the client commands read thi
 CPUs and no GPU. The daemons run in the foreground as children of the test process, which the kernel ends
 with it should it die; ``stop`` cancels every job first (jobs outlive slurmd), then ends each daemon by its PID.
 
-    PYTHONPATH=. python tests/slurm_cluster.py   # a throwaway cluster to try things by hand, until Ctrl-C
+    PYTHONPATH=. python tests/support/slurm_cluster.py   # a throwaway cluster to try things by hand, until Ctrl-C
 """
 import os
 import shutil

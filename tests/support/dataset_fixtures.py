@@ -4,13 +4,9 @@ Each ``make_<reader>(root)`` writes the raw layout of one dataset under ``root``
 should produce from it when it generates the split file: class names by label and images per label per split.
 ``write_json_fixture`` writes the other mode: a split file plus only the images it lists.
 """
-import contextlib
 import io
 import json
 import os
-import pickle
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +15,6 @@ from PIL import Image
 import trainers
 from datasets.toolbox import build_dataset
 from trainers.engine import get_cfg_default
-
-DASSL_MODULES = ("dassl", "dassl.data", "dassl.data.datasets", "dassl.data.datasets.base_dataset")
 
 
 def _jpeg_bytes():
@@ -376,55 +370,3 @@ def label_counts(items, num_labels):
     for item in items:
         counts[item.label] += 1
     return counts
-
-
-# --- Dassl's pickles, written without our code --------------------------------------------------------------
-
-@contextlib.contextmanager
-def dassl_datum_class():
-    """A stand-in for ``dassl.data.datasets.base_dataset.Datum``, importable only inside the ``with`` block.
-
-    Pickling its instances with the standard pickler yields byte-for-byte what Dassl writes; the modules are
-    removed afterwards so nothing else mistakes them for an installed Dassl.
-    """
-    class Datum:
-        def __init__(self, impath="", label=0, domain=0, classname=""):
-            self._impath, self._label, self._domain, self._classname = impath, label, domain, classname
-
-    Datum.__module__, Datum.__qualname__ = DASSL_MODULES[-1], "Datum"
-    saved = {name: sys.modules.get(name) for name in DASSL_MODULES}
-    try:
-        for name in DASSL_MODULES:
-            sys.modules[name] = types.ModuleType(name)
-        sys.modules[DASSL_MODULES[-1]].Datum = Datum
-        yield Datum
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-
-
-def write_dassl_pickle(path, lists, protocol=pickle.HIGHEST_PROTOCOL):
-    """``{key: [(impath, label, classname), ...]}`` pickled as Dassl would (Datum under Dassl's class path)."""
-    with dassl_datum_class() as Datum:
-        data = {key: [Datum(impath, label, 0, cname) for impath, label, cname in items]
-                for key, items in lists.items()}
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            pickle.dump(data, f, protocol=protocol)
-
-
-def read_as_dassl(path):
-    """Unpickle ``path`` the way Dassl would (its Datum class importable): ``{key: [(impath, label, cname)]}``."""
-    with dassl_datum_class() as Datum:
-        with open(path, "rb") as f:
-            data = pickle.load(f)
-        out = {}
-        for key, value in data.items():
-            if isinstance(value, list):
-                assert all(type(d) is Datum for d in value)
-                assert all(set(vars(d)) == {"_impath", "_label", "_domain", "_classname"} for d in value)
-                out[key] = [(d._impath, d._label, d._classname) for d in value]
-        return out

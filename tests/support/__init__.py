@@ -1,0 +1,1 @@
+"""What the tests share: generated worlds, train.py command lines, fakes, and checks of processes and records."""
