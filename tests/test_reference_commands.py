@@ -183,8 +183,9 @@ def test_another_option_into_the_finished_run_is_still_refused(steps):
 
 def test_a_stage1_path_without_a_checkpoint_is_named(steps, tmp_path):
     words = shlex.split(STEP2.format(DATA=steps["data"], OUT=str(tmp_path / "nothing"), EPOCH=STAGE1_EPOCHS))
-    with pytest.raises(FileNotFoundError, match=r"No checkpoint in TRAINER.DPC.BACKBONE_DIR .*1_CoOp_baseline/cpu_tiny/"
-                                                r"seed1 \(it does not exist\)"):
+    # named before the config is printed (trainers/run/input_checks.py)
+    with pytest.raises(FileNotFoundError, match=r"TRAINER.DPC.BACKBONE_DIR: no such run folder or checkpoint: "
+                                                r".*1_CoOp_baseline/cpu_tiny/seed1 \(the host's stage-1"):
         run_train(*words[2:])
 
 

@@ -112,7 +112,8 @@ def test_unknown_transform_is_rejected_with_its_name():
 
 
 def test_a_trainer_refuses_an_unknown_transform_before_reading_data(tmp_path, tiny_clip_path):
-    with pytest.raises(ValueError, match="not_a_transform"):  # no such data root: data would fail otherwise
+    (tmp_path / "no_data").mkdir()  # a data root with no dataset in it: reading data would fail otherwise
+    with pytest.raises(ValueError, match="not_a_transform"):
         run_train(*train_argv("CoOp", str(tmp_path / "no_data"), tiny_clip_path, tmp_path / "out",
                               "INPUT.TRANSFORMS", "['random_flip', 'not_a_transform']"))
 
