@@ -23,13 +23,17 @@ class Tee:
         self.stream = stream
         self.fpath = fpath
         self.file = open(fpath, "a")
+        self.pending_note = ""  # why the log stopped, said once the line being written ends
 
     def write(self, msg):
         # Both flushed: a run's console output is often a file (the pipeline's pipeline_output.txt, a Slurm
         # log), which Python would buffer for kilobytes; the pipeline's progress bar reads the epoch from it.
         self.stream.write(msg)
-        self.stream.flush()
         self._to_file(msg, at_line_start=msg.endswith("\n"))
+        if self.pending_note and msg.endswith("\n"):  # the log failed inside this line: said after it
+            self.stream.write(f"{self.pending_note}\n")
+            self.pending_note = ""
+        self.stream.flush()
 
     def flush(self):
         self.stream.flush()
@@ -52,12 +56,18 @@ class Tee:
                 reason = "no space left on its file system" if disk_is_full(os.path.dirname(self.fpath), err) \
                     else (err.strerror or str(err))
                 note = f"Could not write the log {self.fpath} ({reason}); the rest of this output is not logged there"
-                self.stream.write(f"{note}\n" if at_line_start else f"\n{note}\n")
+                if at_line_start:
+                    self.stream.write(f"{note}\n")
+                else:  # print() writes a line's text, then its newline: the note waits for the newline
+                    self.pending_note = note
 
     def isatty(self):
         return False
 
     def close(self):
+        if self.pending_note:  # closed inside a line: the note ends it
+            self.stream.write(f"\n{self.pending_note}\n")
+            self.pending_note = ""
         if self.file is not None:
             try:
                 self.file.close()
