@@ -40,6 +40,7 @@ def table_cells(printed):
     return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines)}
 
 
+@pytest.mark.slow  # trains the ablation's rows on a reduced demo world
 def test_demo_ablation_prints_each_rows_own_runs(reduced_demo, capsys):
     root, out = reduced_demo
     argv = ["--ablation", "--seeds", "1", "--root", str(root), "--out", str(out)]
