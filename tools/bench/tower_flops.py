@@ -10,19 +10,19 @@ product and attention with its shapes, which is all a FLOP count needs (a produc
 """
 import argparse
 
-import clip
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tools.bench.clip_shapes import VIT_B16, VIT_L14
+from tools.bench.memory import random_clip
 
 SHAPES = {"ViT-B/16": VIT_B16, "ViT-L/14": VIT_L14}
 
 
 def tower_flops(shape):
     """(image-tower FLOPs per image, text-tower FLOPs per prompt), forward, for a CLIP of ``shape``."""
+    model = random_clip(shape, fp16=False)  # on the meta device
     with torch.device("meta"):
-        model = clip.model.CLIP(**shape)
         images = torch.empty(1, 3, shape["image_resolution"], shape["image_resolution"])
         tokens = torch.zeros(1, shape["context_length"], dtype=torch.long)
     counts = []
