@@ -67,7 +67,7 @@ def _same_trainer(recorded, current):
     return issubclass(a, b) or issubclass(b, a)
 
 
-def _backbone_key(name):
+def backbone_key(name):
     """A model name as it is; a weights file by its file name (the same file may be read from another folder)."""
     return os.path.basename(name) if name.endswith((".pt", ".pth")) else name
 
@@ -383,7 +383,7 @@ class ClipTrainer(TrainerX):
             raise ConfigError(f"--model-dir: {path} was trained by {trained_by}, not {here}: evaluate it with "
                               f"--trainer {trained_by} (and its config)")
         backbone, used = run.get("backbone"), self.cfg.MODEL.BACKBONE.NAME
-        if backbone and used and _backbone_key(backbone) != _backbone_key(used):
+        if backbone and used and backbone_key(backbone) != backbone_key(used):
             raise ConfigError(f"--model-dir: {path} was trained on the backbone {backbone}, not "
                               f"{self.cfg.MODEL.BACKBONE.NAME}: set MODEL.BACKBONE.NAME {backbone}")
 

@@ -12,7 +12,7 @@ import torch
 
 from trainers.dpc.trainer import DPC
 from trainers.engine import TRAINER_REGISTRY, get_cfg_default
-from trainers.engine.clip_trainer import ClipTrainer, _backbone_key
+from trainers.engine.clip_trainer import ClipTrainer, backbone_key
 from trainers.engine.config import extend_cfg
 from trainers.host_api.host_trainer import host_model_class, is_host_trainer
 from trainers.hosts.zsclip import ZeroshotCLIP
@@ -86,7 +86,7 @@ def _use_backbone(cfg, backbone, model_dir):
     """Read the run's CLIP weights from ``backbone`` when given: the same weights (file name or model name), else
     one line naming both."""
     recorded = cfg.MODEL.BACKBONE.NAME
-    if backbone and _backbone_key(backbone) != _backbone_key(recorded):
+    if backbone and backbone_key(backbone) != backbone_key(recorded):
         raise ConfigError(f"CLIP weights {backbone} are not the backbone {model_dir} was trained on ({recorded}): "
                           f"give {recorded}, or a copy of that file")
     if backbone:
